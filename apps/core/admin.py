@@ -1,0 +1,152 @@
+"""Admin base classes: every changelist, form choice, autocomplete and save goes through the gate.
+
+`TenantScopedAdmin` is the base for every portal ModelAdmin:
+- `get_queryset` is `Model.objects.visible_to(request.user)` (autocomplete and the change view
+  use it too, so another tenant's row is "not found", never shown);
+- foreign-key and many-to-many choices are the related model's `visible_to(user)`;
+- the `tenant` field is filled in for tenant staff and hidden from them;
+- permissions come from the same policy as the API (`apps.core.permissions`);
+- saves go through a service (`save_service`, by default `apps.core.services.scoped_save`).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from simple_history.admin import SimpleHistoryAdmin
+
+from . import services
+from .crypto import PLACEHOLDER
+from .models import Event
+from .policy import policy
+from .tenancy import acting
+
+
+def _scoped_choices(related_model, request):
+    if hasattr(related_model.objects, "visible_to"):
+        return related_model.objects.visible_to(request.user)
+    return None
+
+
+class TenantScopedAdmin(SimpleHistoryAdmin):
+    """Base ModelAdmin for portal models (history tab included)."""
+
+    show_full_result_count = False
+    list_per_page = 50
+
+    # -- rows ------------------------------------------------------------------------------
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs.visible_to(request.user) if hasattr(qs, "visible_to") else qs.none()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        scoped = _scoped_choices(db_field.related_model, request)
+        if scoped is not None:
+            kwargs["queryset"] = scoped.complex_filter(db_field.get_limit_choices_to())
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        scoped = _scoped_choices(db_field.related_model, request)
+        if scoped is not None:
+            kwargs["queryset"] = scoped.complex_filter(db_field.get_limit_choices_to())
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        ctx = acting(request.user)
+        if not ctx.is_platform and any(f.name == "tenant" for f in self.model._meta.fields):
+            exclude.append("tenant")  # tenant staff always write into their own tenant
+        return exclude
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if not acting(request.user).is_platform and "tenant" in filters:
+            filters.remove("tenant")
+        return filters
+
+    # -- permissions: the policy, same as the API ------------------------------------------
+    def _allowed(self, request, action, obj=None):
+        if obj is not None:
+            return policy.allows_object(request.user, action, obj)
+        return policy.allows(request.user, action, self.model)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff and (self._allowed(request, "view", obj) or self._allowed(request, "change", obj))
+
+    def has_add_permission(self, request):
+        return request.user.is_staff and self._allowed(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_staff and self._allowed(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_staff and self._allowed(request, "delete", obj)
+
+    def has_module_permission(self, request):
+        return request.user.is_staff and self._allowed(request, "view")
+
+    # -- writes through services -----------------------------------------------------------
+    def save_service(self, request, obj, form, change):
+        """Override to call the app's service; the default validates scope and saves."""
+        return services.scoped_save(obj, actor=request.user)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            self.save_service(request, obj, form, change)
+        except PermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from exc
+
+    def run_service(self, request, func, *args, success: str | None = None, **kwargs):
+        """Run a service from an admin action and turn a validation error into a message."""
+        try:
+            result = func(*args, **kwargs)
+        except (ValidationError, PermissionDenied) as exc:
+            text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, text, level=messages.ERROR)
+            return None
+        if success:
+            self.message_user(request, success, level=messages.SUCCESS)
+        return result
+
+
+class SecretFormField(forms.CharField):
+    """A write-only secret in an admin form: shows a placeholder, keeps the stored value when the
+    placeholder (or nothing) is sent back."""
+
+    widget = forms.PasswordInput(render_value=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "Write-only. Leave the placeholder to keep the stored secret.")
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value):
+        return PLACEHOLDER if value else ""
+
+    @staticmethod
+    def is_unchanged(value) -> bool:
+        return value in (None, "", PLACEHOLDER)
+
+
+@admin.register(Event)
+class EventAdmin(TenantScopedAdmin):
+    list_display = ("name", "status", "tenant", "attempts", "created_at", "dispatched_at")
+    list_filter = ("status", "name")
+    search_fields = ("name",)
+    list_select_related = ("tenant",)
+    readonly_fields = [f.name for f in Event._meta.fields]
+    actions = ["retry_events"]
+    date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return Event.objects.visible_to(request.user).select_related("tenant")
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry the selected failed events")
+    def retry_events(self, request, queryset):
+        count = self.run_service(request, services.event_retry, actor=request.user, event_ids=queryset.values_list("pk", flat=True))
+        if count is not None:
+            self.message_user(request, f"{count} event(s) queued for dispatch.")

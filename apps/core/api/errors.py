@@ -1,0 +1,69 @@
+"""Every API error is JSON: `{"detail": "<what a person can act on>", "errors": {field: [...]}}`.
+
+Django's ValidationError (raised by services and `full_clean`) becomes a 400, PermissionDenied
+a 403, a protected delete a 409; nothing a client sends may turn into a 500.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def _flatten(errors) -> list[str]:
+    out: list[str] = []
+    if isinstance(errors, dict):
+        for field, value in errors.items():
+            for msg in _flatten(value):
+                out.append(msg if field in ("non_field_errors", "__all__", "detail") else f"{field}: {msg}")
+    elif isinstance(errors, list):
+        for item in errors:
+            out.extend(_flatten(item))
+    else:
+        out.append(str(errors))
+    return out
+
+
+def django_validation_to_drf(exc: DjangoValidationError) -> exceptions.ValidationError:
+    if hasattr(exc, "error_dict"):
+        detail = {("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+    else:
+        detail = {"non_field_errors": exc.messages}
+    return exceptions.ValidationError(detail)
+
+
+def portal_exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = django_validation_to_drf(exc)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, (ProtectedError, RestrictedError)):
+        names = sorted({type(o)._meta.verbose_name for o in list(exc.protected_objects if hasattr(exc, "protected_objects") else exc.restricted_objects)[:20]})
+        return Response(
+            {"detail": f"This cannot be deleted while other rows refer to it ({', '.join(names)}).", "errors": {}},
+            status=status.HTTP_409_CONFLICT,
+        )
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        errors = data if isinstance(data, dict) else {"non_field_errors": data}
+        messages = _flatten(errors)
+        response.data = {"detail": "Invalid input. " + " ".join(messages[:5]), "errors": errors}
+    elif isinstance(data, dict):
+        detail = data.get("detail", "")
+        extra = {k: v for k, v in data.items() if k not in ("detail",)}
+        response.data = {"detail": str(detail) if detail else " ".join(_flatten(data)), "errors": {}}
+        if "code" in extra:
+            response.data["code"] = extra["code"]
+    else:
+        response.data = {"detail": " ".join(_flatten(data)), "errors": {}}
+    return response

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+    verbose_name = "Core"
+
+    def ready(self) -> None:
+        # Every app's handlers.py registers its event subscriptions.
+        from django.utils.module_loading import autodiscover_modules
+
+        autodiscover_modules("handlers")
+        from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)

@@ -1,0 +1,72 @@
+"""Events: how news travels up the layers without an upward import.
+
+A lower app publishes (`publish("ticket.sla_breached", tenant=t, payload={...})`) inside its own
+transaction; a higher app subscribes in its `handlers.py`:
+
+    @subscribe("ticket.sla_breached")
+    def raise_sla_alert(event): ...
+
+Handlers are found by name at start-up (every installed app's `handlers` module), so the
+publisher never imports the subscriber. Patterns may end in `*` ("ticket.*"). Handlers must be
+idempotent: a retry after a partial failure runs only the handlers that have not succeeded, but a
+worker killed mid-handler runs that handler again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Event"], None]  # noqa: F821
+_registry: list[tuple[str, str, Handler]] = []
+
+
+def subscribe(pattern: str) -> Callable[[Handler], Handler]:
+    """Register a handler for events whose name matches `pattern`."""
+
+    def decorator(func: Handler) -> Handler:
+        key = f"{func.__module__}.{func.__qualname__}"
+        if not any(k == key and p == pattern for p, k, _ in _registry):
+            _registry.append((pattern, key, func))
+        return func
+
+    return decorator
+
+
+def handlers_for(name: str) -> list[tuple[str, Handler]]:
+    return [(key, func) for pattern, key, func in _registry if fnmatch.fnmatchcase(name, pattern)]
+
+
+def publish(name: str, *, tenant=None, payload: dict | None = None, actor=None):
+    """Write an event in the caller's transaction and dispatch it after commit.
+
+    If the broker is down at commit, the row stays pending and the sweeper dispatches it.
+    """
+    from .models import Event
+
+    event = Event.objects.create(
+        name=name,
+        tenant_id=tenant if isinstance(tenant, int) or tenant is None else tenant.pk,
+        payload=payload or {},
+        actor_id=getattr(actor, "pk", None),
+        next_attempt_at=timezone.now() + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS),
+    )
+    transaction.on_commit(lambda: enqueue_dispatch(event.pk))
+    return event
+
+
+def enqueue_dispatch(event_id) -> None:
+    from .tasks import dispatch_event_task
+
+    try:
+        dispatch_event_task.apply_async(args=[str(event_id)])
+    except Exception as exc:  # broker down: the sweeper will pick the row up
+        log.warning("event %s not enqueued (%s); the sweeper will dispatch it", event_id, exc)

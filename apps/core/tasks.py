@@ -1,0 +1,49 @@
+"""Core tasks and the base class every portal task uses.
+
+`PortalTask`: acks_late, rejected back to the queue when the worker dies, failures logged with
+the task's arguments, retries with exponential backoff and jitter for transient errors only
+(`TRANSIENT_ERRORS`). Tasks are entry points: re-read the row, return early when the work is
+done or taken, call a service.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+class PortalTask(Task):
+    acks_late = True
+    reject_on_worker_lost = True
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    max_retries = 8
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        log.error("task %s[%s] failed args=%r kwargs=%r: %r", self.name, task_id, args, kwargs, exc)
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
+
+@shared_task(base=PortalTask, name="core.dispatch_event")
+def dispatch_event_task(event_id: str) -> str | None:
+    """Run the handlers of one outbox event (no-op if already dispatched or taken)."""
+    from .services import event_dispatch
+
+    event = event_dispatch(event_id=event_id)
+    return event.status if event else None
+
+
+@shared_task(base=PortalTask, name="core.sweep_events")
+def sweep_events_task() -> int:
+    """Beat: dispatch events the broker lost or whose retry is due."""
+    from .services import events_sweep
+
+    return events_sweep()

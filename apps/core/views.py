@@ -1,0 +1,56 @@
+"""Small site-wide views: home redirect, organization switcher, health, guarded metrics."""
+
+import hmac
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponseForbidden, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_prometheus.exports import ExportToDjangoView
+from health_check.views import HealthCheckView
+
+from .middleware import SESSION_KEY
+from .tenancy import memberships_of
+
+
+def home(request):
+    return redirect("admin:index")
+
+
+@require_POST
+@staff_member_required
+def switch_organization(request):
+    """Admin: act within another of the user's organizations (kept in the session)."""
+    slug = request.POST.get("organization", "")
+    if any(m.organization.slug == slug for m in memberships_of(request.user)):
+        request.session[SESSION_KEY] = slug
+    nxt = request.POST.get("next") or "/admin/"
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        nxt = "/admin/"
+    return HttpResponseRedirect(nxt)
+
+
+def _checks():
+    checks = ["health_check.checks.Database", "health_check.checks.Cache", "health_check.checks.Storage"]
+    broker = settings.CELERY_BROKER_URL
+    if broker.startswith(("redis", "amqp")):
+        checks.append(("health_check.contrib.celery.Ping", {}))
+    if settings.REDIS_URL:
+        from redis.asyncio import Redis
+
+        checks.append(("health_check.contrib.redis.Redis", {"client_factory": lambda: Redis.from_url(settings.REDIS_URL)}))
+    return checks
+
+
+health_view = HealthCheckView.as_view(checks=_checks())
+
+
+def metrics_view(request):
+    """Prometheus metrics for staff sessions or `Authorization: Bearer $METRICS_TOKEN`."""
+    header = request.headers.get("Authorization", "")
+    token_ok = bool(settings.METRICS_TOKEN) and hmac.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}")
+    if not token_ok and not (request.user.is_authenticated and request.user.is_staff):
+        return HttpResponseForbidden("Metrics need a staff login or the metrics bearer token.")
+    return ExportToDjangoView(request)

@@ -1,0 +1,1 @@
+"""Models of the maintenance app (see DESIGN.md)."""

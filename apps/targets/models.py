@@ -1,0 +1,1 @@
+"""Models of the targets app (see DESIGN.md)."""

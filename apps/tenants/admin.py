@@ -1,0 +1,128 @@
+"""Admin screens for the platform, tenants, partners, customer organizations and memberships."""
+
+from django.contrib import admin
+from django.db.models import Count
+
+from apps.core.admin import TenantScopedAdmin
+from apps.core.choices import OrgKind
+
+from . import services
+from .models import CustomerOrganization, Membership, Organization, Partner, Tenant
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "is_active", "created_at")
+    readonly_fields = ("user", "role", "is_active", "created_at")
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OrganizationAdminBase(TenantScopedAdmin):
+    kind: str | None = None
+    list_display = ("name", "slug", "kind", "status", "timezone", "member_count", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("created_at", "updated_at")
+    inlines = [MembershipInline]
+    fields = ("name", "slug", "status", "timezone", "settings", "created_at", "updated_at")
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).annotate(member_count=Count("memberships", distinct=True))
+        return qs.filter(kind=self.kind) if self.kind else qs
+
+    @admin.display(ordering="member_count", description="members")
+    def member_count(self, obj):
+        return obj.member_count
+
+    def save_service(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("slug",) or not change}
+        served = data.pop("served_tenants", None)
+        if change:
+            data.pop("slug", None)
+            if served is not None:
+                data["served_tenants"] = served
+            return services.organization_update(obj, actor=request.user, **data)
+        created = services.organization_create(actor=request.user, kind=self.kind, served_tenants=served or (), **data)
+        obj.pk = created.pk
+        return created
+
+    def save_related(self, request, form, formsets, change):
+        # served tenants are written by the service; only inline formsets remain
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request, obj):
+        services.organization_delete(obj, actor=request.user)
+
+
+@admin.register(Tenant)
+class TenantAdmin(OrganizationAdminBase):
+    kind = OrgKind.TENANT
+
+
+@admin.register(Partner)
+class PartnerAdmin(OrganizationAdminBase):
+    kind = OrgKind.PARTNER
+    fields = OrganizationAdminBase.fields[:4] + ("served_tenants",) + OrganizationAdminBase.fields[4:]
+    filter_horizontal = ("served_tenants",)
+
+
+@admin.register(CustomerOrganization)
+class CustomerOrganizationAdmin(OrganizationAdminBase):
+    kind = OrgKind.CUSTOMER
+    list_display = ("name", "slug", "parent", "status", "member_count", "created_at")
+    list_select_related = ("parent",)
+    fields = ("name", "slug", "parent", "status", "timezone", "settings", "created_at", "updated_at")
+    autocomplete_fields = ("parent",)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(OrganizationAdminBase):
+    """All organizations in one list (platform staff find anything here)."""
+
+    list_filter = ("kind", "status")
+    fields = ("kind", "name", "slug", "parent", "status", "timezone", "settings", "created_at", "updated_at")
+    autocomplete_fields = ("parent",)
+
+    def save_service(self, request, obj, form, change):
+        if change:
+            return super().save_service(request, obj, form, change)
+        data = dict(form.cleaned_data)
+        created = services.organization_create(actor=request.user, **data)
+        obj.pk = created.pk
+        return created
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ("user", "organization", "role", "is_active", "created_at")
+    list_filter = ("role", "is_active", "organization__kind")
+    search_fields = ("user__username", "user__email", "organization__name", "organization__slug")
+    list_select_related = ("user", "organization")
+    autocomplete_fields = ("organization",)
+    raw_id_fields = ("user",)
+    readonly_fields = ("created_at", "updated_at")
+
+    def save_service(self, request, obj, form, change):
+        if change:
+            return services.membership_update(
+                obj, actor=request.user, role=form.cleaned_data["role"], is_active=form.cleaned_data["is_active"]
+            )
+        created = services.membership_create(
+            actor=request.user,
+            user=form.cleaned_data["user"],
+            organization=form.cleaned_data["organization"],
+            role=form.cleaned_data["role"],
+            is_active=form.cleaned_data["is_active"],
+        )
+        obj.pk = created.pk
+        return created
+
+    def delete_model(self, request, obj):
+        services.membership_delete(obj, actor=request.user)

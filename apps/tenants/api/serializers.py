@@ -1,0 +1,70 @@
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from apps.core.api.serializers import ScopedModelSerializer
+from apps.core.choices import OrgKind, Role
+
+from ..models import Membership, Organization
+
+
+class OrganizationSerializer(ScopedModelSerializer):
+    parent = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Organization.objects.filter(kind=OrgKind.TENANT), required=False, allow_null=True
+    )
+    served_tenants = serializers.SlugRelatedField(
+        slug_field="slug", many=True, queryset=Organization.objects.filter(kind=OrgKind.TENANT), required=False
+    )
+
+    class Meta:
+        model = Organization
+        fields = ["id", "kind", "name", "slug", "status", "timezone", "settings", "parent", "served_tenants", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"slug": {"required": False, "validators": []}, "kind": {"required": True}}
+
+    def validate(self, attrs):
+        # kind/parent are fixed after creation; services say so with a clear message
+        return attrs
+
+
+class TenantSerializer(OrganizationSerializer):
+    class Meta(OrganizationSerializer.Meta):
+        fields = ["id", "name", "slug", "status", "timezone", "settings", "created_at", "updated_at"]
+        extra_kwargs = {"slug": {"required": False, "validators": []}}
+
+
+class MembershipSerializer(ScopedModelSerializer):
+    organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
+    username = serializers.CharField(source="user.username", read_only=True)
+    user = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all(), required=False, write_only=True)
+    new_username = serializers.CharField(required=False, write_only=True, help_text="Create this user if `user` is not given.")
+    email = serializers.EmailField(required=False, write_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "username", "new_username", "email", "organization", "role", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate(self, attrs):
+        if self.instance is None and not attrs.get("user") and not attrs.get("new_username"):
+            raise serializers.ValidationError({"user": "Give `user` (an existing user's id) or `new_username`."})
+        return attrs
+
+
+class MeMembershipSerializer(serializers.ModelSerializer):
+    organization = serializers.CharField(source="organization.slug")
+    organization_name = serializers.CharField(source="organization.name")
+    kind = serializers.CharField(source="organization.kind")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "organization", "organization_name", "kind", "role"]
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    is_staff = serializers.BooleanField()
+    acting_organization = serializers.CharField(allow_null=True)
+    acting_role = serializers.ChoiceField(choices=Role.choices, allow_null=True)
+    memberships = MeMembershipSerializer(many=True)

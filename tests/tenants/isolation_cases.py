@@ -1,0 +1,53 @@
+from apps.core.choices import Role
+from apps.tenants.models import CustomerOrganization, Membership, Organization, Tenant
+from tests.isolation import IsolationCase
+
+CASES = [
+    IsolationCase(
+        name="tenants.organization",
+        make=lambda w, key: w.tenant(key),
+        api_list="organization-list",
+        api_detail="organization-detail",
+        lookup="slug",
+        admin_model=Organization,
+        create_payload=lambda w, foreign: {"kind": "customer", "name": "Sneaky", "parent": foreign.slug},
+        patch_payload={"name": "hijacked"},
+    ),
+    IsolationCase(
+        name="tenants.tenant",
+        make=lambda w, key: Tenant.objects.get(pk=w.tenant(key).pk),
+        api_list="tenant-list",
+        api_detail="tenant-detail",
+        lookup="slug",
+        admin_model=Tenant,
+        patch_payload={"name": "hijacked"},
+    ),
+    IsolationCase(
+        name="tenants.customerorganization",
+        make=lambda w, key: CustomerOrganization.objects.get(pk=w.orgs[f"{key}-customer"].pk),
+        admin_model=CustomerOrganization,
+    ),
+    IsolationCase(
+        name="tenants.membership",
+        make=lambda w, key: Membership.objects.get(user=w.user(key, Role.VIEWER)),
+        api_list="membership-list",
+        api_detail="membership-detail",
+        admin_model=Membership,
+        create_payload=lambda w, foreign: {"organization": foreign.organization.slug, "role": "viewer", "new_username": "intruder"},
+        patch_payload={"role": "owner"},
+    ),
+]
+
+
+def _partner(w, key):
+    from apps.core.choices import OrgKind
+    from apps.tenants.models import Partner
+
+    if key == "a":
+        return Partner.objects.get(pk=w.orgs["partner"].pk)
+    org, _ = Organization.objects.get_or_create(slug=f"partner-of-{key}", defaults={"kind": OrgKind.PARTNER, "name": f"Partner of {key}"})
+    org.served_tenants.add(w.tenant(key))
+    return Partner.objects.get(pk=org.pk)
+
+
+CASES.append(IsolationCase(name="tenants.partner", make=_partner, admin_model=__import__("apps.tenants.models", fromlist=["Partner"]).Partner))
