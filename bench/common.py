@@ -1,0 +1,84 @@
+"""Shared set-up for benchmarks: Django on a dedicated PostgreSQL database, peers beside us.
+
+Every benchmark is a script `bench/bench_<name>.py` that prints exactly one line:
+`<name>: key=value key=value ...` (figures, the peer's figure measured in the same run, the ratio).
+`bench/run.py` (make bench) runs them all; each can also run alone: `python bench/bench_x.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT.parent / "shared" / "bench" / "peers"
+BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsportal_bench")
+
+
+def ensure_database(url: str = BENCH_DB) -> None:
+    name = url.rsplit("/", 1)[1]
+    import psycopg
+
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(migrate: bool = True):
+    """Point Django at the bench database, migrate it, and return the settings."""
+    sys.path.insert(0, str(ROOT))
+    os.environ["DATABASE_URL"] = BENCH_DB
+    os.environ.setdefault("DJANGO_ENV", "test")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+    ensure_database()
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+    from django.conf import settings
+
+    return settings
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def median(values):
+    return statistics.median(values)
+
+
+def percentile(values, pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def run_peer(args: list[str], timeout: int = 900, env: dict | None = None) -> str:
+    """Run a peer script from ../shared/bench/peers and return its stdout."""
+    out = subprocess.run(args, cwd=PEERS, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    if out.returncode != 0:
+        raise RuntimeError(f"peer {args} failed: {out.stderr[-2000:]}")
+    return out.stdout
+
+
+def line(name: str, **figures) -> str:
+    parts = []
+    for key, value in figures.items():
+        parts.append(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}")
+    text = f"{name}: " + " ".join(parts)
+    print(text, flush=True)
+    return text
