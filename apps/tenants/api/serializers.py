@@ -43,6 +43,7 @@ class MembershipSerializer(ScopedModelSerializer):
         model = Membership
         fields = ["id", "user", "username", "new_username", "email", "organization", "role", "is_active", "created_at"]
         read_only_fields = ["id", "created_at"]
+        validators = []  # duplicates are refused by membership_create with a clear message
 
     def validate(self, attrs):
         if self.instance is None and not attrs.get("user") and not attrs.get("new_username"):
