@@ -63,6 +63,33 @@ def publish(name: str, *, tenant=None, payload: dict | None = None, actor=None):
     return event
 
 
+def publish_many(name: str, *, payloads: list[dict], tenant=None, actor=None) -> list:
+    """Write many events of one name in one INSERT (bulk services: ingestion, fan-out); one task
+    dispatches them all after commit."""
+    from .models import Event
+
+    tenant_id = tenant if isinstance(tenant, int) or tenant is None else tenant.pk
+    due = timezone.now() + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
+    rows = Event.objects.bulk_create(
+        [Event(name=name, tenant_id=tenant_id, payload=p, actor_id=getattr(actor, "pk", None), next_attempt_at=due) for p in payloads],
+        batch_size=1000,
+    )
+    ids = [str(e.pk) for e in rows]
+    transaction.on_commit(lambda: enqueue_dispatch_many(ids))
+    return rows
+
+
+def enqueue_dispatch_many(event_ids: list[str]) -> None:
+    from .tasks import dispatch_events_task
+
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        try:
+            dispatch_events_task.apply_async(args=[chunk])
+        except Exception as exc:  # broker down: the sweeper will pick the rows up
+            log.warning("%d events not enqueued (%s); the sweeper will dispatch them", len(chunk), exc)
+
+
 def enqueue_dispatch(event_id) -> None:
     from .tasks import dispatch_event_task
 

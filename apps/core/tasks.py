@@ -41,6 +41,14 @@ def dispatch_event_task(event_id: str) -> str | None:
     return event.status if event else None
 
 
+@shared_task(base=PortalTask, name="core.dispatch_events")
+def dispatch_events_task(event_ids: list[str]) -> int:
+    """Run the handlers of a batch of outbox events (from `publish_many`)."""
+    from .services import event_dispatch
+
+    return sum(1 for pk in event_ids if event_dispatch(event_id=pk) is not None)
+
+
 @shared_task(base=PortalTask, name="core.sweep_events")
 def sweep_events_task() -> int:
     """Beat: dispatch events the broker lost or whose retry is due."""

@@ -97,3 +97,10 @@ def test_real_worker_dispatches_published_events(celery_worker):
         ev = events.publish("test.thing.created", payload={"n": "7"})
     wait_for(lambda: Event.objects.get(pk=ev.pk).status == EventStatus.DISPATCHED)
     assert ("record", "7") in CALLS
+
+
+def test_publish_many_dispatches_all_after_commit(db, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = events.publish_many("test.thing.bulk", payloads=[{"n": str(i)} for i in range(5)])
+    assert {Event.objects.get(pk=r.pk).status for r in rows} == {EventStatus.DISPATCHED}
+    assert sorted(n for _, n in CALLS) == ["0", "1", "2", "3", "4"]
