@@ -5,6 +5,7 @@ from django.db.models import Count
 
 from apps.core.admin import TenantScopedAdmin
 from apps.core.choices import OrgKind
+from apps.core.tenancy import acting
 
 from . import services
 from .models import CustomerOrganization, Membership, Organization, Partner, Tenant
@@ -31,6 +32,19 @@ class OrganizationAdminBase(TenantScopedAdmin):
     readonly_fields = ("created_at", "updated_at")
     inlines = [MembershipInline]
     fields = ("name", "slug", "status", "timezone", "settings", "created_at", "updated_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        kind = self.kind
+        if obj is None and kind:
+
+            class KindForm(form):
+                def __init__(self, *args, **kw):
+                    super().__init__(*args, **kw)
+                    self.instance.kind = kind  # validated as the kind this screen creates
+
+            return KindForm
+        return form
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).annotate(member_count=Count("memberships", distinct=True))
@@ -60,6 +74,10 @@ class OrganizationAdminBase(TenantScopedAdmin):
     def delete_model(self, request, obj):
         services.organization_delete(obj, actor=request.user)
 
+    def has_add_permission(self, request):
+        # tenants, partners (and the platform) are created by platform staff only
+        return acting(request.user).is_platform and super().has_add_permission(request)
+
 
 @admin.register(Tenant)
 class TenantAdmin(OrganizationAdminBase):
@@ -80,6 +98,9 @@ class CustomerOrganizationAdmin(OrganizationAdminBase):
     list_select_related = ("parent",)
     fields = ("name", "slug", "parent", "status", "timezone", "settings", "created_at", "updated_at")
     autocomplete_fields = ("parent",)
+
+    def has_add_permission(self, request):
+        return TenantScopedAdmin.has_add_permission(self, request)
 
 
 @admin.register(Organization)

@@ -81,3 +81,28 @@ def test_suspended_organization_grants_nothing(world):
     Organization.objects.filter(pk=world.tenant("b").pk).update(status="suspended")
     assert acting(user).role is None
     assert not Organization.objects.visible_to(user).exists()
+
+
+def test_admin_add_buttons_follow_the_rules(world, client):
+    from django.urls import reverse
+
+    client.force_login(world.user("a", "admin"))
+    assert client.get(reverse("admin:tenants_tenant_add")).status_code == 403
+    assert client.get(reverse("admin:tenants_customerorganization_add")).status_code == 200
+    client.force_login(world.user("platform", "admin"))
+    assert client.get(reverse("admin:tenants_tenant_add")).status_code == 200
+
+
+def test_admin_creates_customer_through_service(world, client):
+    from django.urls import reverse
+
+    client.force_login(world.user("a", "admin"))
+    r = client.post(
+        reverse("admin:tenants_customerorganization_add"),
+        {"name": "Hooli", "slug": "hooli", "parent": world.tenant("a").pk, "status": "active", "timezone": "UTC", "settings": "{}",
+         "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0},
+    )
+    assert r.status_code == 302, (list(r.context["errors"]), [fs.formset.prefix for fs in r.context["inline_admin_formsets"]])
+    org = Organization.objects.get(slug="hooli")
+    assert org.parent == world.tenant("a") and org.kind == OrgKind.CUSTOMER
+    assert org.history.count() == 1  # audited
