@@ -39,8 +39,8 @@ def test_platform_admin_switches_organization(live_server, browser_page, transac
     _login(page, live_server.url, "a-admin")
     page.goto(f"{live_server.url}/admin/tenants/tenant/")
     assert "Tenant A" in page.inner_text("#result_list")
-    page.select_option("#org-select", "tenant-b")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.select_option("#org-select", "tenant-b")
     page.goto(f"{live_server.url}/admin/tenants/tenant/")
     listing = page.inner_text("#result_list")
     assert "Tenant B" in listing and "Tenant A" not in listing

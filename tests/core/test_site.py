@@ -67,7 +67,7 @@ def test_production_profile_passes_check_deploy(tmp_path):
     import os
 
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_ENV": "production",
         "SECRET_KEY": base64.b64encode(os.urandom(48)).decode(),
         "ALLOWED_HOSTS": "portal.example.com",
