@@ -335,6 +335,19 @@ LOGGING = {
 # Each app's own settings (limits, retention) are read below, one block per app, so the whole
 # configuration stays in this module.
 # --- tickets ------------------------------------------------------------------------------
+TICKETS_ATTACHMENT_MAX_BYTES = env.int("TICKETS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+TICKETS_ATTACHMENT_TYPES = frozenset(
+    env.list(
+        "TICKETS_ATTACHMENT_TYPES",
+        default=[
+            "image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain", "text/csv",
+            "application/json", "application/zip", "application/gzip", "application/x-tar",
+        ],
+    )
+)
+if TICKETS_ATTACHMENT_MAX_BYTES <= 0:
+    raise ImproperlyConfigured("TICKETS_ATTACHMENT_MAX_BYTES must be a positive number of bytes")
+TICKETS_SLA_SWEEP_SECONDS = env.int("TICKETS_SLA_SWEEP_SECONDS", default=60)
 # --- notifications ------------------------------------------------------------------------
 # --- targets ------------------------------------------------------------------------------
 # --- monitoring ---------------------------------------------------------------------------
