@@ -348,6 +348,14 @@ TICKETS_ATTACHMENT_TYPES = frozenset(
 if TICKETS_ATTACHMENT_MAX_BYTES <= 0:
     raise ImproperlyConfigured("TICKETS_ATTACHMENT_MAX_BYTES must be a positive number of bytes")
 TICKETS_SLA_SWEEP_SECONDS = env.int("TICKETS_SLA_SWEEP_SECONDS", default=60)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "TicketStatusEnum": "apps.tickets.choices.TicketStatus",
+        "TicketPriorityEnum": "apps.tickets.choices.TicketPriority",
+        # tickets add a second `status` choice set; name the tenants one explicitly too
+        "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
+    }
+)
 # --- notifications ------------------------------------------------------------------------
 # --- targets ------------------------------------------------------------------------------
 # --- monitoring ---------------------------------------------------------------------------
