@@ -175,7 +175,7 @@ class Ticket(TenantOwnedModel):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tickets")
-    escalation_level = models.PositiveSmallIntegerField(default=0)
+    escalation_level = models.PositiveSmallIntegerField(default=0, choices=[(i, f"Level {i}") for i in range(4)])
     sla_policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # SLA clock state (see sla.py): started at creation; business seconds spent paused so far.
     sla_started_at = models.DateTimeField(null=True, blank=True)
