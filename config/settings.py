@@ -335,6 +335,27 @@ LOGGING = {
 # Each app's own settings (limits, retention) are read below, one block per app, so the whole
 # configuration stays in this module.
 # --- tickets ------------------------------------------------------------------------------
+TICKETS_ATTACHMENT_MAX_BYTES = env.int("TICKETS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+TICKETS_ATTACHMENT_TYPES = frozenset(
+    env.list(
+        "TICKETS_ATTACHMENT_TYPES",
+        default=[
+            "image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain", "text/csv",
+            "application/json", "application/zip", "application/gzip", "application/x-tar",
+        ],
+    )
+)
+if TICKETS_ATTACHMENT_MAX_BYTES <= 0:
+    raise ImproperlyConfigured("TICKETS_ATTACHMENT_MAX_BYTES must be a positive number of bytes")
+TICKETS_SLA_SWEEP_SECONDS = env.int("TICKETS_SLA_SWEEP_SECONDS", default=60)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "TicketStatusEnum": "apps.tickets.choices.TicketStatus",
+        "TicketPriorityEnum": "apps.tickets.choices.TicketPriority",
+        # tickets add a second `status` choice set; name the tenants one explicitly too
+        "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
+    }
+)
 # --- notifications ------------------------------------------------------------------------
 # --- targets ------------------------------------------------------------------------------
 # --- monitoring ---------------------------------------------------------------------------

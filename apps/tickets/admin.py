@@ -1,0 +1,199 @@
+"""Admin for tickets (fast at a million rows: capped count, select_related, no per-row
+queries), SLA policies, business calendars and agents. Every write calls a service."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+
+from apps.core.admin import TenantScopedAdmin
+from apps.core.tenancy import acting
+
+from . import services
+from .choices import TicketStatus
+from .models import STAFF_WORKERS, BusinessCalendar, SlaPolicy, Ticket, TicketAgent, TicketAttachment, TicketEvent, TicketMessage
+from .pagination import CappedCountPaginator
+
+
+def _staff_users(request):
+    """Users an admin form may offer as assignee/agent: staff of the acting user's organization."""
+    ctx = acting(request.user)
+    qs = get_user_model().objects.filter(is_active=True, memberships__is_active=True, memberships__role__in=list(STAFF_WORKERS))
+    if not ctx.is_platform:
+        qs = qs.filter(memberships__organization_id=ctx.organization_id)
+    return qs.distinct().order_by("username")
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return self.model.objects.visible_to(request.user)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+
+class MessageInline(_ReadOnlyInline):
+    model = TicketMessage
+    fields = ("created_at", "author", "author_type", "is_internal", "body")
+    readonly_fields = fields
+
+
+class AttachmentInline(_ReadOnlyInline):
+    model = TicketAttachment
+    fields = ("created_at", "filename", "content_type", "size", "uploaded_by")
+    readonly_fields = fields
+
+
+class TimelineInline(_ReadOnlyInline):
+    model = TicketEvent
+    verbose_name_plural = "timeline"
+    fields = ("created_at", "kind", "actor", "text")
+    readonly_fields = fields
+
+
+class TicketAddForm(forms.ModelForm):
+    message = forms.CharField(widget=forms.Textarea, help_text="The first message of the ticket.")
+
+    class Meta:
+        model = Ticket
+        fields = ("tenant", "subject", "priority", "target_type", "partner", "tags", "metadata")
+
+
+@admin.register(Ticket)
+class TicketAdmin(TenantScopedAdmin):
+    list_display = ("number", "subject", "tenant", "status", "priority", "assignee", "escalation_level",
+                    "sla_at_risk", "breached", "resolution_due_at", "created_at")
+    list_filter = ("status", "priority", "target_type", "escalation_level", "sla_at_risk",
+                   "first_response_breached", "resolution_breached", "tenant")
+    search_fields = ("=number", "subject")
+    list_select_related = ("tenant", "assignee")
+    paginator = CappedCountPaginator
+    inlines = [MessageInline, AttachmentInline, TimelineInline]
+    actions = ["assign_to_me", "escalate_one_level", "resolve", "close"]
+    readonly_fields = ("number", "tenant", "status", "origin_type", "target_type", "customer", "partner", "created_by",
+                       "escalation_level", "sla_policy", "first_response_due_at", "resolution_due_at", "first_responded_at",
+                       "resolved_at", "closed_at", "sla_at_risk", "first_response_breached", "resolution_breached",
+                       "sla_paused_at", "created_at")
+    change_fields = ("subject", "priority", "assignee", "tags", "metadata")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            fields = list(TicketAddForm.Meta.fields) + ["message"]
+            if not acting(request.user).is_platform:
+                fields.remove("tenant")
+            return fields
+        return list(self.change_fields) + list(self.readonly_fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else ()
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = TicketAddForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assignee":
+            kwargs["queryset"] = _staff_users(request)
+            return db_field.formfield(**kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(boolean=True, description="breached")
+    def breached(self, obj):
+        return obj.sla_breached
+
+    def save_service(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            created = services.ticket_create(
+                actor=request.user, subject=data["subject"], message=data["message"], priority=data["priority"],
+                target_type=data["target_type"], tenant=getattr(data.get("tenant"), "pk", None),
+                partner=getattr(data.get("partner"), "pk", None), tags=data.get("tags") or [], metadata=data.get("metadata") or {},
+            )
+            obj.pk = created.pk
+            return created
+        original = Ticket.objects.get(pk=obj.pk)
+        services.ticket_update(original, actor=request.user, subject=data["subject"], priority=data["priority"],
+                               tags=data.get("tags") or [], metadata=data.get("metadata") or {})
+        if "assignee" in form.changed_data:
+            services.ticket_assign(original, actor=request.user, assignee=data.get("assignee"))
+        return original
+
+    def save_formset(self, request, form, formset, change):
+        pass  # inlines are read-only; replies go through the API (ticket_reply)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def _each(self, request, queryset, func, success, **kwargs):
+        done = 0
+        for ticket in queryset.select_related("tenant")[:500]:
+            if self.run_service(request, func, ticket, actor=request.user, **kwargs) is not None:
+                done += 1
+        if done:
+            self.message_user(request, success.format(n=done))
+
+    @admin.action(description="Assign to me")
+    def assign_to_me(self, request, queryset):
+        self._each(request, queryset, services.ticket_assign, "{n} ticket(s) assigned to you.", assignee=request.user)
+
+    @admin.action(description="Escalate one level")
+    def escalate_one_level(self, request, queryset):
+        done = 0
+        for ticket in queryset[:500]:
+            if self.run_service(request, services.ticket_escalate, ticket, actor=request.user,
+                                level=min(3, ticket.escalation_level + 1), reason="escalated from the admin") is not None:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} ticket(s) escalated.")
+
+    @admin.action(description="Resolve")
+    def resolve(self, request, queryset):
+        self._each(request, queryset, services.ticket_change_status, "{n} ticket(s) resolved.", status=TicketStatus.RESOLVED)
+
+    @admin.action(description="Close")
+    def close(self, request, queryset):
+        self._each(request, queryset, services.ticket_change_status, "{n} ticket(s) closed.", status=TicketStatus.CLOSED)
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(TenantScopedAdmin):
+    list_display = ("name", "tenant", "priority", "first_response_minutes", "resolution_minutes", "at_risk_percent", "calendar", "is_active")
+    list_filter = ("priority", "is_active", "tenant")
+    search_fields = ("name",)
+    list_select_related = ("tenant", "calendar")
+    raw_id_fields = ()
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(TenantScopedAdmin):
+    list_display = ("name", "tenant", "timezone", "is_default")
+    list_filter = ("is_default", "tenant")
+    search_fields = ("name",)
+    list_select_related = ("tenant",)
+
+
+@admin.register(TicketAgent)
+class TicketAgentAdmin(TenantScopedAdmin):
+    list_display = ("user", "tenant", "is_available", "last_assigned_at")
+    list_filter = ("is_available", "tenant")
+    search_fields = ("user__username",)
+    list_select_related = ("tenant", "user")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            kwargs["queryset"] = _staff_users(request)
+            return db_field.formfield(**kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

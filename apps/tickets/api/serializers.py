@@ -1,0 +1,150 @@
+import json
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from rest_framework import serializers
+
+from apps.core.api.serializers import ScopedModelSerializer
+
+from ..choices import ActorType, TicketPriority, TicketStatus
+from ..models import Ticket, TicketAttachment, TicketEvent, TicketMessage
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object given as JSON or, in multipart forms, as a JSON string."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise serializers.ValidationError("Not valid JSON.")
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Give a JSON object.")
+        return data
+
+
+class TagsField(serializers.ListField):
+    child = serializers.CharField(max_length=50)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            data = [t.strip() for t in data.split(",") if t.strip()]
+        return super().to_internal_value(data)
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TicketAttachment
+        fields = ["id", "filename", "content_type", "size", "message", "created_at", "download_url"]
+        read_only_fields = fields
+
+    def get_download_url(self, obj) -> str:
+        return reverse("ticket-download", kwargs={"pk": obj.ticket_id, "attachment_id": obj.pk})
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True, default=None)
+
+    class Meta:
+        model = TicketMessage
+        fields = ["id", "author", "author_type", "body", "is_internal", "created_at"]
+        read_only_fields = fields
+
+
+class TimelineSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", read_only=True, default=None)
+
+    class Meta:
+        model = TicketEvent
+        fields = ["id", "kind", "actor", "text", "data", "created_at"]
+        read_only_fields = fields
+
+
+LIST_FIELDS = [
+    "id", "ticket_number", "subject", "status", "priority", "origin_type", "target_type", "tenant", "customer",
+    "partner", "assignee", "assignee_username", "escalation_level", "first_response_due_at", "resolution_due_at",
+    "first_responded_at", "resolved_at", "sla_at_risk", "first_response_breached", "resolution_breached", "tags",
+    "created_at", "updated_at",
+]
+
+
+class TicketSerializer(ScopedModelSerializer):
+    ticket_number = serializers.CharField(source="number", read_only=True)
+    tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    customer = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    partner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    assignee_username = serializers.CharField(source="assignee.username", read_only=True, default=None)
+
+    class Meta:
+        model = Ticket
+        fields = LIST_FIELDS
+        read_only_fields = LIST_FIELDS
+
+
+class TicketDetailSerializer(TicketSerializer):
+    messages = MessageSerializer(many=True, read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    timeline = TimelineSerializer(many=True, read_only=True)
+
+    class Meta(TicketSerializer.Meta):
+        fields = [*LIST_FIELDS, "metadata", "sla_policy", "messages", "attachments", "timeline"]
+        read_only_fields = fields
+
+
+class TicketCreateSerializer(serializers.Serializer):
+    """The request of POST /tickets (seed 000): subject, message, priority, target_type,
+    attachments (uploaded files, multipart), metadata; `tenant`/`partner` where the route needs them."""
+
+    subject = serializers.CharField(max_length=200)
+    message = serializers.CharField()
+    priority = serializers.ChoiceField(choices=TicketPriority.choices, default=TicketPriority.NORMAL)
+    target_type = serializers.ChoiceField(choices=ActorType.choices, required=False)
+    tenant = serializers.CharField(required=False, help_text="Tenant slug (platform staff and partners serving several tenants).")
+    partner = serializers.CharField(required=False, help_text="Partner slug when routing to a partner.")
+    attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+    metadata = JSONObjectField(required=False, default=dict)
+    tags = TagsField(required=False, default=list)
+
+    def validate_attachments(self, value):
+        for item in value:
+            if isinstance(item, str):
+                raise serializers.ValidationError("Upload attachments as files (multipart/form-data).")
+        return value
+
+
+class TicketUpdateSerializer(serializers.Serializer):
+    subject = serializers.CharField(max_length=200, required=False)
+    priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
+    tags = TagsField(required=False)
+    metadata = JSONObjectField(required=False)
+
+
+class ReplySerializer(serializers.Serializer):
+    body = serializers.CharField()
+    is_internal = serializers.BooleanField(default=False)
+    attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all(), allow_null=True, required=False)
+    auto = serializers.BooleanField(default=False, help_text="Pick an agent per the tenant's assignment mode.")
+
+
+class EscalateSerializer(serializers.Serializer):
+    level = serializers.IntegerField(min_value=1, max_value=3)
+    reason = serializers.CharField()
+    to_partner = serializers.CharField(required=False, allow_null=True, help_text="Partner slug.")
+
+
+class StatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=TicketStatus.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+

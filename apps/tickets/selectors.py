@@ -1,0 +1,44 @@
+"""Reads of the tickets app that other apps (alerts) and dashboards call. They take a tenant id
+and return rows regardless of the caller: the caller has already decided who may see them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from apps.core.choices import Role
+from apps.tenants.models import Membership
+
+from .choices import CLOCK_RUNNING_STATUSES, OPEN_STATUSES, TicketPriority
+from .models import Ticket
+
+
+def agent_workloads(*, tenant_id: int) -> list[dict]:
+    """Open tickets (not resolved/closed) per assignee of a tenant: `[{"user_id", "open_count"}]`,
+    busiest first. Active support agents with no open ticket are listed with 0."""
+    counts = dict(
+        Ticket.objects.filter(tenant_id=tenant_id, status__in=list(OPEN_STATUSES), assignee__isnull=False)
+        .values("assignee_id").annotate(n=Count("id")).values_list("assignee_id", "n")
+    )
+    agents = Membership.objects.filter(organization_id=tenant_id, role=Role.SUPPORT_AGENT, is_active=True).values_list("user_id", flat=True)
+    for user_id in agents:
+        counts.setdefault(user_id, 0)
+    return sorted(({"user_id": u, "open_count": n} for u, n in counts.items()), key=lambda d: (-d["open_count"], d["user_id"]))
+
+
+def unassigned_critical(*, tenant_id: int, older_than: timedelta) -> QuerySet:
+    """Open critical tickets of a tenant with no assignee, created more than `older_than` ago."""
+    return Ticket.objects.filter(
+        tenant_id=tenant_id, priority=TicketPriority.CRITICAL, assignee__isnull=True,
+        status__in=list(OPEN_STATUSES), created_at__lte=timezone.now() - older_than,
+    ).order_by("created_at")
+
+
+def tickets_at_risk(*, tenant_id: int, include_breached: bool = True) -> QuerySet:
+    """Tickets of a tenant whose clock runs and that the sweep flagged at risk (or breached)."""
+    flagged = Q(sla_at_risk=True)
+    if not include_breached:
+        flagged &= Q(first_response_breached=False, resolution_breached=False)
+    return Ticket.objects.filter(flagged, tenant_id=tenant_id, status__in=list(CLOCK_RUNNING_STATUSES)).order_by("resolution_due_at")

@@ -1,0 +1,34 @@
+from apps.core.choices import Role
+from apps.tickets.models import BusinessCalendar, SlaPolicy, Ticket, TicketAgent
+from tests.factories.tickets import SlaPolicyFactory, TicketFactory
+from tests.isolation import IsolationCase
+
+CASES = [
+    IsolationCase(
+        name="tickets.ticket",
+        make=lambda w, key: TicketFactory(tenant=w.tenant(key)),
+        api_list="ticket-list",
+        api_detail="ticket-detail",
+        admin_model=Ticket,
+        # naming another tenant must be refused for everyone on A's side
+        create_payload=lambda w, foreign: {"subject": "x", "message": "y", "tenant": foreign.tenant.slug},
+        patch_payload={"subject": "hijacked"},
+    ),
+    IsolationCase(
+        name="tickets.slapolicy",
+        make=lambda w, key: SlaPolicyFactory(tenant=w.tenant(key)),
+        admin_model=SlaPolicy,
+    ),
+    IsolationCase(
+        name="tickets.businesscalendar",
+        make=lambda w, key: BusinessCalendar.objects.create(
+            tenant=w.tenant(key), name=f"cal {key}", working_hours={"mon": [["09:00", "17:00"]]}
+        ),
+        admin_model=BusinessCalendar,
+    ),
+    IsolationCase(
+        name="tickets.ticketagent",
+        make=lambda w, key: TicketAgent.objects.create(tenant=w.tenant(key), user=w.user(key, Role.SUPPORT_AGENT)),
+        admin_model=TicketAgent,
+    ),
+]
