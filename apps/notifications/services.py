@@ -28,6 +28,7 @@ from .transports import Message, TransportError, get_transport
 from .transports.apprise import check_url
 
 log = logging.getLogger(__name__)
+QUEUE = "notifications"
 
 
 def _organization(tenant):
@@ -225,10 +226,19 @@ def preference_save(instance: Preference | None = None, *, actor, **data) -> Pre
             raise PermissionDenied("You can only change your own notification preferences.")
         if pref.user_id != actor.pk or ctx.kind == OrgKind.TENANT:
             assign_tenant(pref, actor=actor)
+    if pref.tenant_id is not None and pref.user_id is not None and not _within_tenant(pref.tenant_id, pref.user_id):
+        raise ValidationError({"user": "This user is not a member of the tenant (or of one of its customers)."})
     with transaction.atomic():
         pref.full_clean()
         pref.save()
     return pref
+
+
+def _within_tenant(tenant_id: int, user_id: int) -> bool:
+    Membership = apps.get_model("tenants", "Membership")
+    return Membership.objects.filter(user_id=user_id, is_active=True).filter(
+        Q(organization_id=tenant_id) | Q(organization__parent_id=tenant_id) | Q(organization__kind=OrgKind.PARTNER, organization__served_tenants=tenant_id)
+    ).exists()
 
 
 def _seal(channel: ChannelConfig, field: str, value) -> None:
@@ -317,7 +327,7 @@ def enqueue_deliveries(ids: list[int]) -> bool:
     size = settings.NOTIFICATIONS_DELIVERY_BATCH
     try:
         for i in range(0, len(ids), size):
-            deliver_task.apply_async(args=[ids[i : i + size]])
+            deliver_task.apply_async(args=[ids[i : i + size]], queue=QUEUE)
     except Exception as exc:
         log.warning("%d deliveries not enqueued (%r); the sweeper will send them", len(ids), exc)
         return False

@@ -1,7 +1,8 @@
 """Celery entry points (queue `notifications`): thin wrappers over the outbox services.
 
-The queue is set on each task: config/celery.py routes by `apps.notifications.tasks.*`, which
-does not match task names of the form `notifications.<what>`."""
+The queue is named where tasks are sent (services.enqueue_deliveries, schedules.py):
+config/celery.py routes by `apps.notifications.tasks.*`, which does not match task names of the
+form `notifications.<what>`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from celery import shared_task
 from apps.core.tasks import PortalTask
 
 
-@shared_task(base=PortalTask, name="notifications.deliver", queue="notifications")
+@shared_task(base=PortalTask, name="notifications.deliver")
 def deliver_task(delivery_ids: list[int]) -> dict:
     """Send a batch of deliveries; rows already sent or taken by another worker are skipped."""
     from .services import deliveries_send
@@ -18,7 +19,7 @@ def deliver_task(delivery_ids: list[int]) -> dict:
     return deliveries_send(delivery_ids=delivery_ids)
 
 
-@shared_task(base=PortalTask, name="notifications.sweep_deliveries", queue="notifications")
+@shared_task(base=PortalTask, name="notifications.sweep_deliveries")
 def sweep_deliveries_task() -> int:
     """Beat: re-queue deliveries a broker outage or a dead worker left behind, and due retries."""
     from .services import deliveries_sweep
@@ -26,7 +27,7 @@ def sweep_deliveries_task() -> int:
     return deliveries_sweep()
 
 
-@shared_task(base=PortalTask, name="notifications.send_digests", queue="notifications")
+@shared_task(base=PortalTask, name="notifications.send_digests")
 def send_digests_task() -> int:
     """Beat: send hourly and daily digests whose time has come."""
     from .services import digests_send
