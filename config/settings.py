@@ -350,12 +350,14 @@ NOTIFICATIONS_SWEEP_AFTER = env.int("NOTIFICATIONS_SWEEP_AFTER", default=60)
 # A delivery claimed by a worker that died is retried after this many seconds.
 NOTIFICATIONS_CLAIM_TIMEOUT = env.int("NOTIFICATIONS_CLAIM_TIMEOUT", default=300)
 # Deliveries per Celery task, rows per bulk INSERT.
-NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=25)
+NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=50)
 NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
 # Local hour (recipient's time zone) at which daily digests go out.
 NOTIFICATIONS_DIGEST_DAILY_HOUR = env.int("NOTIFICATIONS_DIGEST_DAILY_HOUR", default=8)
 if not 0 <= NOTIFICATIONS_DIGEST_DAILY_HOUR <= 23:
     raise ImproperlyConfigured("NOTIFICATIONS_DIGEST_DAILY_HOUR must be 0-23")
+# One OpenAPI name for the priority choices (notification priority and per-channel minimum).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["NotificationPriorityEnum"] = "apps.notifications.choices.Priority"
 # --- targets ------------------------------------------------------------------------------
 # --- monitoring ---------------------------------------------------------------------------
 # --- maintenance --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ built-in defaults below. They are Django templates (autoescaped in HTML only).""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.template import Context, Template
@@ -33,6 +34,12 @@ DIGEST_TEXT = """{% for n in items %}- [{{ n.get_priority_display }}] {{ n.title
 DIGEST_HTML = """<!doctype html><html><body style="font-family:sans-serif"><h2>{{ items|length }} notification{{ items|length|pluralize }}</h2>
 <ul>{% for n in items %}<li><b>{{ n.title }}</b> ({{ n.get_priority_display }}){% if n.message %}<br>{{ n.message|truncatechars:200 }}{% endif %}</li>{% endfor %}</ul>
 </body></html>"""
+
+
+@lru_cache(maxsize=512)
+def compiled(source: str) -> Template:
+    """Templates are compiled once per process (sources are the cache key, so edits apply)."""
+    return Template(source)
 
 
 @dataclass
@@ -91,13 +98,13 @@ def render(notification, kind: str, *, template=None, items=None, recipient=None
         subject_src, text_src, html_src = DIGEST_SUBJECT, DIGEST_TEXT, DIGEST_HTML
     else:
         subject_src, text_src, html_src = DEFAULT_SUBJECT, DEFAULT_TEXT, DEFAULT_HTML
-    subject = " ".join(Template(subject_src).render(context).split())
-    text = Template(text_src).render(context).strip() + "\n"
+    subject = " ".join(compiled(subject_src).render(context).split())
+    text = compiled(text_src).render(context).strip() + "\n"
     html = ""
     if kind == ChannelKind.EMAIL:
         if html_src:
             context.autoescape = True
-            html = Template(html_src).render(context)
+            html = compiled(html_src).render(context)
         else:
             html = linebreaks(escape(text))
     return Rendered(subject=subject, text=text, html=html)

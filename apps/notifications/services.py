@@ -403,8 +403,13 @@ def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
                 log.exception("delivery %s failed unexpectedly", row.pk)
             _record_failure(row, exc, now)
         else:
-            row.status, row.sent_at, row.last_error = DeliveryStatus.SENT, timezone.now(), ""
-    Delivery.objects.bulk_update(rows, ["status", "sent_at", "last_error", "next_attempt_at"])
+            row.status = DeliveryStatus.SENT
+    sent = [r.pk for r in rows if r.status == DeliveryStatus.SENT]
+    if sent:  # the common case in one statement; failures row by row
+        Delivery.objects.filter(pk__in=sent).update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
+    failed = [r for r in rows if r.status != DeliveryStatus.SENT]
+    if failed:
+        Delivery.objects.bulk_update(failed, ["status", "last_error", "next_attempt_at"])
     counts = defaultdict(int)
     for row in rows:
         counts[{DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed"}.get(row.status, "retry")] += 1

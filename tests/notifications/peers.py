@@ -26,7 +26,7 @@ def _handler(recorder: Recorder):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with recorder.lock:
                 status = recorder.statuses.pop(0) if recorder.statuses else 200
@@ -64,7 +64,7 @@ def smtp_peer(settings):
         def __init__(self):
             self.messages = []
 
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        async def handle_DATA(self, server, session, envelope):
             self.messages.append(envelope)
             return "250 OK"
 
