@@ -357,6 +357,28 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     }
 )
 # --- notifications ------------------------------------------------------------------------
+# Channels a user without a preference row gets (in-app is always on).
+NOTIFICATIONS_DEFAULT_CHANNELS = env.list("NOTIFICATIONS_DEFAULT_CHANNELS", default=["in_app", "email"])
+# Per-recipient flood guard: at most COUNT external deliveries per WINDOW seconds.
+NOTIFICATIONS_RATE_LIMIT_COUNT = env.int("NOTIFICATIONS_RATE_LIMIT_COUNT", default=30)
+NOTIFICATIONS_RATE_LIMIT_WINDOW = env.int("NOTIFICATIONS_RATE_LIMIT_WINDOW", default=600)
+# Retries: base·2^(n-1) seconds ±20%, capped; a delivery fails after MAX_ATTEMPTS.
+NOTIFICATIONS_BACKOFF_BASE = env.int("NOTIFICATIONS_BACKOFF_BASE", default=30)
+NOTIFICATIONS_BACKOFF_MAX = env.int("NOTIFICATIONS_BACKOFF_MAX", default=3600)
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=6)
+# The sweeper re-queues pending deliveries not attempted this many seconds after creation.
+NOTIFICATIONS_SWEEP_AFTER = env.int("NOTIFICATIONS_SWEEP_AFTER", default=60)
+# A delivery claimed by a worker that died is retried after this many seconds.
+NOTIFICATIONS_CLAIM_TIMEOUT = env.int("NOTIFICATIONS_CLAIM_TIMEOUT", default=300)
+# Deliveries per Celery task, rows per bulk INSERT.
+NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=50)
+NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
+# Local hour (recipient's time zone) at which daily digests go out.
+NOTIFICATIONS_DIGEST_DAILY_HOUR = env.int("NOTIFICATIONS_DIGEST_DAILY_HOUR", default=8)
+if not 0 <= NOTIFICATIONS_DIGEST_DAILY_HOUR <= 23:
+    raise ImproperlyConfigured("NOTIFICATIONS_DIGEST_DAILY_HOUR must be 0-23")
+# One OpenAPI name for the priority choices (notification priority and per-channel minimum).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["NotificationPriorityEnum"] = "apps.notifications.choices.Priority"
 # --- targets ------------------------------------------------------------------------------
 # --- monitoring ---------------------------------------------------------------------------
 # --- maintenance --------------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""The transport interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class TransportError(Exception):
+    """A send failed. `permanent=True`: retrying cannot help (bad URL, rejected address), the
+    delivery fails at once; otherwise it is retried with backoff."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass
+class Message:
+    """What a transport sends: rendered subject/text/html plus the structured payload that
+    webhooks post as JSON."""
+
+    subject: str
+    text: str
+    html: str = ""
+    priority: str = "medium"
+    to_email: str = ""
+    url: str = ""  # the channel's plaintext URL (decrypted just before sending)
+    signing_secret: str = ""
+    payload: dict = field(default_factory=dict)
+
+
+class Transport:
+    """Send one message; raise TransportError on failure, return a short note on success."""
+
+    def send(self, message: Message) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
