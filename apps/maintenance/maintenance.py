@@ -61,6 +61,8 @@ def db_maintenance(ctx: TaskContext):
     before = _sizes(tables)
     if ctx.dry_run:
         return TaskOutcome(details={"tables": len(tables), "size_before": sum(before.values()), "message": "dry run: nothing vacuumed"})
+    if connection.in_atomic_block:
+        raise RuntimeError("VACUUM cannot run inside a transaction; run db_maintenance outside atomic().")
     full = bool(ctx.params.get("full"))
     # VACUUM cannot run inside a transaction block: use autocommit on a fresh cursor.
     connection.ensure_connection()
