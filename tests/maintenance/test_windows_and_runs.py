@@ -127,3 +127,32 @@ def test_db_maintenance_vacuums_with_sizes_before_and_after(capsys):
     assert "db_maintenance: succeeded" in capsys.readouterr().out
     run = MaintenanceRun.objects.filter(task="db_maintenance").get()
     assert run.details["tables"] > 10 and run.details["size_before"] > 0 and "size_after" in run.details
+
+
+def test_runs_are_platform_only_and_api_run_queues_a_task(world, api):
+    MaintenanceRun.objects.create(task="purge_events", status="succeeded")
+    assert api.as_user(world.user("a", "owner")).get("/api/v1/maintenance/runs/").status_code == 403
+    assert api.as_user(world.user("a", "owner")).post("/api/v1/maintenance/runs/run/", {"task": "clear_cache"}).status_code == 403
+    admin = api.as_user(world.user("platform", "admin"))
+    assert admin.get("/api/v1/maintenance/runs/").json()["results"][0]["task"] == "purge_events"
+    assert admin.post("/api/v1/maintenance/runs/run/", {"task": "nope"}, format="json").status_code == 400
+    resp = admin.post("/api/v1/maintenance/runs/run/", {"task": "clear_cache", "dry_run": True}, format="json")
+    assert resp.status_code == 202  # eager in tests: the run is recorded already
+    assert MaintenanceRun.objects.filter(task="clear_cache", trigger="api", dry_run=True, status="succeeded").exists()
+
+
+def test_window_api_create_with_objects(world, api):
+    e = endpoint_create(actor=None, tenant_id=world.tenant("a").pk, name="e", host="127.0.0.1", port=80)
+    client = api.as_user(world.user("a", "operator"))
+    resp = client.post("/api/v1/maintenance/windows/", {
+        "name": "patching", "starts_at": timezone.now().isoformat(), "ends_at": (timezone.now() + timedelta(hours=1)).isoformat(),
+        "objects": [{"type": "monitoring.endpoint", "id": e.pk}]}, format="json")
+    assert resp.status_code == 201, resp.content
+    body = resp.json()
+    assert body["scope"] == "objects" and body["objects_in_scope"] == [{"type": "monitoring.endpoint", "id": e.pk}]
+    assert body["active_now"] is True
+    other = endpoint_create(actor=None, tenant_id=world.tenant("b").pk, name="b", host="127.0.0.1", port=80)
+    refused = client.post("/api/v1/maintenance/windows/", {
+        "name": "x", "starts_at": timezone.now().isoformat(), "ends_at": (timezone.now() + timedelta(hours=1)).isoformat(),
+        "objects": [{"type": "monitoring.endpoint", "id": other.pk}]}, format="json")
+    assert refused.status_code == 400

@@ -22,7 +22,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         b = self.server.behaviour
         if self.path.startswith("/json"):
             body, status = json.dumps({"data": {"state": "green", "items": [{"ok": True}]}}).encode(), 200

@@ -25,6 +25,7 @@ class EndpointSerializer(ScopedModelSerializer):
             "tls_expires_at", "created_at", "updated_at",
         ]
         extra_kwargs = {"tenant": {"required": False}}
+        validators: list = []  # (tenant, name) uniqueness is checked by the service's full_clean()
 
     def get_ping_url(self, obj) -> str | None:
         return f"/ping/{obj.ping_id}" if obj.kind == "heartbeat" else None

@@ -68,7 +68,7 @@ class EndpointViewSet(TenantScopedViewSet):
         return Response(self.get_serializer(services.endpoint_resume(self.get_object(), actor=request.user)).data)
 
     @extend_schema(responses=CheckResultSerializer(many=True), filters=True)
-    @action(detail=True, methods=["get"], filterset_class=CheckResultFilter)
+    @action(detail=True, methods=["get"], filter_backends=[])
     def results(self, request, pk=None):
         endpoint = self.get_object()
         qs = CheckResultFilter(request.query_params, queryset=CheckResult.objects.filter(endpoint=endpoint)).qs
