@@ -347,6 +347,13 @@ MONITORING_RESULT_RETENTION_DAYS = env.int("MONITORING_RESULT_RETENTION_DAYS", d
 MONITORING_MIN_INTERVAL_SECONDS = env.int("MONITORING_MIN_INTERVAL_SECONDS", default=10)
 MONITORING_BODY_LIMIT_BYTES = env.int("MONITORING_BODY_LIMIT_BYTES", default=262144)  # read for keyword/JSON match
 MONITORING_USER_AGENT = env.str("MONITORING_USER_AGENT", default="opsportal-monitor/1.0")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "EndpointStatusEnum": "apps.monitoring.choices.EndpointStatus",
+    "CheckResultStatusEnum": "apps.monitoring.choices.ResultStatus",
+    "MaintenanceRunStatusEnum": "apps.maintenance.choices.RunStatus",
+    # with more than one "status" field, the tenants one needs a name too
+    "OrgStatusEnum": "apps.tenants.choices.OrgStatus",
+})
 # --- maintenance --------------------------------------------------------------------------
 MAINTENANCE_BATCH_SIZE = env.int("MAINTENANCE_BATCH_SIZE", default=5000)  # rows deleted per transaction
 MAINTENANCE_LOCK_SECONDS = env.int("MAINTENANCE_LOCK_SECONDS", default=6 * 3600)  # overlap lock expiry
