@@ -37,9 +37,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default backlog of 5 drops SYNs under 100 concurrent checks
+
+
 class LoopbackHTTP:
     def __init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.behaviour = Behaviour()
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
