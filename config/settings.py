@@ -381,6 +381,27 @@ if not 0 <= NOTIFICATIONS_DIGEST_DAILY_HOUR <= 23:
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["NotificationPriorityEnum"] = "apps.notifications.choices.Priority"
 # --- targets ------------------------------------------------------------------------------
 # --- monitoring ---------------------------------------------------------------------------
+# Beat runs the dispatcher this often; it claims every due endpoint and checks it in batches.
+MONITORING_DISPATCH_EVERY_SECONDS = env.int("MONITORING_DISPATCH_EVERY_SECONDS", default=5)
+MONITORING_BATCH_SIZE = env.int("MONITORING_BATCH_SIZE", default=250)  # endpoints per check task
+MONITORING_CONCURRENCY = env.int("MONITORING_CONCURRENCY", default=100)  # open connections per batch
+MONITORING_MAX_DUE_PER_TICK = env.int("MONITORING_MAX_DUE_PER_TICK", default=5000)
+MONITORING_RESULT_RETENTION_DAYS = env.int("MONITORING_RESULT_RETENTION_DAYS", default=30)
+MONITORING_MIN_INTERVAL_SECONDS = env.int("MONITORING_MIN_INTERVAL_SECONDS", default=10)
+MONITORING_BODY_LIMIT_BYTES = env.int("MONITORING_BODY_LIMIT_BYTES", default=262144)  # read for keyword/JSON match
+MONITORING_USER_AGENT = env.str("MONITORING_USER_AGENT", default="opsportal-monitor/1.0")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "EndpointStatusEnum": "apps.monitoring.choices.EndpointStatus",
+    "CheckResultStatusEnum": "apps.monitoring.choices.ResultStatus",
+    "MaintenanceRunStatusEnum": "apps.maintenance.choices.RunStatus",
+    # with more than one "status" field, the tenants one needs a name too
+    "OrgStatusEnum": "apps.tenants.choices.OrgStatus",
+})
 # --- maintenance --------------------------------------------------------------------------
+MAINTENANCE_BATCH_SIZE = env.int("MAINTENANCE_BATCH_SIZE", default=5000)  # rows deleted per transaction
+MAINTENANCE_LOCK_SECONDS = env.int("MAINTENANCE_LOCK_SECONDS", default=6 * 3600)  # overlap lock expiry
+MAINTENANCE_EVENT_RETENTION_DAYS = env.int("MAINTENANCE_EVENT_RETENTION_DAYS", default=30)
+MAINTENANCE_RUN_RETENTION_DAYS = env.int("MAINTENANCE_RUN_RETENTION_DAYS", default=180)
+MAINTENANCE_OPEN_WINDOW_MAX_HOURS = env.int("MAINTENANCE_OPEN_WINDOW_MAX_HOURS", default=12)
 # --- alerts -------------------------------------------------------------------------------
 # --- deployments --------------------------------------------------------------------------

@@ -1,1 +1,168 @@
-"""Models of the monitoring app (see DESIGN.md)."""
+"""Endpoints the portal checks (HTTP/HTTPS, TCP, heartbeat push URLs) and their check results."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.core.choices import Role
+from apps.core.models import PortalManager, TenantOwnedModel
+
+from .choices import EndpointKind, EndpointStatus, MatchKind, ResultStatus
+
+R = Role
+
+
+class Endpoint(TenantOwnedModel):
+    """One thing to watch. Network kinds are checked by the dispatcher when `next_check_at` is
+    due; heartbeat endpoints are pinged by the watched job at `/ping/<ping_id>` and go down when
+    no ping arrived within `interval_seconds` + `grace_seconds`.
+
+    Status: `consecutive_failures` ≥ `failure_threshold` → down; a successful check slower than
+    `expected_response_ms` `degraded_threshold` times in a row (or a TLS certificate expiring
+    within `tls_expiry_warning_days`) → degraded; a fast success → up. `notified_status` is the
+    last status published as an event, so a failure during a maintenance window is published
+    once the window ends.
+    """
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=EndpointKind.choices, default=EndpointKind.HTTPS)
+    host = models.CharField(max_length=255, blank=True, default="")
+    port = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(65535)])
+    path = models.CharField(max_length=1000, blank=True, default="/")
+    method = models.CharField(max_length=7, default="GET", choices=[(m, m) for m in ("GET", "HEAD", "POST")])
+    verify_tls = models.BooleanField(default=True)
+    expected_status = models.PositiveIntegerField(default=200, validators=[MinValueValidator(100), MaxValueValidator(599)])
+    expected_response_ms = models.PositiveIntegerField(default=1000, help_text="Slower successful checks count as slow.")
+    match_kind = models.CharField(max_length=16, choices=MatchKind.choices, default=MatchKind.NONE, blank=True)
+    match_keyword = models.CharField(max_length=500, blank=True, default="")
+    match_json_path = models.CharField(max_length=300, blank=True, default="", help_text="e.g. $.status or data.items[0].state")
+    match_json_value = models.CharField(max_length=500, blank=True, default="")
+    tls_expiry_warning_days = models.PositiveIntegerField(default=14)
+    interval_seconds = models.PositiveIntegerField(default=60)
+    timeout_seconds = models.FloatField(default=10.0, validators=[MinValueValidator(0.5), MaxValueValidator(120)])
+    grace_seconds = models.PositiveIntegerField(default=60, help_text="Heartbeat: lateness allowed after the period.")
+    failure_threshold = models.PositiveSmallIntegerField(default=2, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    degraded_threshold = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    enabled = models.BooleanField(default=True)
+    labels = models.JSONField(default=dict, blank=True, help_text='e.g. {"instance": "db-1", "target": "web-1"}')
+    # An optional link to what the endpoint watches (a target, an instance) by content type + id:
+    # those apps are at the same or a higher layer, so no foreign key to them.
+    linked_type = models.CharField(max_length=100, blank=True, default="", help_text='"targets.target", "deployments.instance"')
+    linked_id = models.PositiveBigIntegerField(null=True, blank=True)
+
+    ping_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    status = models.CharField(max_length=10, choices=EndpointStatus.choices, default=EndpointStatus.UNKNOWN)
+    status_since = models.DateTimeField(null=True, blank=True)
+    status_reason = models.CharField(max_length=500, blank=True, default="")
+    notified_status = models.CharField(max_length=10, choices=EndpointStatus.choices, default=EndpointStatus.UNKNOWN)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    consecutive_slow = models.PositiveIntegerField(default=0)
+    in_maintenance = models.BooleanField(default=False)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    last_ping_at = models.DateTimeField(null=True, blank=True)
+    last_start_at = models.DateTimeField(null=True, blank=True)
+    tls_expires_at = models.DateTimeField(null=True, blank=True)
+
+    PARTNER_VISIBLE = True
+    PORTAL_ROLE_ACTIONS = {
+        "check": {R.OWNER, R.ADMIN, R.OPERATOR},
+        "pause": {R.OWNER, R.ADMIN, R.OPERATOR},
+    }
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["enabled", "next_check_at"], name="monitoring_endpoint_due_idx"),
+            models.Index(fields=["tenant", "status"], name="monitoring_endpoint_status_idx"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="monitoring_endpoint_name_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        errors = {}
+        minimum = settings.MONITORING_MIN_INTERVAL_SECONDS
+        if self.interval_seconds is not None and self.interval_seconds < minimum:
+            errors["interval_seconds"] = f"The interval is at least {minimum} seconds."
+        if self.kind != EndpointKind.HEARTBEAT:
+            if not self.host:
+                errors["host"] = "Give the host name or address to check."
+            elif any(c in self.host for c in "/ @?#"):
+                errors["host"] = "Give a bare host name or address (no scheme, path or credentials)."
+            if self.kind == EndpointKind.TCP and not self.port:
+                errors["port"] = "A TCP check needs a port."
+            if self.timeout_seconds and self.interval_seconds and self.timeout_seconds >= self.interval_seconds:
+                errors["timeout_seconds"] = "The timeout must be shorter than the interval."
+        if self.path and not self.path.startswith("/"):
+            errors["path"] = "The path starts with /."
+        if self.match_kind in (MatchKind.KEYWORD, MatchKind.KEYWORD_ABSENT) and not self.match_keyword:
+            errors["match_keyword"] = "Give the keyword to look for."
+        if self.match_kind == MatchKind.JSON_PATH:
+            from .checkers import parse_json_path
+
+            try:
+                parse_json_path(self.match_json_path)
+            except ValueError as exc:
+                errors["match_json_path"] = str(exc)
+        if not isinstance(self.labels, dict):
+            errors["labels"] = "Labels are an object of strings."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def url(self) -> str:
+        if self.kind == EndpointKind.TCP:
+            return f"tcp://{self.host}:{self.port}"
+        if self.kind == EndpointKind.HEARTBEAT:
+            return f"/ping/{self.ping_id}"
+        port = f":{self.port}" if self.port else ""
+        return f"{self.kind}://{self.host}{port}{self.path or '/'}"
+
+    @property
+    def heartbeat_deadline(self):
+        if self.last_ping_at is None:
+            return None
+        return self.last_ping_at + timedelta(seconds=self.interval_seconds + self.grace_seconds)
+
+
+class CheckResult(models.Model):
+    """One check (or heartbeat ping) of an endpoint. Kept `MONITORING_RESULT_RETENTION_DAYS`."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="results")
+    checked_at = models.DateTimeField()
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="When the check was due (lateness = checked − scheduled).")
+    status = models.CharField(max_length=10, choices=ResultStatus.choices)
+    latency_ms = models.FloatField(null=True, blank=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    in_maintenance = models.BooleanField(default=False)
+
+    objects = PortalManager()
+
+    class Meta:
+        ordering = ["-checked_at"]
+        indexes = [
+            models.Index(fields=["endpoint", "-checked_at"], name="monitoring_result_ep_idx"),
+            models.Index(fields=["checked_at"], name="monitoring_result_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} {self.status} @ {self.checked_at:%H:%M:%S}"
+
+    @classmethod
+    def scope_queryset(cls, queryset, ctx, action):
+        return queryset.filter(endpoint__in=Endpoint.scope_queryset(Endpoint.objects.all(), ctx, action))
+
+    PARTNER_VISIBLE = True

@@ -1,0 +1,108 @@
+"""Admin: endpoints with a status colour, the last result, a latency sparkline and actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from apps.core.admin import TenantScopedAdmin
+
+from . import selectors, services
+from .choices import EndpointKind
+from .models import Endpoint
+
+COLOURS = {"up": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "unknown": "#757575"}
+
+
+def sparkline(values, width=120, height=24):
+    points = [v for v in values if v is not None]
+    if len(points) < 2:
+        return "—"
+    top = max(points) or 1.0
+    step = width / (len(values) - 1)
+    coords = " ".join(
+        f"{i * step:.1f},{height - (v / top) * (height - 2) - 1:.1f}" for i, v in enumerate(values) if v is not None
+    )
+    return format_html(
+        '<svg width="{}" height="{}" viewBox="0 0 {} {}"><polyline fill="none" stroke="#1565c0" stroke-width="1.5" points="{}"/></svg>'
+        ' <small>max {} ms</small>', width, height, width, height, coords, f"{top:.0f}",
+    )
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(TenantScopedAdmin):
+    list_display = ("name", "tenant", "kind", "target", "status_badge", "status_since", "last_result", "latency", "enabled", "in_maintenance")
+    list_filter = ("status", "kind", "enabled", "in_maintenance", "tenant")
+    search_fields = ("name", "host")
+    list_select_related = ("tenant",)
+    readonly_fields = (
+        "ping_url", "status", "status_since", "status_reason", "notified_status", "consecutive_failures", "consecutive_slow",
+        "in_maintenance", "next_check_at", "last_checked_at", "last_latency_ms", "last_status_code", "last_error",
+        "last_ping_at", "last_start_at", "tls_expires_at", "recent_results",
+    )
+    actions = ["check_now", "pause", "resume"]
+
+    @admin.display(description="target")
+    def target(self, obj):
+        return obj.url
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return format_html('<b style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</b>',
+                           COLOURS.get(obj.status, "#757575"), obj.get_status_display())
+
+    @admin.display(description="last result")
+    def last_result(self, obj):
+        if not obj.last_checked_at:
+            return "—"
+        code = f"HTTP {obj.last_status_code} " if obj.last_status_code else ""
+        return f"{code}{obj.last_error or 'ok'}"[:80]
+
+    @admin.display(description="latency", ordering="last_latency_ms")
+    def latency(self, obj):
+        return f"{obj.last_latency_ms:.0f} ms" if obj.last_latency_ms is not None else "—"
+
+    @admin.display(description="ping URL")
+    def ping_url(self, obj):
+        return f"/ping/{obj.ping_id}" if obj.kind == EndpointKind.HEARTBEAT else "—"
+
+    @admin.display(description="recent results")
+    def recent_results(self, obj):
+        if not obj.pk:
+            return "—"
+        rows = obj.results.order_by("-checked_at")[:15]
+        table = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((r.checked_at.strftime("%Y-%m-%d %H:%M:%S"), r.status, "" if r.latency_ms is None else f"{r.latency_ms:.0f} ms",
+              r.error or "", "maintenance" if r.in_maintenance else "") for r in rows),
+        )
+        return format_html("{}<table>{}</table>", sparkline(selectors.recent_latencies(obj.pk)), table)
+
+    def save_service(self, request, obj, form, change):
+        fields = {f: getattr(obj, f) for f in services.EDITABLE}
+        if change:
+            return services.endpoint_update(obj, actor=request.user, **fields)
+        endpoint = services.endpoint_create(actor=request.user, tenant_id=obj.tenant_id, **fields)
+        obj.pk, obj.tenant_id = endpoint.pk, endpoint.tenant_id
+        return endpoint
+
+    def delete_model(self, request, obj):
+        services.endpoint_delete(obj, actor=request.user)
+
+    @admin.action(description="Check the selected endpoints now")
+    def check_now(self, request, queryset):
+        done = 0
+        for endpoint in queryset.exclude(kind=EndpointKind.HEARTBEAT)[:50]:
+            if self.run_service(request, services.endpoint_check_now, endpoint, actor=request.user) is not None:
+                done += 1
+        self.message_user(request, f"{done} endpoint(s) checked.", level=messages.SUCCESS)
+
+    @admin.action(description="Pause checks of the selected endpoints")
+    def pause(self, request, queryset):
+        for endpoint in queryset:
+            self.run_service(request, services.endpoint_pause, endpoint, actor=request.user)
+
+    @admin.action(description="Resume checks of the selected endpoints")
+    def resume(self, request, queryset):
+        for endpoint in queryset:
+            self.run_service(request, services.endpoint_resume, endpoint, actor=request.user)

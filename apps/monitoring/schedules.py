@@ -1,0 +1,13 @@
+from django.conf import settings
+
+from apps.core.periodic import Schedule
+
+SCHEDULES = [
+    Schedule(
+        name="monitoring: dispatch due checks",
+        task="monitoring.dispatch_due_checks",
+        every_seconds=settings.MONITORING_DISPATCH_EVERY_SECONDS,
+        queue="monitoring",
+        description="Claim every endpoint whose next check is due and check them in concurrent batches.",
+    ),
+]

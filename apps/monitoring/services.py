@@ -1,0 +1,310 @@
+"""Services of the monitoring app: endpoints, the check dispatcher, results and status
+transitions (published as `endpoint.down` / `endpoint.degraded` / `endpoint.up`), heartbeats."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core.events import publish
+from apps.core.policy import policy
+from apps.core.services import assign_tenant
+from apps.maintenance.selectors import active_windows, candidate_windows
+
+from .checkers import CheckSpec, Outcome, run_checks
+from .choices import EndpointKind, EndpointStatus, PingKind, ResultStatus
+from .models import CheckResult, Endpoint
+
+log = logging.getLogger(__name__)
+
+EDITABLE = (
+    "name", "kind", "host", "port", "path", "method", "verify_tls", "expected_status", "expected_response_ms",
+    "match_kind", "match_keyword", "match_json_path", "match_json_value", "tls_expiry_warning_days",
+    "interval_seconds", "timeout_seconds", "grace_seconds", "failure_threshold", "degraded_threshold",
+    "enabled", "labels", "linked_type", "linked_id",
+)
+STATE_FIELDS = [
+    "status", "status_since", "status_reason", "notified_status", "consecutive_failures", "consecutive_slow",
+    "in_maintenance", "last_checked_at", "last_latency_ms", "last_status_code", "last_error", "tls_expires_at",
+]
+
+
+# -- endpoints --------------------------------------------------------------------------------
+def _check(actor, action, obj):
+    if actor is not None and not policy.allows_object(actor, action, obj):
+        raise PermissionDenied(f"Your role may not {action} this endpoint.")
+
+
+def endpoint_create(*, actor, **fields) -> Endpoint:
+    """Register an endpoint; network kinds are first checked at the next dispatcher tick."""
+    unknown = set(fields) - set(EDITABLE) - {"tenant", "tenant_id"}
+    if unknown:
+        raise ValidationError(f"Unknown endpoint fields: {', '.join(sorted(unknown))}.")
+    endpoint = Endpoint(**fields)
+    assign_tenant(endpoint, actor=actor)
+    if actor is not None and not policy.allows(actor, "add", Endpoint):
+        raise PermissionDenied("Your role may not register endpoints.")
+    if endpoint.kind != EndpointKind.HEARTBEAT and endpoint.enabled:
+        endpoint.next_check_at = timezone.now()
+    with transaction.atomic():
+        endpoint.full_clean()
+        endpoint.save()
+    return endpoint
+
+
+def endpoint_update(endpoint: Endpoint, *, actor, **fields) -> Endpoint:
+    """Change an endpoint; a changed target or rule is checked again at the next tick."""
+    _check(actor, "change", endpoint)
+    for key, value in fields.items():
+        if key not in EDITABLE:
+            raise ValidationError(f"Field {key!r} cannot be changed.")
+        setattr(endpoint, key, value)
+    if endpoint.kind == EndpointKind.HEARTBEAT:
+        endpoint.next_check_at = endpoint.heartbeat_deadline if endpoint.enabled else None
+    elif endpoint.enabled:
+        endpoint.next_check_at = timezone.now()
+    else:
+        endpoint.next_check_at = None
+    with transaction.atomic():
+        endpoint.full_clean()
+        endpoint.save()
+    return endpoint
+
+
+def endpoint_delete(endpoint: Endpoint, *, actor) -> None:
+    """Unregister an endpoint (its results go with it); a firing alert is resolved by an up event."""
+    _check(actor, "delete", endpoint)
+    with transaction.atomic():
+        if endpoint.notified_status in (EndpointStatus.DOWN, EndpointStatus.DEGRADED):
+            _publish(endpoint, EndpointStatus.UP, previous=endpoint.notified_status, reason="endpoint removed")
+        endpoint.delete()
+
+
+def endpoint_pause(endpoint: Endpoint, *, actor) -> Endpoint:
+    _check(actor, "pause", endpoint)
+    Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False, next_check_at=None, updated_at=timezone.now())
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+def endpoint_resume(endpoint: Endpoint, *, actor) -> Endpoint:
+    _check(actor, "pause", endpoint)
+    nxt = endpoint.heartbeat_deadline if endpoint.kind == EndpointKind.HEARTBEAT else timezone.now()
+    Endpoint.objects.filter(pk=endpoint.pk).update(enabled=True, next_check_at=nxt, updated_at=timezone.now())
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+def endpoint_check_now(endpoint: Endpoint, *, actor) -> CheckResult:
+    """Check one endpoint right away (admin/API "check now") and record the result."""
+    _check(actor, "check", endpoint)
+    if endpoint.kind == EndpointKind.HEARTBEAT:
+        raise ValidationError("Heartbeat endpoints are pinged by the job they watch; they cannot be checked.")
+    outcome = run_checks([_spec(endpoint)], concurrency=1, body_limit=settings.MONITORING_BODY_LIMIT_BYTES,
+                         user_agent=settings.MONITORING_USER_AGENT)[0]
+    results = results_record(outcomes=[outcome])
+    return results[0]
+
+
+# -- the dispatcher ---------------------------------------------------------------------------
+def _spec(e: Endpoint, scheduled_at=None) -> CheckSpec:
+    return CheckSpec(
+        endpoint_id=e.pk, kind=e.kind, host=e.host, port=e.port, path=e.path or "/", method=e.method,
+        verify_tls=e.verify_tls, timeout=e.timeout_seconds, expected_status=e.expected_status,
+        match_kind=e.match_kind, match_keyword=e.match_keyword, match_json_path=e.match_json_path,
+        match_json_value=e.match_json_value, scheduled_at=scheduled_at,
+    )
+
+
+def checks_claim_due(*, limit: int | None = None, now: datetime | None = None) -> list[tuple[int, str, datetime]]:
+    """Claim every enabled endpoint whose `next_check_at` is due, moving it one interval ahead
+    in the same statement (so two dispatchers never claim the same check, and a lost batch only
+    skips one check). Returns (id, kind, scheduled_at) for each claimed endpoint."""
+    now = now or timezone.now()
+    limit = limit or settings.MONITORING_MAX_DUE_PER_TICK
+    table = Endpoint._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = f"""
+            WITH due AS (
+                SELECT id, next_check_at FROM {table}
+                WHERE enabled AND next_check_at <= %s ORDER BY next_check_at LIMIT %s FOR UPDATE SKIP LOCKED
+            )
+            UPDATE {table} e SET next_check_at = CASE
+                    WHEN e.kind = %s THEN %s + make_interval(secs => e.interval_seconds)
+                    WHEN due.next_check_at + make_interval(secs => e.interval_seconds) > %s
+                        THEN due.next_check_at + make_interval(secs => e.interval_seconds)
+                    ELSE %s + make_interval(secs => e.interval_seconds) END
+            FROM due WHERE e.id = due.id
+            RETURNING e.id, e.kind, due.next_check_at
+        """
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [now, limit, EndpointKind.HEARTBEAT, now, now, now])
+            return [(r[0], r[1], r[2]) for r in cursor.fetchall()]
+    with transaction.atomic():  # SQLite: one writer at a time, a plain read-then-update is safe
+        rows = list(Endpoint.objects.filter(enabled=True, next_check_at__lte=now).order_by("next_check_at")[:limit])
+        for e in rows:
+            scheduled = e.next_check_at
+            step = timedelta(seconds=e.interval_seconds)
+            e.next_check_at = scheduled + step if scheduled + step > now and e.kind != EndpointKind.HEARTBEAT else now + step
+            Endpoint.objects.filter(pk=e.pk).update(next_check_at=e.next_check_at)
+        return [(e.pk, e.kind, scheduled) for e in rows]
+
+
+def checks_run_batch(*, endpoint_ids: list[int], scheduled: dict[int, datetime] | None = None) -> list[CheckResult]:
+    """Check a batch of endpoints concurrently and record the results in bulk. Heartbeat
+    endpoints in the batch were claimed because their deadline passed: they are late."""
+    scheduled = scheduled or {}
+    endpoints = list(Endpoint.objects.filter(pk__in=endpoint_ids, enabled=True))
+    specs = [_spec(e, scheduled.get(e.pk)) for e in endpoints if e.kind != EndpointKind.HEARTBEAT]
+    now = datetime.now(UTC)
+    outcomes = [
+        Outcome(endpoint_id=e.pk, ok=False, checked_at=now, scheduled_at=scheduled.get(e.pk),
+                error=f"no ping since {e.last_ping_at:%Y-%m-%d %H:%M:%S} UTC (period {e.interval_seconds}s + grace {e.grace_seconds}s)")
+        for e in endpoints if e.kind == EndpointKind.HEARTBEAT and e.last_ping_at
+    ]
+    outcomes += run_checks(specs, concurrency=settings.MONITORING_CONCURRENCY,
+                           body_limit=settings.MONITORING_BODY_LIMIT_BYTES, user_agent=settings.MONITORING_USER_AGENT)
+    return results_record(outcomes=outcomes, endpoints={e.pk: e for e in endpoints})
+
+
+# -- results and status -----------------------------------------------------------------------
+def _next_state(e: Endpoint, outcome: Outcome, now: datetime) -> tuple[str, str, str]:
+    """(result status, endpoint status, reason) for one outcome, updating counters on `e`."""
+    if not outcome.ok:
+        e.consecutive_failures += 1
+        e.consecutive_slow = 0
+        threshold = 1 if e.kind == EndpointKind.HEARTBEAT else e.failure_threshold
+        status = EndpointStatus.DOWN if e.consecutive_failures >= threshold else e.status
+        return ResultStatus.DOWN, status, outcome.error
+    e.consecutive_failures = 0
+    warn = ""
+    if outcome.tls_expires_at and e.tls_expiry_warning_days:
+        left = outcome.tls_expires_at - now
+        if left < timedelta(days=e.tls_expiry_warning_days):
+            warn = f"TLS certificate expires in {max(0, left.days)} days ({outcome.tls_expires_at:%Y-%m-%d})"
+    # a heartbeat's latency is the job's duration, not a response-time budget
+    if e.kind != EndpointKind.HEARTBEAT and outcome.latency_ms is not None and outcome.latency_ms > e.expected_response_ms:
+        e.consecutive_slow += 1
+        reason = f"response took {outcome.latency_ms:.0f} ms (expected ≤ {e.expected_response_ms} ms)"
+        if e.consecutive_slow >= e.degraded_threshold:
+            return ResultStatus.SLOW, EndpointStatus.DEGRADED, reason
+        keep = e.status if e.status in (EndpointStatus.UP, EndpointStatus.DEGRADED) else EndpointStatus.UP
+        return ResultStatus.SLOW, (EndpointStatus.DEGRADED if warn else keep), warn or reason
+    e.consecutive_slow = 0
+    if warn:
+        return ResultStatus.WARNING, EndpointStatus.DEGRADED, warn
+    return ResultStatus.UP, EndpointStatus.UP, ""
+
+
+def results_record(*, outcomes: list[Outcome], endpoints: dict[int, Endpoint] | None = None) -> list[CheckResult]:
+    """Write check results in bulk, move endpoint statuses and publish the transitions.
+
+    During an active maintenance window for an endpoint its results are marked
+    `in_maintenance` and down/degraded are not published (recovery is); once the window ends,
+    the next failing check publishes, because `notified_status` still says what was announced.
+    """
+    if not outcomes:
+        return []
+    if endpoints is None:
+        endpoints = {e.pk: e for e in Endpoint.objects.filter(pk__in=[o.endpoint_id for o in outcomes])}
+    now = timezone.now()
+    windows = candidate_windows(tenant_ids={e.tenant_id for e in endpoints.values()}, at=now)
+    results, changed = [], []
+    with transaction.atomic():
+        for outcome in outcomes:
+            e = endpoints.get(outcome.endpoint_id)
+            if e is None:
+                continue
+            result_status, status, reason = _next_state(e, outcome, now)
+            e.in_maintenance = bool(windows) and bool(active_windows(tenant_id=e.tenant_id, obj=e, at=now, windows=windows))
+            if status != e.status:
+                e.status, e.status_since = status, now
+            e.status_reason = reason[:500]
+            e.last_checked_at = outcome.checked_at
+            e.last_latency_ms = outcome.latency_ms
+            e.last_status_code = outcome.status_code
+            e.last_error = outcome.error[:500]
+            if outcome.tls_expires_at:
+                e.tls_expires_at = outcome.tls_expires_at
+            results.append(CheckResult(
+                endpoint_id=e.pk, checked_at=outcome.checked_at, scheduled_at=outcome.scheduled_at, status=result_status,
+                latency_ms=outcome.latency_ms, status_code=outcome.status_code, error=outcome.error[:500],
+                in_maintenance=e.in_maintenance,
+            ))
+            _announce(e)
+            changed.append(e)
+        CheckResult.objects.bulk_create(results, batch_size=1000)
+        Endpoint.objects.bulk_update(changed, STATE_FIELDS, batch_size=500)
+    return results
+
+
+def _announce(e: Endpoint) -> None:
+    """Publish the endpoint's status if it differs from what was last announced."""
+    if e.status == e.notified_status or e.status == EndpointStatus.UNKNOWN:
+        return
+    if e.status in (EndpointStatus.DOWN, EndpointStatus.DEGRADED) and e.in_maintenance:
+        return  # silenced by a maintenance window; published when the window ends if still failing
+    if e.status == EndpointStatus.UP and e.notified_status == EndpointStatus.UNKNOWN:
+        e.notified_status = EndpointStatus.UP  # first success: nothing to recover from
+        return
+    _publish(e, e.status, previous=e.notified_status, reason=e.status_reason)
+    e.notified_status = e.status
+
+
+EVENT_BY_STATUS = {EndpointStatus.DOWN: "endpoint.down", EndpointStatus.DEGRADED: "endpoint.degraded", EndpointStatus.UP: "endpoint.up"}
+
+
+def _publish(e: Endpoint, status: str, *, previous: str, reason: str) -> None:
+    verb = {EndpointStatus.DOWN: "is down", EndpointStatus.DEGRADED: "is degraded", EndpointStatus.UP: "recovered"}[status]
+    title = f"{e.name} {verb}" + (f": {reason}" if reason and status != EndpointStatus.UP else "")
+    url = f"/admin/monitoring/endpoint/{e.pk}/change/"
+    priority = {EndpointStatus.DOWN: "high", EndpointStatus.DEGRADED: "medium", EndpointStatus.UP: "low"}[status]
+    payload = {
+        "id": e.pk, "object_type": "monitoring.endpoint", "title": title[:300], "url": url,
+        "name": e.name, "kind": e.kind, "target": e.url, "status": status, "previous_status": previous,
+        "reason": reason, "since": e.status_since.isoformat() if e.status_since else None,
+        "latency_ms": e.last_latency_ms, "status_code": e.last_status_code, "labels": e.labels,
+        "linked_type": e.linked_type, "linked_id": e.linked_id,
+        "severity": {EndpointStatus.DOWN: "critical", EndpointStatus.DEGRADED: "warning", EndpointStatus.UP: "info"}[status],
+        "fingerprint": f"monitoring.endpoint:{e.pk}",
+        "notify": {
+            "type": EVENT_BY_STATUS[status].replace(".", "_"), "priority": priority, "title": title[:300],
+            "message": reason, "roles": ["owner", "admin", "operator"], "action_url": url, "action_label": "Open endpoint",
+        },
+    }
+    publish(EVENT_BY_STATUS[status], tenant=e.tenant_id, payload=payload)
+
+
+# -- heartbeats -------------------------------------------------------------------------------
+def heartbeat_ping(*, ping_id, kind: str = PingKind.SUCCESS, message: str = "") -> Endpoint | None:
+    """A ping from the watched job (`/ping/<uuid>`, `/fail`, `/start`); None if unknown.
+
+    success: up, the deadline moves to now + period + grace (a ping before the deadline is
+    simply early: still up). fail: down at once. start: remembered, so the next success
+    records the job's duration as latency.
+    """
+    with transaction.atomic():
+        e = Endpoint.objects.select_for_update().filter(ping_id=ping_id, kind=EndpointKind.HEARTBEAT).first()
+        if e is None:
+            return None
+        now = timezone.now()
+        if kind == PingKind.START:
+            e.last_start_at = now
+            e.save(update_fields=["last_start_at", "updated_at"])
+            CheckResult.objects.create(endpoint=e, checked_at=now, status=ResultStatus.STARTED, error=message[:500])
+            return e
+        latency = None
+        if kind == PingKind.SUCCESS and e.last_start_at and (e.last_ping_at is None or e.last_start_at > e.last_ping_at):
+            latency = round((now - e.last_start_at).total_seconds() * 1000, 2)
+        e.last_ping_at = now
+        e.next_check_at = now + timedelta(seconds=e.interval_seconds + e.grace_seconds) if e.enabled else None
+        e.save(update_fields=["last_ping_at", "next_check_at", "updated_at"])
+        outcome = Outcome(endpoint_id=e.pk, ok=kind == PingKind.SUCCESS, latency_ms=latency, checked_at=now,
+                          error="" if kind == PingKind.SUCCESS else (message or "the job reported a failure")[:500])
+        results_record(outcomes=[outcome], endpoints={e.pk: e})
+    return e
