@@ -21,12 +21,13 @@ QUEUES = ("default", "jobs", "notifications", "monitoring")
 app.conf.update(
     task_queues=[Queue(name) for name in QUEUES],
     task_default_queue="default",
-    # Routing table: one place that says which queue a task runs on (by module).
+    # Routing table: one place that says which queue a task runs on (tasks are named
+    # "<app>.<what>").
     task_routes={
-        "apps.targets.tasks.*": {"queue": "jobs"},
-        "apps.deployments.tasks.*": {"queue": "jobs"},
-        "apps.notifications.tasks.*": {"queue": "notifications"},
-        "apps.monitoring.tasks.*": {"queue": "monitoring"},
+        "targets.*": {"queue": "jobs"},
+        "deployments.*": {"queue": "jobs"},
+        "notifications.*": {"queue": "notifications"},
+        "monitoring.*": {"queue": "monitoring"},
     },
     task_acks_late=True,
     task_reject_on_worker_lost=True,

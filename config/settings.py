@@ -261,7 +261,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "apps.core.choices.Role", "OrgKindEnum": "apps.core.choices.OrgKind"},
+    # Several apps have a `status`/`priority` choice set; each app names its own below.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "apps.core.choices.Role",
+        "OrgKindEnum": "apps.core.choices.OrgKind",
+        "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
+    },
 }
 
 # --- email --------------------------------------------------------------------------------
@@ -352,8 +357,6 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "TicketStatusEnum": "apps.tickets.choices.TicketStatus",
         "TicketPriorityEnum": "apps.tickets.choices.TicketPriority",
-        # tickets add a second `status` choice set; name the tenants one explicitly too
-        "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
     }
 )
 # --- notifications ------------------------------------------------------------------------
@@ -394,8 +397,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "EndpointStatusEnum": "apps.monitoring.choices.EndpointStatus",
     "CheckResultStatusEnum": "apps.monitoring.choices.ResultStatus",
     "MaintenanceRunStatusEnum": "apps.maintenance.choices.RunStatus",
-    # with more than one "status" field, the tenants one needs a name too
-    "OrgStatusEnum": "apps.tenants.choices.OrgStatus",
 })
 # --- maintenance --------------------------------------------------------------------------
 MAINTENANCE_BATCH_SIZE = env.int("MAINTENANCE_BATCH_SIZE", default=5000)  # rows deleted per transaction

@@ -24,4 +24,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("health/", health_view, name="health"),
     path("metrics", metrics_view, name="metrics"),
+    # heartbeat pings (healthchecks.io style): /ping/<uuid>, /ping/<uuid>/fail, /ping/<uuid>/start
+    path("", include("apps.monitoring.urls")),
 ]
