@@ -153,7 +153,6 @@ class IngestTokenAdmin(TenantScopedAdmin):
     search_fields = ("name", "prefix")
     list_select_related = ("tenant",)
     raw_id_fields = ("created_by",)
-    fields = ("tenant", "name", "prefix", "created_by", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_by", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
