@@ -306,7 +306,7 @@ def alert_escalate_step(*, alert_id: int, now=None) -> Alert | None:
     now = now or timezone.now()
     with transaction.atomic():
         alert = (
-            Alert.objects.select_for_update(skip_locked=True)
+            Alert.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("escalation_policy")
             .filter(pk=alert_id, status=AlertStatus.FIRING, next_escalation_at__lte=now)
             .first()
@@ -414,7 +414,7 @@ def alerts_daily_summary(*, now=None) -> int:
     now = now or timezone.now()
     since = now - timedelta(hours=24)
     sent = 0
-    tenant_ids = Alert.objects.filter(last_seen__gte=since).values_list("tenant_id", flat=True).distinct()
+    tenant_ids = Alert.objects.filter(last_seen__gte=since).order_by().values_list("tenant_id", flat=True).distinct()
     for tenant_id in tenant_ids:
         window = Alert.objects.filter(tenant_id=tenant_id).filter(Q(last_seen__gte=since) | Q(resolved_at__gte=since))
         members = Membership.objects.filter(organization_id=tenant_id, organization__kind=OrgKind.TENANT, is_active=True, role__in=STAFF_ROLES)
