@@ -29,13 +29,21 @@ class Alert(TenantOwnedModel):
     acknowledged rows), assigned to one user or broadcast to the tenant's staff (assigned_to
     empty). Resolved rows stay as history until `expires_at` or the retention period."""
 
+    # Ingestion writes thousands of rows a second: every index costs, so the single-column
+    # indexes Django would add (tenant, created_at, each nullable FK) are left out; the
+    # composite indexes below all start with tenant.
+    tenant = models.ForeignKey(
+        "tenants.Organization", on_delete=models.PROTECT, limit_choices_to={"kind": "tenant"},
+        related_name="alerts_alert_set", db_index=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     alert_type = models.CharField(max_length=24, choices=AlertType.choices)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
     status = models.CharField(max_length=14, choices=AlertStatus.choices, default=AlertStatus.FIRING)
     source = models.CharField(max_length=10, choices=AlertSource.choices, default=AlertSource.EVENT)
     title = models.CharField(max_length=300)
     message = models.TextField(blank=True, default="")
-    content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     object_id = models.CharField(max_length=64, blank=True, default="")
     resource_type = models.CharField(max_length=100, blank=True, default="")
     resource_id = models.CharField(max_length=64, blank=True, default="")
@@ -52,16 +60,16 @@ class Alert(TenantOwnedModel):
     # When the alert resolves by itself unless seen again (endsAt / resolve timeout / rule).
     ends_at = models.DateTimeField(null=True, blank=True)
     silenced = models.BooleanField(default=False)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_alerts",
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_alerts", db_index=False,
         help_text="Empty: broadcast to the tenant's staff.",
     )
-    rule = models.ForeignKey("alerts.AlertRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
-    escalation_policy = models.ForeignKey("alerts.EscalationPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts")
+    rule = models.ForeignKey("alerts.AlertRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts", db_index=False)
+    escalation_policy = models.ForeignKey("alerts.EscalationPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts", db_index=False)
     escalation_step = models.PositiveSmallIntegerField(default=0)
     escalation_round = models.PositiveSmallIntegerField(default=0)
     next_escalation_at = models.DateTimeField(null=True, blank=True)
