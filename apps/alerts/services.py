@@ -551,7 +551,7 @@ def silence_update(silence: Silence, *, actor, **fields) -> Silence:
 def silence_expire(silence: Silence, *, actor, now=None) -> Silence:
     """End a silence now (Alertmanager's "expire")."""
     now = now or timezone.now()
-    return _update_config(silence, actor=actor, fields={"ends_at": max(now, silence.starts_at + timedelta(seconds=1))})
+    return _update_config(silence, actor=actor, fields={"ends_at": now, "starts_at": min(silence.starts_at, now - timedelta(microseconds=1))})
 
 
 def silence_delete(silence: Silence, *, actor) -> None:

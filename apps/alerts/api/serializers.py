@@ -54,6 +54,7 @@ class AlertRuleSerializer(ScopedModelSerializer):
         fields = ["id", "tenant", "name", "description", "rule_type", "enabled", "conditions", "alert_config", "actions",
                   "auto_resolve_minutes", "last_evaluated_at", "created_by", "created_at"]
         read_only_fields = ["last_evaluated_at", "created_by", "created_at"]
+        validators = []  # uniqueness per tenant is checked by the service's full_clean
         extra_kwargs = {"tenant": {"required": False}}
 
 
@@ -64,6 +65,7 @@ class AlertSubscriptionSerializer(ScopedModelSerializer):
     class Meta:
         model = AlertSubscription
         fields = ["id", "tenant", "user", "alert_type", "enabled", "channels", "min_severity", "notify_on_acknowledge", "notify_on_resolve"]
+        validators = []  # uniqueness per tenant is checked by the service's full_clean
         extra_kwargs = {"tenant": {"required": False}}
 
 
@@ -75,6 +77,7 @@ class SilenceSerializer(ScopedModelSerializer):
         model = Silence
         fields = ["id", "tenant", "matchers", "starts_at", "ends_at", "comment", "created_by", "active", "created_at"]
         read_only_fields = ["created_by", "created_at"]
+        validators = []  # uniqueness per tenant is checked by the service's full_clean
         extra_kwargs = {"tenant": {"required": False}, "starts_at": {"required": False}}
 
     def get_active(self, obj) -> bool:
@@ -89,6 +92,7 @@ class InhibitRuleSerializer(ScopedModelSerializer):
     class Meta:
         model = InhibitRule
         fields = ["id", "tenant", "name", "source_matchers", "target_matchers", "equal", "enabled"]
+        validators = []  # uniqueness per tenant is checked by the service's full_clean
         extra_kwargs = {"tenant": {"required": False}}
 
 
@@ -99,6 +103,7 @@ class EscalationPolicySerializer(ScopedModelSerializer):
     class Meta:
         model = EscalationPolicy
         fields = ["id", "tenant", "name", "enabled", "alert_types", "min_severity", "steps", "repeat"]
+        validators = []  # uniqueness per tenant is checked by the service's full_clean
         extra_kwargs = {"tenant": {"required": False}}
 
 
@@ -109,6 +114,7 @@ class IngestTokenSerializer(ScopedModelSerializer):
         model = IngestToken
         fields = ["id", "tenant", "name", "prefix", "created_by", "last_used_at", "revoked_at", "created_at", "token"]
         read_only_fields = ["prefix", "created_by", "last_used_at", "revoked_at", "created_at"]
+        validators = []  # uniqueness per tenant is checked by the service's full_clean
         extra_kwargs = {"tenant": {"required": False}}
 
     def get_token(self, obj) -> str | None:

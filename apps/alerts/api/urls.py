@@ -13,7 +13,7 @@ from .views import (
     SilenceViewSet,
 )
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter(trailing_slash=False)  # paths as in the issue: /api/v1/alerts/rules
 # Sub-resources first: "alerts/<pk>" would otherwise swallow "alerts/rules".
 router.register("alerts/rules", AlertRuleViewSet, basename="alertrule")
 router.register("alerts/subscriptions", AlertSubscriptionViewSet, basename="alertsubscription")
