@@ -356,4 +356,10 @@ ALERTS_SLA_AT_RISK_MINUTES = env.int("ALERTS_SLA_AT_RISK_MINUTES", default=60)
 ALERTS_WORKLOAD_THRESHOLD = env.int("ALERTS_WORKLOAD_THRESHOLD", default=20)
 # Critical tickets unassigned longer than this raise an alert.
 ALERTS_UNASSIGNED_CRITICAL_MINUTES = env.int("ALERTS_UNASSIGNED_CRITICAL_MINUTES", default=15)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "AlertStatusEnum": "apps.alerts.choices.AlertStatus",
+    "AlertSeverityEnum": "apps.alerts.choices.Severity",
+    # with AlertStatus beside it, the organization's "status" enum needs its own name too
+    "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
+})
 # --- deployments --------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from apps.core.tenancy import acting, choose_organization
 from .. import services
 from ..ingest import IngestRateLimited, alerts_ingest, ingest_rate_check
 from ..models import Alert, AlertRecipientState, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
-from . import filters, serializers
+from . import filters, schema, serializers  # noqa: F401  (schema registers the auth extension)
 
 
 class AlertViewSet(TenantScopedReadOnlyViewSet):
