@@ -405,4 +405,26 @@ MAINTENANCE_EVENT_RETENTION_DAYS = env.int("MAINTENANCE_EVENT_RETENTION_DAYS", d
 MAINTENANCE_RUN_RETENTION_DAYS = env.int("MAINTENANCE_RUN_RETENTION_DAYS", default=180)
 MAINTENANCE_OPEN_WINDOW_MAX_HOURS = env.int("MAINTENANCE_OPEN_WINDOW_MAX_HOURS", default=12)
 # --- alerts -------------------------------------------------------------------------------
+# Resolved alerts are kept (queryable history) this many days, then purged.
+ALERTS_RETENTION_DAYS = env.int("ALERTS_RETENTION_DAYS", default=30)
+# Ingested alerts without endsAt resolve after this long unless seen again (Alertmanager's resolve_timeout).
+ALERTS_RESOLVE_TIMEOUT_MINUTES = env.int("ALERTS_RESOLVE_TIMEOUT_MINUTES", default=5)
+# Per-tenant ingestion limit (alerts per minute); above it the endpoints answer 429 with Retry-After.
+ALERTS_INGEST_RATE_PER_MINUTE = env.int("ALERTS_INGEST_RATE_PER_MINUTE", default=600000)
+# Largest number of alerts accepted in one ingestion request.
+ALERTS_INGEST_MAX_BATCH = env.int("ALERTS_INGEST_MAX_BATCH", default=5000)
+# A silence's creator is reminded this many minutes before it expires.
+ALERTS_SILENCE_REMINDER_MINUTES = env.int("ALERTS_SILENCE_REMINDER_MINUTES", default=60)
+# Default SLA at-risk buffer when a tenant sets none (settings["sla_at_risk_minutes"]).
+ALERTS_SLA_AT_RISK_MINUTES = env.int("ALERTS_SLA_AT_RISK_MINUTES", default=60)
+# Default agent workload threshold (open tickets) when a tenant sets none (settings["workload_threshold"]).
+ALERTS_WORKLOAD_THRESHOLD = env.int("ALERTS_WORKLOAD_THRESHOLD", default=20)
+# Critical tickets unassigned longer than this raise an alert.
+ALERTS_UNASSIGNED_CRITICAL_MINUTES = env.int("ALERTS_UNASSIGNED_CRITICAL_MINUTES", default=15)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "AlertStatusEnum": "apps.alerts.choices.AlertStatus",
+    "AlertSeverityEnum": "apps.alerts.choices.Severity",
+    # with AlertStatus beside it, the organization's "status" enum needs its own name too
+    "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
+})
 # --- deployments --------------------------------------------------------------------------

@@ -1,0 +1,173 @@
+"""Admin for every alerts model; saves and actions go through services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from apps.core.admin import TenantScopedAdmin
+from apps.core.tenancy import acting
+
+from . import services
+from .models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
+
+
+@admin.register(Alert)
+class AlertAdmin(TenantScopedAdmin):
+    list_display = ("title", "severity", "status", "alert_type", "occurrences", "last_seen", "assigned_to", "silenced", "tenant")
+    list_filter = ("status", "severity", "alert_type", "source", "silenced", "tenant")
+    search_fields = ("title", "fingerprint", "resource_id")
+    list_select_related = ("tenant", "assigned_to")
+    raw_id_fields = ("assigned_to", "acknowledged_by", "resolved_by", "rule", "escalation_policy")
+    readonly_fields = (
+        "fingerprint", "occurrences", "first_seen", "last_seen", "starts_at", "status", "source", "labels", "annotations",
+        "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "silenced", "escalation_policy",
+        "escalation_step", "next_escalation_at", "content_type", "object_id", "rule", "generator_url",
+    )
+    date_hierarchy = "last_seen"
+    actions = ["acknowledge", "resolve", "silence_like_this"]
+
+    def save_service(self, request, obj, form, change):
+        if change:
+            fields = {f: form.cleaned_data[f] for f in form.changed_data if f in {"assigned_to", "severity", "title", "message", "expires_at", "metadata"}}
+            return services.alert_update(obj, actor=request.user, **fields)
+        alert, _ = services.alert_raise(
+            tenant=obj.tenant_id or acting(request.user).tenant_id,
+            alert_type=obj.alert_type, title=obj.title, severity=obj.severity, message=obj.message,
+            resource_type=obj.resource_type, resource_id=obj.resource_id, assigned_to=obj.assigned_to,
+            metadata=obj.metadata, expires_at=obj.expires_at, source="manual", actor=request.user,
+        )
+        obj.pk = alert.pk
+        return alert
+
+    def _each(self, request, queryset, func, verb):
+        done = 0
+        for alert in queryset:
+            if self.run_service(request, func, alert, actor=request.user) is not None:
+                done += 1
+        self.message_user(request, f"{done} alert(s) {verb}.", level=messages.SUCCESS)
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset):
+        self._each(request, queryset, services.alert_acknowledge, "acknowledged")
+
+    @admin.action(description="Resolve the selected alerts")
+    def resolve(self, request, queryset):
+        self._each(request, queryset, services.alert_resolve, "resolved")
+
+    @admin.action(description="Silence alerts like these for 2 hours")
+    def silence_like_this(self, request, queryset):
+        made = self.run_service(request, services.silence_alerts, actor=request.user, alerts=list(queryset))
+        if made is not None:
+            self.message_user(request, f"{len(made)} silence(s) created.", level=messages.SUCCESS)
+
+
+class _ConfigAdmin(TenantScopedAdmin):
+    create = update = delete = None
+
+    def save_service(self, request, obj, form, change):
+        fields = {f.name: getattr(obj, f.name) for f in obj._meta.concrete_fields if f.name in form.cleaned_data}
+        fields = {k: v for k, v in fields.items() if k not in ("id",)}
+        if change:
+            for key in list(fields):
+                if key not in form.changed_data:
+                    fields.pop(key)
+            return type(self).update(obj, actor=request.user, **fields)
+        saved = type(self).create(actor=request.user, **{k: v for k, v in fields.items() if k != "tenant" or v is not None})
+        obj.pk = saved.pk
+        return saved
+
+    def delete_model(self, request, obj):
+        type(self).delete(obj, actor=request.user)
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(_ConfigAdmin):
+    list_display = ("name", "rule_type", "enabled", "last_evaluated_at", "tenant")
+    list_filter = ("rule_type", "enabled", "tenant")
+    search_fields = ("name",)
+    list_select_related = ("tenant",)
+    raw_id_fields = ("created_by",)
+    readonly_fields = ("created_by", "last_evaluated_at")
+    create = staticmethod(services.rule_create)
+    update = staticmethod(services.rule_update)
+    delete = staticmethod(services.rule_delete)
+
+
+@admin.register(AlertSubscription)
+class AlertSubscriptionAdmin(_ConfigAdmin):
+    list_display = ("user", "alert_type", "enabled", "min_severity", "tenant")
+    list_filter = ("alert_type", "enabled", "tenant")
+    search_fields = ("user__username",)
+    list_select_related = ("tenant", "user")
+    raw_id_fields = ("user",)
+    create = staticmethod(services.subscription_create)
+    update = staticmethod(services.subscription_update)
+    delete = staticmethod(services.subscription_delete)
+
+
+@admin.register(Silence)
+class SilenceAdmin(_ConfigAdmin):
+    list_display = ("__str__", "starts_at", "ends_at", "created_by", "tenant")
+    list_filter = ("tenant",)
+    search_fields = ("comment",)
+    list_select_related = ("tenant", "created_by")
+    raw_id_fields = ("created_by",)
+    readonly_fields = ("created_by", "reminded_at")
+    actions = ["expire_now"]
+    create = staticmethod(services.silence_create)
+    update = staticmethod(services.silence_update)
+    delete = staticmethod(services.silence_delete)
+
+    @admin.action(description="Expire the selected silences now")
+    def expire_now(self, request, queryset):
+        for silence in queryset:
+            self.run_service(request, services.silence_expire, silence, actor=request.user)
+
+
+@admin.register(InhibitRule)
+class InhibitRuleAdmin(_ConfigAdmin):
+    list_display = ("name", "enabled", "tenant")
+    list_filter = ("enabled", "tenant")
+    search_fields = ("name",)
+    list_select_related = ("tenant",)
+    create = staticmethod(services.inhibit_rule_create)
+    update = staticmethod(services.inhibit_rule_update)
+    delete = staticmethod(services.inhibit_rule_delete)
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(_ConfigAdmin):
+    list_display = ("name", "enabled", "min_severity", "repeat", "tenant")
+    list_filter = ("enabled", "tenant")
+    search_fields = ("name",)
+    list_select_related = ("tenant",)
+    create = staticmethod(services.escalation_policy_create)
+    update = staticmethod(services.escalation_policy_update)
+    delete = staticmethod(services.escalation_policy_delete)
+
+
+@admin.register(IngestToken)
+class IngestTokenAdmin(TenantScopedAdmin):
+    list_display = ("name", "prefix", "last_used_at", "revoked_at", "tenant")
+    list_filter = ("tenant",)
+    search_fields = ("name", "prefix")
+    list_select_related = ("tenant",)
+    raw_id_fields = ("created_by",)
+    readonly_fields = ("prefix", "created_by", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def save_service(self, request, obj, form, change):
+        if change:
+            return services._update_config(obj, actor=request.user, fields={"name": obj.name})
+        token, raw = services.ingest_token_create(actor=request.user, tenant=obj.tenant if obj.tenant_id else None, name=obj.name)
+        obj.pk = token.pk
+        self.message_user(request, f"Ingestion token (shown once, copy it now): {raw}", level=messages.WARNING)
+        return token
+
+    def delete_model(self, request, obj):
+        services.ingest_token_delete(obj, actor=request.user)
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            self.run_service(request, services.ingest_token_revoke, token, actor=request.user)

@@ -1,0 +1,30 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from .views import (
+    AlertmanagerWebhookView,
+    AlertRuleViewSet,
+    AlertSubscriptionViewSet,
+    AlertViewSet,
+    BulkIngestView,
+    EscalationPolicyViewSet,
+    IngestTokenViewSet,
+    InhibitRuleViewSet,
+    SilenceViewSet,
+)
+
+router = SimpleRouter(trailing_slash=False)  # paths as in the issue: /api/v1/alerts/rules
+# Sub-resources first: "alerts/<pk>" would otherwise swallow "alerts/rules".
+router.register("alerts/rules", AlertRuleViewSet, basename="alertrule")
+router.register("alerts/subscriptions", AlertSubscriptionViewSet, basename="alertsubscription")
+router.register("alerts/silences", SilenceViewSet, basename="silence")
+router.register("alerts/inhibit-rules", InhibitRuleViewSet, basename="inhibitrule")
+router.register("alerts/escalation-policies", EscalationPolicyViewSet, basename="escalationpolicy")
+router.register("alerts/ingest-tokens", IngestTokenViewSet, basename="ingesttoken")
+router.register("alerts", AlertViewSet, basename="alert")
+
+urlpatterns = [
+    path("alerts/ingest/alertmanager", AlertmanagerWebhookView.as_view(), name="alert-ingest-alertmanager"),
+    path("alerts/ingest", BulkIngestView.as_view(), name="alert-ingest"),
+    *router.urls,
+]

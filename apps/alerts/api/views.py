@@ -1,0 +1,276 @@
+"""Alerts API: alerts (list/retrieve + state actions), configuration CRUD, ingestion."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.auth import PortalJWTAuthentication
+from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedViewSet
+from apps.core.choices import OrgKind
+from apps.core.policy import policy
+from apps.core.tenancy import acting, choose_organization
+
+from .. import services
+from ..ingest import IngestRateLimited, alerts_ingest, ingest_rate_check
+from ..models import Alert, AlertRecipientState, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
+from . import filters, schema, serializers  # noqa: F401  (schema registers the auth extension)
+
+
+class AlertViewSet(TenantScopedReadOnlyViewSet):
+    """Alerts you may see: tenant admins every alert of the tenant, other staff their own and
+    broadcast ones. Dismissed alerts are hidden unless `?dismissed=true`."""
+
+    queryset = Alert.objects.select_related("assigned_to", "acknowledged_by")
+    serializer_class = serializers.AlertSerializer
+    filterset_class = filters.AlertFilter
+    search_fields = ["title", "message", "fingerprint"]
+    ordering_fields = ["last_seen", "first_seen", "severity", "occurrences"]
+    action_permissions = {"acknowledge": "acknowledge", "resolve": "resolve", "read": "read", "dismiss": "dismiss", "unread_count": "view"}
+
+    def get_queryset(self):
+        qs = super().get_queryset().prefetch_related(
+            Prefetch("recipient_states", queryset=AlertRecipientState.objects.filter(user_id=self.request.user.pk), to_attr="my_states")
+        )
+        if self.action == "list" and "dismissed" not in self.request.query_params:
+            qs = qs.exclude(pk__in=AlertRecipientState.objects.filter(user_id=self.request.user.pk, dismissed_at__isnull=False).values("alert_id"))
+        return qs
+
+    def _answer(self, alert):
+        return Response(self.get_serializer(self.get_queryset().get(pk=alert.pk)).data)
+
+    @extend_schema(request=None, responses=serializers.AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        return self._answer(services.alert_acknowledge(self.get_object(), actor=request.user))
+
+    @extend_schema(request=serializers.ResolveSerializer, responses=serializers.AlertSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        body = serializers.ResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._answer(services.alert_resolve(self.get_object(), actor=request.user, reason=body.validated_data.get("reason", "")))
+
+    @extend_schema(request=None, responses=serializers.AlertSerializer)
+    @action(detail=True, methods=["put", "post"])
+    def read(self, request, pk=None):
+        alert = self.get_object()
+        services.alert_mark_read(alert, actor=request.user)
+        return self._answer(alert)
+
+    @extend_schema(request=None, responses=serializers.AlertSerializer)
+    @action(detail=True, methods=["put", "post"])
+    def dismiss(self, request, pk=None):
+        alert = self.get_object()
+        services.alert_dismiss(alert, actor=request.user)
+        return Response(self.get_serializer(super().get_queryset().prefetch_related(
+            Prefetch("recipient_states", queryset=AlertRecipientState.objects.filter(user_id=request.user.pk), to_attr="my_states")
+        ).get(pk=alert.pk)).data)
+
+    @extend_schema(responses=serializers.UnreadCountSerializer)
+    @action(detail=False, methods=["get"], url_path="unread/count")
+    def unread_count(self, request):
+        seen = AlertRecipientState.objects.filter(user_id=request.user.pk, read_at__isnull=False).values("alert_id")
+        count = Alert.objects.visible_to(request.user).exclude(pk__in=seen).count()
+        return Response({"count": count})
+
+
+class AlertRuleViewSet(TenantScopedViewSet):
+    """Alert rules (`sla`, `threshold`, `event`, `schedule`); conditions validated per type."""
+
+    queryset = AlertRule.objects.all()
+    serializer_class = serializers.AlertRuleSerializer
+    filterset_class = filters.AlertRuleFilter
+    search_fields = ["name"]
+    create_service = staticmethod(services.rule_create)
+    update_service = staticmethod(services.rule_update)
+    delete_service = staticmethod(services.rule_delete)
+
+
+class AlertSubscriptionViewSet(TenantScopedViewSet):
+    """Your subscriptions to alert types (tenant admins: everyone's)."""
+
+    queryset = AlertSubscription.objects.select_related("user")
+    serializer_class = serializers.AlertSubscriptionSerializer
+    filterset_class = filters.AlertSubscriptionFilter
+    create_service = staticmethod(services.subscription_create)
+    update_service = staticmethod(services.subscription_update)
+    delete_service = staticmethod(services.subscription_delete)
+
+
+class SilenceViewSet(TenantScopedViewSet):
+    """Silences (label matchers =, !=, =~, !~ and a time range); `POST …/expire` ends one now."""
+
+    queryset = Silence.objects.all()
+    serializer_class = serializers.SilenceSerializer
+    filterset_class = filters.SilenceFilter
+    create_service = staticmethod(services.silence_create)
+    update_service = staticmethod(services.silence_update)
+    delete_service = staticmethod(services.silence_delete)
+    action_permissions = {"expire": "change"}
+
+    @extend_schema(request=None, responses=serializers.SilenceSerializer)
+    @action(detail=True, methods=["post"])
+    def expire(self, request, pk=None):
+        return Response(self.get_serializer(services.silence_expire(self.get_object(), actor=request.user)).data)
+
+
+class InhibitRuleViewSet(TenantScopedViewSet):
+    queryset = InhibitRule.objects.all()
+    serializer_class = serializers.InhibitRuleSerializer
+    filterset_class = filters.InhibitRuleFilter
+    create_service = staticmethod(services.inhibit_rule_create)
+    update_service = staticmethod(services.inhibit_rule_update)
+    delete_service = staticmethod(services.inhibit_rule_delete)
+
+
+class EscalationPolicyViewSet(TenantScopedViewSet):
+    queryset = EscalationPolicy.objects.all()
+    serializer_class = serializers.EscalationPolicySerializer
+    filterset_class = filters.EscalationPolicyFilter
+    create_service = staticmethod(services.escalation_policy_create)
+    update_service = staticmethod(services.escalation_policy_update)
+    delete_service = staticmethod(services.escalation_policy_delete)
+
+
+class IngestTokenViewSet(TenantScopedViewSet):
+    """Per-tenant ingestion tokens. The raw token is in the create response only."""
+
+    queryset = IngestToken.objects.all()
+    serializer_class = serializers.IngestTokenSerializer
+    filterset_class = filters.IngestTokenFilter
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    delete_service = staticmethod(services.ingest_token_delete)
+    action_permissions = {"revoke": "change"}
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        token, raw = services.ingest_token_create(actor=self.request.user, tenant=data.get("tenant"), name=data["name"])
+        token.raw_token = raw
+        serializer.instance = token
+
+    @extend_schema(request=None, responses=serializers.IngestTokenSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return Response(self.get_serializer(services.ingest_token_revoke(self.get_object(), actor=request.user)).data)
+
+
+# -- ingestion -------------------------------------------------------------------------------
+class TokenPrincipal:
+    """The caller of an ingestion endpoint authenticated by an ingestion token."""
+
+    is_authenticated = True
+    is_anonymous = False
+    pk = None
+
+    def __init__(self, token: IngestToken):
+        self.token = token
+
+
+class IngestTokenAuthentication(BaseAuthentication):
+    """`Authorization: Bearer opa_…` (what Alertmanager's webhook `http_config.authorization` sends)."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, raw = header.partition(" ")
+        raw = raw.strip()
+        if scheme.lower() not in ("bearer", "token") or not raw.startswith(services.TOKEN_PREFIX):
+            return None
+        token = services.ingest_token_authenticate(raw)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked ingestion token.")
+        return TokenPrincipal(token), token
+
+    def authenticate_header(self, request):
+        return "Bearer"
+
+
+class _IngestView(APIView):
+    authentication_classes = [IngestTokenAuthentication, PortalJWTAuthentication, SessionAuthentication]
+    permission_classes = []
+    throttle_classes = []
+    source_name = "api"
+
+    def _tenant_id(self, request) -> int:
+        if isinstance(request.auth, IngestToken):
+            return request.auth.tenant_id
+        user = request.user
+        if not getattr(user, "is_authenticated", False):
+            raise exceptions.NotAuthenticated("Send an ingestion token (Authorization: Bearer opa_…) or a JWT.")
+        if request.headers.get("X-Organization"):
+            choose_organization(user, request.headers["X-Organization"])
+        try:
+            ctx = acting(user)
+        except DjangoPermissionDenied as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
+        if not policy.allows(user, "ingest", Alert):
+            raise exceptions.PermissionDenied("Your role does not allow sending alerts.")
+        if ctx.kind == OrgKind.TENANT and ctx.tenant_id:
+            return ctx.tenant_id
+        slug = request.query_params.get("tenant")
+        if ctx.is_platform and slug:
+            from apps.tenants.models import Organization
+
+            org = Organization.objects.filter(slug=slug, kind=OrgKind.TENANT).first()
+            if org is None:
+                raise exceptions.ValidationError({"tenant": f"No tenant {slug!r}."})
+            return org.pk
+        raise exceptions.PermissionDenied("Alerts are ingested into a tenant: act within one (platform staff: ?tenant=<slug>).")
+
+    def _body(self, request):
+        try:
+            return json.loads(request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"The body is not valid JSON ({exc}).") from exc
+
+    def _ingest(self, request, alerts, default_ends_after):
+        tenant_id = self._tenant_id(request)
+        try:
+            ingest_rate_check(tenant_id=tenant_id, count=len(alerts) if isinstance(alerts, list) else 1)
+        except IngestRateLimited as exc:
+            raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from exc
+        actor = request.user if getattr(request.user, "pk", None) else None
+        result = alerts_ingest(tenant_id=tenant_id, alerts=alerts, source_name=self.source_name,
+                               default_ends_after=default_ends_after, actor=actor)
+        return Response(result.as_dict(), status=status.HTTP_200_OK)
+
+
+class BulkIngestView(_IngestView):
+    """`POST /api/v1/alerts/ingest`: a list shaped like Alertmanager's `POST /api/v2/alerts`
+    body ({labels, annotations, startsAt, endsAt, generatorURL}). Alerts without endsAt resolve
+    after ALERTS_RESOLVE_TIMEOUT_MINUTES unless posted again."""
+
+    source_name = "api"
+
+    @extend_schema(request=serializers.AlertmanagerAlertSerializer(many=True), responses=serializers.IngestResultSerializer,
+                   parameters=[OpenApiParameter("tenant", str, description="Tenant slug (platform staff only)")])
+    def post(self, request):
+        timeout = timedelta(minutes=settings.ALERTS_RESOLVE_TIMEOUT_MINUTES)
+        return self._ingest(request, self._body(request), timeout)
+
+
+class AlertmanagerWebhookView(_IngestView):
+    """`POST /api/v1/alerts/ingest/alertmanager`: Alertmanager's webhook payload (version 4).
+    Firing alerts stay open until Alertmanager sends them resolved (send_resolved)."""
+
+    source_name = "alertmanager"
+
+    @extend_schema(request=serializers.AlertmanagerWebhookSerializer, responses=serializers.IngestResultSerializer,
+                   parameters=[OpenApiParameter("tenant", str, description="Tenant slug (platform staff only)")])
+    def post(self, request):
+        body = self._body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("alerts"), list):
+            raise exceptions.ValidationError({"alerts": "Expected Alertmanager's webhook payload: {version, status, receiver, alerts: [...]}."})
+        if str(body.get("version", "")) != "4":
+            raise exceptions.ValidationError({"version": f"Webhook payload version {body.get('version')!r} is not supported; Alertmanager sends \"4\"."})
+        return self._ingest(request, body["alerts"], None)

@@ -1,0 +1,101 @@
+"""Events that raise or resolve alerts (docs/events.md conventions: id, object_type, title,
+url; tickets add `priority`, optionally `assignee_id`). All idempotent: a repeated event
+counts another occurrence of the same open alert (dedup by type + resource)."""
+
+from __future__ import annotations
+
+from apps.core.events import subscribe
+
+from .checks import rules_for_event, sla_rule_for
+from .choices import AlertSource, AlertType, Severity
+from .services import alert_raise, alerts_resolve_for_resource
+
+TICKET = "tickets.ticket"
+
+
+def _raise_from(event, alert_type: str, severity: str, *, title_prefix: str, rule=None) -> None:
+    p = event.payload or {}
+    if not event.tenant_id or p.get("id") is None:
+        return
+    from django.contrib.auth import get_user_model
+
+    assignee = None
+    if p.get("assignee_id"):
+        assignee = get_user_model().objects.filter(pk=p["assignee_id"]).first()
+    cfg = (rule.alert_config if rule else {}) or {}
+    alert_raise(
+        tenant=event.tenant_id, alert_type=alert_type, severity=cfg.get("severity", severity),
+        title=f"{title_prefix}: {p.get('title') or p.get('object_type')} ",
+        message=cfg.get("message", "") or str(p.get("message", "")),
+        resource_type=str(p.get("object_type", "")), resource_id=str(p["id"]), assigned_to=assignee,
+        labels={k: str(p[k]) for k in ("priority",) if p.get(k)}, source=AlertSource.EVENT, rule=rule,
+        metadata={"event": event.name, "url": p.get("url", ""), "event_id": str(event.pk)},
+    )
+
+
+@subscribe("ticket.sla_at_risk")
+def ticket_sla_at_risk(event) -> None:
+    rule = sla_rule_for(event.tenant_id, "at_risk", (event.payload or {}).get("priority"))
+    _raise_from(event, AlertType.SLA_AT_RISK, Severity.WARNING, title_prefix="SLA at risk", rule=rule)
+
+
+@subscribe("ticket.sla_breached")
+def ticket_sla_breached(event) -> None:
+    p = event.payload or {}
+    rule = sla_rule_for(event.tenant_id, "breached", p.get("priority"))
+    _raise_from(event, AlertType.SLA_BREACHED, Severity.CRITICAL, title_prefix="SLA breached", rule=rule)
+    if event.tenant_id and p.get("id") is not None:
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.SLA_AT_RISK], resource_type=str(p.get("object_type", TICKET)),
+                                    resource_id=p["id"], reason="Superseded by the breach alert.")
+
+
+@subscribe("ticket.created")
+def ticket_created(event) -> None:
+    if (event.payload or {}).get("priority") == "critical":
+        _raise_from(event, AlertType.CRITICAL_TICKET, Severity.CRITICAL, title_prefix="Critical ticket")
+
+
+@subscribe("ticket.escalated")
+def ticket_escalated(event) -> None:
+    _raise_from(event, AlertType.ESCALATED_TICKET, Severity.WARNING, title_prefix="Ticket escalated")
+
+
+@subscribe("ticket.resolved")
+def ticket_resolved(event) -> None:
+    p = event.payload or {}
+    if event.tenant_id and p.get("id") is not None:
+        alerts_resolve_for_resource(
+            tenant=event.tenant_id, resource_type=str(p.get("object_type", TICKET)), resource_id=p["id"], reason="Ticket resolved.",
+            alert_types=[AlertType.SLA_AT_RISK, AlertType.SLA_BREACHED, AlertType.CRITICAL_TICKET, AlertType.ESCALATED_TICKET, AlertType.UNASSIGNED_CRITICAL],
+        )
+
+
+@subscribe("job_run.failed")
+def job_run_failed(event) -> None:
+    _raise_from(event, AlertType.JOB_FAILED, Severity.WARNING, title_prefix="Job failed")
+
+
+@subscribe("endpoint.down")
+def endpoint_down(event) -> None:
+    _raise_from(event, AlertType.ENDPOINT_DOWN, Severity.CRITICAL, title_prefix="Endpoint down")
+
+
+@subscribe("endpoint.degraded")
+def endpoint_degraded(event) -> None:
+    _raise_from(event, AlertType.ENDPOINT_DOWN, Severity.WARNING, title_prefix="Endpoint degraded")
+
+
+@subscribe("endpoint.up")
+def endpoint_up(event) -> None:
+    p = event.payload or {}
+    if event.tenant_id and p.get("id") is not None:
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.ENDPOINT_DOWN],
+                                    resource_type=str(p.get("object_type", "")), resource_id=p["id"], reason="Endpoint is up again.")
+
+
+@subscribe("*")
+def event_rules(event) -> None:
+    """User-defined `event` rules; our own alert.* / silence.* events never trigger rules."""
+    if event.name.startswith(("alert.", "silence.")):
+        return
+    rules_for_event(event)

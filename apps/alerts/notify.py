@@ -1,0 +1,137 @@
+"""Who hears about an alert: the `notify` block of docs/events.md, silences and inhibition.
+
+The publisher decides *who* (assignee, subscribers of the alert type, rule actions, or the
+tenant's responder roles for a broadcast); the notifications app decides *how*. Silenced and
+inhibited alerts carry no notify block at all.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.events import publish
+
+from .choices import SEVERITY_PRIORITY, SEVERITY_RANK, AlertStatus, Severity
+from .matching import matches_all
+from .models import Alert, AlertSubscription, InhibitRule, Silence
+
+BROADCAST_ROLES = ["owner", "admin", "operator", "support_agent"]
+
+
+def admin_url(alert_id) -> str:
+    return f"/admin/alerts/alert/{alert_id}/change/"
+
+
+def active_silences(tenant_id: int, at=None) -> list[Silence]:
+    at = at or timezone.now()
+    return list(Silence.objects.filter(tenant_id=tenant_id, starts_at__lte=at, ends_at__gt=at))
+
+
+def silenced_by(labels: dict, silences: list[Silence]) -> Silence | None:
+    for silence in silences:
+        if matches_all(silence.matchers, labels):
+            return silence
+    return None
+
+
+def inhibited_by(tenant_id: int, labels: dict, *, exclude_id=None, rules: list[InhibitRule] | None = None) -> InhibitRule | None:
+    """The inhibition rule muting an alert with these labels, if a matching source fires."""
+    if rules is None:
+        rules = list(InhibitRule.objects.filter(tenant_id=tenant_id, enabled=True))
+    for rule in rules:
+        if not matches_all(rule.target_matchers, labels):
+            continue
+        exact = {m["name"]: m["value"] for m in rule.source_matchers if m.get("op", "=") == "="}
+        for name in rule.equal:
+            exact.setdefault(name, str(labels.get(name, "")))
+        sources = Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, labels__contains=exact)
+        if exclude_id is not None:
+            sources = sources.exclude(pk=exclude_id)
+        for src_labels in sources.values_list("labels", flat=True)[:500]:
+            if matches_all(rule.source_matchers, src_labels) and all(
+                str(src_labels.get(n, "")) == str(labels.get(n, "")) for n in rule.equal
+            ):
+                return rule
+    return None
+
+
+def subscribers(tenant_id: int, alert_type: str, severity: str, *, flag: str | None = None) -> tuple[list[int], list[str]]:
+    """User ids subscribed to this type at this severity (and the union of their channels)."""
+    allowed = [s for s, rank in SEVERITY_RANK.items() if rank <= SEVERITY_RANK[Severity(severity)]]
+    qs = AlertSubscription.objects.filter(tenant_id=tenant_id, alert_type=alert_type, enabled=True, min_severity__in=allowed)
+    if flag:
+        qs = qs.filter(**{flag: True})
+    rows = list(qs.values_list("user_id", "channels"))
+    channels = sorted({c for _, chans in rows for c in chans or []})
+    return sorted({uid for uid, _ in rows}), channels
+
+
+def recipients(alert: Alert, *, flag: str | None = None) -> dict:
+    """user_ids/roles/channels for an alert: a rule's notify action wins; else the assignee
+    plus subscribers; a broadcast alert without subscribers reaches the responder roles."""
+    for action in (alert.rule.actions if alert.rule_id and alert.rule else []) or []:
+        if action.get("type") == "notify":
+            block: dict = {"user_ids": list(action.get("user_ids", []))}
+            roles = list(action.get("roles", []))
+            if action.get("broadcast"):
+                roles = sorted(set(roles) | set(BROADCAST_ROLES))
+            if roles:
+                block["roles"] = roles
+            if action.get("channels"):
+                block["channels"] = action["channels"]
+            if alert.assigned_to_id and alert.assigned_to_id not in block["user_ids"]:
+                block["user_ids"].append(alert.assigned_to_id)
+            return block
+    user_ids, channels = subscribers(alert.tenant_id, alert.alert_type, alert.severity, flag=flag)
+    block = {"user_ids": user_ids}
+    if alert.assigned_to_id:
+        block["user_ids"] = sorted(set(user_ids) | {alert.assigned_to_id})
+    elif not user_ids and flag is None:
+        block["roles"] = list(BROADCAST_ROLES)
+    if channels:
+        block["channels"] = channels
+    return block
+
+
+def alert_payload(alert: Alert, **extra) -> dict:
+    return {
+        "id": alert.pk,
+        "object_type": "alerts.alert",
+        "title": alert.title,
+        "url": admin_url(alert.pk),
+        "alert_type": alert.alert_type,
+        "severity": alert.severity,
+        "status": alert.status,
+        "fingerprint": alert.fingerprint,
+        "occurrences": alert.occurrences,
+        "resource_type": alert.resource_type,
+        "resource_id": alert.resource_id,
+        "assigned_to_id": alert.assigned_to_id,
+        "silenced": alert.silenced,
+        **extra,
+    }
+
+
+def publish_alert_event(name: str, alert: Alert, *, notify_type: str, title: str, block: dict | None, actor=None,
+                        priority: str | None = None, **extra) -> None:
+    """Publish `alert.*` with a notify block (None: nobody is notified, e.g. silenced)."""
+    payload = alert_payload(alert, **extra)
+    if block is not None and (block.get("user_ids") or block.get("roles")):
+        if actor is not None and block.get("user_ids"):
+            block = {**block, "user_ids": [u for u in block["user_ids"] if u != actor.pk]}
+        if block.get("user_ids") or block.get("roles"):
+            payload["notify"] = {
+                "type": notify_type,
+                "priority": priority or SEVERITY_PRIORITY[Severity(alert.severity)],
+                "title": title,
+                "message": alert.message[:1000],
+                "action_url": admin_url(alert.pk),
+                "action_label": "Open alert",
+                **block,
+            }
+    publish(name, tenant=alert.tenant_id, payload=payload, actor=actor)
+
+
+def open_alerts_q() -> Q:
+    return ~Q(status=AlertStatus.RESOLVED)

@@ -1,0 +1,178 @@
+"""JSON schemas of rule conditions (one per rule type), alert config, actions and escalation
+steps, and a validator that turns jsonschema errors into a ValidationError a person can act on."""
+
+from __future__ import annotations
+
+import jsonschema
+from croniter import croniter
+from django.core.exceptions import ValidationError
+
+from .choices import AlertType, RuleType, Severity
+
+_MATCHERS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name", "value"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "op": {"enum": ["=", "!=", "=~", "!~"]},
+            "value": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+}
+_PRIORITIES = {"type": "array", "items": {"enum": ["low", "normal", "high", "urgent", "critical"]}, "uniqueItems": True}
+
+CONDITION_SCHEMAS: dict[str, dict] = {
+    RuleType.SLA: {
+        "type": "object",
+        "required": ["on"],
+        "properties": {
+            "on": {"type": "array", "items": {"enum": ["at_risk", "breached"]}, "minItems": 1, "uniqueItems": True},
+            "priorities": _PRIORITIES,
+            "at_risk_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
+        },
+        "additionalProperties": False,
+    },
+    RuleType.THRESHOLD: {
+        "type": "object",
+        "required": ["metric", "operator", "value"],
+        "properties": {
+            "metric": {"enum": ["alert_count"]},
+            "alert_type": {"enum": list(AlertType.values)},
+            "severity": {"enum": list(Severity.values)},
+            "label_matchers": _MATCHERS,
+            "operator": {"enum": [">", ">=", "<", "<=", "=="]},
+            "value": {"type": "number"},
+            "window_minutes": {"type": "integer", "minimum": 1, "maximum": 10080},
+        },
+        "additionalProperties": False,
+    },
+    RuleType.EVENT: {
+        "type": "object",
+        "required": ["event"],
+        "properties": {
+            "event": {"type": "string", "pattern": r"^[a-z_]+\.[a-z_*]+$"},
+            "match": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+        },
+        "additionalProperties": False,
+    },
+    RuleType.SCHEDULE: {
+        "type": "object",
+        "required": ["cron"],
+        "properties": {"cron": {"type": "string"}, "timezone": {"type": "string"}},
+        "additionalProperties": False,
+    },
+}
+
+ALERT_CONFIG_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "alert_type": {"enum": list(AlertType.values)},
+        "severity": {"enum": list(Severity.values)},
+        "title": {"type": "string", "maxLength": 300},
+        "message": {"type": "string", "maxLength": 4000},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "expires_minutes": {"type": "integer", "minimum": 1},
+    },
+    "additionalProperties": False,
+}
+
+_CHANNELS = {"type": "array", "items": {"enum": ["in_app", "email", "slack", "teams", "telegram", "sms", "webhook"]}, "uniqueItems": True}
+_ROLES = {"type": "array", "items": {"enum": ["owner", "admin", "operator", "support_agent", "viewer"]}, "uniqueItems": True}
+ACTIONS_SCHEMA = {
+    "type": "array",
+    "items": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": {"const": "notify"},
+                    "user_ids": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True},
+                    "roles": _ROLES,
+                    "broadcast": {"type": "boolean"},
+                    "channels": _CHANNELS,
+                },
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": {"const": "open_ticket"},
+                    "priority": {"enum": ["low", "normal", "high", "urgent", "critical"]},
+                    "subject": {"type": "string", "maxLength": 300},
+                    "assignee_id": {"type": "integer"},
+                },
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": ["type", "job_id"],
+                "properties": {
+                    "type": {"const": "run_job"},
+                    "job_id": {"type": "integer"},
+                    "target_ids": {"type": "array", "items": {"type": "integer"}},
+                    "parameters": {"type": "object"},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    },
+}
+
+STEPS_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 20,
+    "items": {
+        "type": "object",
+        "required": ["wait_minutes"],
+        "properties": {
+            "wait_minutes": {"type": "integer", "minimum": 0, "maximum": 10080},
+            "user_ids": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True},
+            "roles": _ROLES,
+            "channels": _CHANNELS,
+        },
+        "additionalProperties": False,
+        "anyOf": [{"required": ["user_ids"]}, {"required": ["roles"]}],
+    },
+}
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return path.lstrip(".") or "(top level)"
+
+
+def validate_json(value, schema: dict, *, field: str) -> None:
+    """Validate `value` against `schema`; the error names the place and the problem."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ValidationError({field: f"{_where(best)}: {best.message}"})
+
+
+def validate_conditions(rule_type: str, conditions) -> None:
+    schema = CONDITION_SCHEMAS.get(rule_type)
+    if schema is None:
+        raise ValidationError({"rule_type": f"Unknown rule type {rule_type!r}."})
+    validate_json(conditions, schema, field="conditions")
+    if rule_type == RuleType.SCHEDULE:
+        if not croniter.is_valid(conditions["cron"]):
+            raise ValidationError({"conditions": f"cron: {conditions['cron']!r} is not a valid cron expression (m h dom mon dow)."})
+        tz = conditions.get("timezone")
+        if tz:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(tz)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValidationError({"conditions": f"timezone: unknown time zone {tz!r}."}) from exc
+    if rule_type == RuleType.THRESHOLD and conditions.get("label_matchers"):
+        from .matching import validate_matchers
+
+        validate_matchers(conditions["label_matchers"], field="conditions")

@@ -1,0 +1,637 @@
+"""Every write of the alerts app: raising (deduplicated by fingerprint), acknowledging,
+resolving, per-person read/dismiss, escalation steps, auto-resolve, purge, summaries, and the
+configuration rows (rules, subscriptions, silences, inhibition rules, escalation policies,
+ingestion tokens). Ingestion lives in `ingest.py`, built-in checks and rules in `checks.py`."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from apps.core.choices import MANAGER_ROLES, STAFF_ROLES, OrgKind
+from apps.core.events import publish
+from apps.core.policy import policy
+from apps.core.services import assign_tenant
+from apps.core.tenancy import acting
+
+from .choices import SEVERITY_RANK, AlertSource, AlertStatus, Severity
+from .matching import labels_fingerprint, resource_fingerprint
+from .models import (
+    Alert,
+    AlertRecipientState,
+    AlertRule,
+    AlertSubscription,
+    EscalationPolicy,
+    IngestToken,
+    InhibitRule,
+    Silence,
+)
+from .notify import active_silences, inhibited_by, publish_alert_event, recipients, silenced_by, subscribers
+
+_TENANT_ID = object()
+
+
+def _tenant_id(tenant) -> int:
+    return tenant if isinstance(tenant, int) else tenant.pk
+
+
+def _require(actor, action: str, obj) -> None:
+    if actor is not None and not policy.allows_object(actor, action, obj):
+        raise PermissionDenied(f"Your role does not allow you to {action} this {obj._meta.verbose_name}.")
+
+
+# -- raising ---------------------------------------------------------------------------------
+def _matching_policy(tenant_id: int, alert_type: str, severity: str) -> EscalationPolicy | None:
+    for pol in EscalationPolicy.objects.filter(tenant_id=tenant_id, enabled=True).order_by("name"):
+        if pol.alert_types and alert_type not in pol.alert_types:
+            continue
+        if SEVERITY_RANK[Severity(severity)] < SEVERITY_RANK[Severity(pol.min_severity)]:
+            continue
+        return pol
+    return None
+
+
+def _arm_escalation(alert: Alert, now) -> None:
+    pol = _matching_policy(alert.tenant_id, alert.alert_type, alert.severity)
+    alert.escalation_policy = pol
+    alert.escalation_step = 0
+    alert.escalation_round = 0
+    alert.next_escalation_at = now + timedelta(minutes=pol.steps[0]["wait_minutes"]) if pol else None
+
+
+def _mute_reason(alert: Alert, now) -> str:
+    silence = silenced_by(alert.labels, active_silences(alert.tenant_id, now))
+    if silence is not None:
+        return f"silence {silence.pk}"
+    rule = inhibited_by(alert.tenant_id, alert.labels, exclude_id=alert.pk)
+    return f"inhibited by {rule.name}" if rule is not None else ""
+
+
+def alert_raise(
+    *,
+    tenant,
+    alert_type: str,
+    title: str,
+    severity: str = Severity.WARNING,
+    message: str = "",
+    resource_type: str = "",
+    resource_id="",
+    related=None,
+    labels: dict | None = None,
+    fingerprint: str | None = None,
+    assigned_to=None,
+    metadata: dict | None = None,
+    expires_at=None,
+    ends_at=None,
+    source: str = AlertSource.EVENT,
+    rule: AlertRule | None = None,
+    actor=None,
+    now=None,
+) -> tuple[Alert, bool]:
+    """Raise an alert or count another occurrence of the open one with the same fingerprint.
+
+    Returns (alert, notified). A firing/acknowledged alert with the same fingerprint gets
+    occurrences+1 and last_seen (severity may rise), and nobody is notified again; a resolved
+    one reopens and notifies. A new alert notifies its recipients unless a silence or an
+    inhibition rule mutes it, and arms the first matching escalation policy.
+    """
+    now = now or timezone.now()
+    tenant_id = _tenant_id(tenant)
+    resource_id = str(resource_id or "")
+    if related is not None and not resource_type:
+        resource_type = f"{related._meta.app_label}.{related._meta.model_name}"
+        resource_id = str(related.pk)
+    full_labels = {"alertname": alert_type, "severity": str(severity), **({"resource_type": resource_type, "resource_id": resource_id} if resource_type else {}), **(labels or {})}
+    full_labels = {str(k): str(v) for k, v in full_labels.items()}
+    if fingerprint is None:
+        if resource_type:
+            fingerprint = resource_fingerprint(tenant_id, alert_type, resource_type, resource_id)
+        else:
+            fingerprint = labels_fingerprint(tenant_id, {k: v for k, v in full_labels.items() if k != "severity"})
+    if actor is not None and assigned_to is None:
+        ctx = acting(actor)
+        if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
+            raise PermissionDenied("Only tenant admins send broadcast alerts; assign the alert to someone.")
+    with transaction.atomic():
+        existing = (
+            Alert.objects.select_for_update().filter(tenant_id=tenant_id, fingerprint=fingerprint).order_by(
+                # the open row first, else the newest resolved one (it reopens)
+                "status", "-last_seen"
+            )
+        )
+        alert = next((a for a in existing[:5] if a.is_open), None)
+        if alert is not None:
+            alert.occurrences += 1
+            alert.last_seen = now
+            if SEVERITY_RANK[Severity(severity)] > SEVERITY_RANK[Severity(alert.severity)]:
+                alert.severity = severity
+                alert.labels = {**alert.labels, "severity": str(severity)}
+            alert.title, alert.message = title[:300], message or alert.message
+            if ends_at is not None or (rule and rule.auto_resolve_minutes):
+                alert.ends_at = ends_at or now + timedelta(minutes=rule.auto_resolve_minutes)
+            alert.save(update_fields=["occurrences", "last_seen", "severity", "labels", "title", "message", "ends_at", "updated_at"])
+            return alert, False
+        reopened = next(iter(existing[:1]), None)
+        ct = ContentType.objects.get_for_model(related) if related is not None else None
+        if reopened is not None and not Alert.objects.filter(tenant_id=tenant_id, fingerprint=fingerprint).exclude(status=AlertStatus.RESOLVED).exists():
+            alert = reopened
+            alert.status = AlertStatus.FIRING
+            alert.occurrences += 1
+            alert.last_seen = now
+            alert.resolved_at = alert.resolved_by = alert.acknowledged_at = alert.acknowledged_by = None
+            alert.severity, alert.title, alert.message, alert.labels = severity, title[:300], message, full_labels
+        else:
+            alert = Alert(
+                tenant_id=tenant_id, alert_type=alert_type, severity=severity, title=title[:300], message=message,
+                source=source, content_type=ct, object_id=str(related.pk) if related is not None else "",
+                resource_type=resource_type, resource_id=resource_id, labels=full_labels, fingerprint=fingerprint,
+                first_seen=now, last_seen=now, starts_at=now, assigned_to=assigned_to, rule=rule,
+                metadata=metadata or {}, expires_at=expires_at,
+            )
+        if ends_at is None and rule is not None and rule.auto_resolve_minutes:
+            ends_at = now + timedelta(minutes=rule.auto_resolve_minutes)
+        alert.ends_at = ends_at
+        mute = _mute_reason(alert, now)
+        alert.silenced = bool(mute)
+        if mute:
+            alert.metadata = {**alert.metadata, "muted": mute}
+            alert.next_escalation_at = None
+        else:
+            _arm_escalation(alert, now)
+        alert.full_clean(validate_unique=False, validate_constraints=False)
+        try:
+            with transaction.atomic():
+                alert.save()
+        except IntegrityError:
+            # Another writer opened the same fingerprint a moment ago: count an occurrence there.
+            return alert_raise(tenant=tenant_id, alert_type=alert_type, title=title, severity=severity, message=message,
+                               resource_type=resource_type, resource_id=resource_id, labels=labels, fingerprint=fingerprint,
+                               assigned_to=assigned_to, source=source, rule=rule, now=now)
+        publish_alert_event(
+            "alert.fired", alert, notify_type=f"alert_{alert.alert_type}", title=alert.title,
+            block=None if mute else recipients(alert), actor=actor, reopened=reopened is not None and alert.pk == reopened.pk,
+        )
+        return alert, not mute
+
+
+# -- state changes ---------------------------------------------------------------------------
+def alert_acknowledge(alert: Alert, *, actor, now=None) -> Alert:
+    """Acknowledge a firing alert: stops its escalation; subscribers who asked are told."""
+    _require(actor, "acknowledge", alert)
+    now = now or timezone.now()
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status == AlertStatus.RESOLVED:
+            raise ValidationError("This alert is already resolved.")
+        if alert.status == AlertStatus.ACKNOWLEDGED:
+            return alert
+        alert.status = AlertStatus.ACKNOWLEDGED
+        alert.acknowledged_at, alert.acknowledged_by = now, actor
+        alert.next_escalation_at = None
+        alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "next_escalation_at", "updated_at"])
+        user_ids, channels = subscribers(alert.tenant_id, alert.alert_type, alert.severity, flag="notify_on_acknowledge")
+        who = getattr(actor, "username", "the system")
+        publish_alert_event("alert.acknowledged", alert, notify_type="alert_acknowledged", title=f"Acknowledged by {who}: {alert.title}",
+                            block=None if alert.silenced else {"user_ids": user_ids, **({"channels": channels} if channels else {})},
+                            actor=actor, priority="low")
+    return alert
+
+
+def alert_resolve(alert: Alert, *, actor, reason: str = "", now=None) -> Alert:
+    """Resolve an open alert (kept as history); stops escalation; the assignee and subscribers
+    who asked for resolutions are told."""
+    _require(actor, "resolve", alert)
+    now = now or timezone.now()
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.status == AlertStatus.RESOLVED:
+            return alert
+        _mark_resolved(alert, actor=actor, reason=reason, now=now)
+    return alert
+
+
+def _mark_resolved(alert: Alert, *, actor, reason: str, now) -> None:
+    alert.status = AlertStatus.RESOLVED
+    alert.resolved_at, alert.resolved_by = now, actor
+    alert.next_escalation_at = None
+    if reason:
+        alert.metadata = {**alert.metadata, "resolution": reason[:500]}
+    alert.save(update_fields=["status", "resolved_at", "resolved_by", "next_escalation_at", "metadata", "updated_at"])
+    user_ids, channels = subscribers(alert.tenant_id, alert.alert_type, alert.severity, flag="notify_on_resolve")
+    if alert.assigned_to_id:
+        user_ids = sorted(set(user_ids) | {alert.assigned_to_id})
+    publish_alert_event("alert.resolved", alert, notify_type="alert_resolved", title=f"Resolved: {alert.title}",
+                        block=None if alert.silenced else {"user_ids": user_ids, **({"channels": channels} if channels else {})},
+                        actor=actor, priority="low", reason=reason)
+
+
+def alerts_resolve_for_resource(*, tenant, alert_types, resource_type: str, resource_id, reason: str = "", now=None) -> int:
+    """Resolve the open alerts of these types about one object (event handlers: endpoint.up…)."""
+    now = now or timezone.now()
+    count = 0
+    with transaction.atomic():
+        rows = Alert.objects.select_for_update().filter(
+            tenant_id=_tenant_id(tenant), alert_type__in=list(alert_types), resource_type=resource_type, resource_id=str(resource_id)
+        ).exclude(status=AlertStatus.RESOLVED)
+        for alert in rows:
+            _mark_resolved(alert, actor=None, reason=reason, now=now)
+            count += 1
+    return count
+
+
+def _state(alert: Alert, actor) -> AlertRecipientState:
+    state, _ = AlertRecipientState.objects.get_or_create(alert=alert, user=actor)
+    return state
+
+
+def alert_mark_read(alert: Alert, *, actor, now=None) -> AlertRecipientState:
+    """Mark an alert read for this person only (a broadcast stays unread for the others)."""
+    _require(actor, "read", alert)
+    with transaction.atomic():
+        state = _state(alert, actor)
+        if state.read_at is None:
+            state.read_at = now or timezone.now()
+            state.save(update_fields=["read_at"])
+    return state
+
+
+def alert_dismiss(alert: Alert, *, actor, now=None) -> AlertRecipientState:
+    """Hide an alert from this person's list (and count it read)."""
+    _require(actor, "dismiss", alert)
+    now = now or timezone.now()
+    with transaction.atomic():
+        state = _state(alert, actor)
+        state.dismissed_at = state.dismissed_at or now
+        state.read_at = state.read_at or now
+        state.save(update_fields=["read_at", "dismissed_at"])
+    return state
+
+
+def alert_update(alert: Alert, *, actor, **fields) -> Alert:
+    """Admin edit of an alert (assignee, severity, title, message, expiry)."""
+    _require(actor, "change", alert)
+    allowed = {"assigned_to", "severity", "title", "message", "expires_at", "metadata"}
+    bad = set(fields) - allowed
+    if bad:
+        raise ValidationError(f"These fields cannot be changed: {', '.join(sorted(bad))}.")
+    if "assigned_to" in fields and fields["assigned_to"] is None and actor is not None:
+        ctx = acting(actor)
+        if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
+            raise PermissionDenied("Only tenant admins turn an alert into a broadcast.")
+    for key, value in fields.items():
+        setattr(alert, key, value)
+    with transaction.atomic():
+        alert.full_clean(validate_constraints=False)
+        alert.save()
+    return alert
+
+
+def alert_delete(alert: Alert, *, actor) -> None:
+    _require(actor, "delete", alert)
+    alert.delete()
+
+
+# -- escalation ------------------------------------------------------------------------------
+def alert_escalate_step(*, alert_id: int, now=None) -> Alert | None:
+    """Run the due escalation step of one alert (claimed with SKIP LOCKED): notify the step's
+    users/roles and arm the next step, or repeat the policy, or stop."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("escalation_policy")
+            .filter(pk=alert_id, status=AlertStatus.FIRING, next_escalation_at__lte=now)
+            .first()
+        )
+        if alert is None or alert.escalation_policy is None or not alert.escalation_policy.enabled:
+            if alert is not None:
+                Alert.objects.filter(pk=alert.pk).update(next_escalation_at=None)
+            return None
+        steps = alert.escalation_policy.steps
+        index = min(alert.escalation_step, len(steps) - 1)
+        step = steps[index]
+        block = {"user_ids": list(step.get("user_ids", []))}
+        if step.get("roles"):
+            block["roles"] = list(step["roles"])
+        if step.get("channels"):
+            block["channels"] = list(step["channels"])
+        publish_alert_event(
+            "alert.escalated", alert, notify_type="alert_escalated", priority="urgent",
+            title=f"Unacknowledged (step {index + 1}/{len(steps)}): {alert.title}",
+            block=None if alert.silenced else block, step=index + 1, round=alert.escalation_round + 1,
+            policy=alert.escalation_policy.name,
+        )
+        if index + 1 < len(steps):
+            alert.escalation_step = index + 1
+            alert.next_escalation_at = now + timedelta(minutes=steps[index + 1]["wait_minutes"])
+        elif alert.escalation_round < alert.escalation_policy.repeat:
+            alert.escalation_round += 1
+            alert.escalation_step = 0
+            alert.next_escalation_at = now + timedelta(minutes=max(1, steps[0]["wait_minutes"]))
+        else:
+            alert.escalation_step = index + 1
+            alert.next_escalation_at = None
+        alert.save(update_fields=["escalation_step", "escalation_round", "next_escalation_at", "updated_at"])
+        return alert
+
+
+def escalations_due(*, now=None, limit: int = 500) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        Alert.objects.filter(next_escalation_at__lte=now, status=AlertStatus.FIRING)
+        .order_by("next_escalation_at").values_list("pk", flat=True)[:limit]
+    )
+
+
+# -- housekeeping ----------------------------------------------------------------------------
+def alerts_auto_resolve(*, now=None, limit: int = 5000) -> int:
+    """Resolve open alerts whose `ends_at` has passed (no new occurrence in time). Set-based;
+    one `alert.resolved` summary event per tenant notifies subscribers who asked for it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Alert.objects.select_for_update(skip_locked=True)
+            .filter(ends_at__lte=now).exclude(status=AlertStatus.RESOLVED)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        Alert.objects.filter(pk__in=ids).update(status=AlertStatus.RESOLVED, resolved_at=now, next_escalation_at=None, updated_at=now)
+        per_tenant = Alert.objects.filter(pk__in=ids).values("tenant_id", "alert_type").annotate(n=Count("id"))
+        grouped: dict[int, dict[str, int]] = {}
+        for row in per_tenant:
+            grouped.setdefault(row["tenant_id"], {})[row["alert_type"]] = row["n"]
+        for tenant_id, types in grouped.items():
+            user_ids: set[int] = set()
+            for alert_type in types:
+                user_ids |= set(subscribers(tenant_id, alert_type, Severity.CRITICAL, flag="notify_on_resolve")[0])
+            total = sum(types.values())
+            first = min(pk for pk in ids)
+            payload = {
+                "id": first, "object_type": "alerts.alert", "title": f"{total} alert(s) resolved (no longer reported)",
+                "url": "/admin/alerts/alert/?status__exact=resolved", "count": total, "by_type": types,
+                "alert_ids": sorted(ids)[:100],
+            }
+            if user_ids:
+                payload["notify"] = {"type": "alert_resolved", "priority": "low", "title": payload["title"], "user_ids": sorted(user_ids)}
+            publish("alert.resolved", tenant=tenant_id, payload=payload)
+    return len(ids)
+
+
+def alerts_purge(*, now=None, retention_days: int | None = None, chunk: int = 5000) -> int:
+    """Delete alerts past `expires_at`, and resolved alerts older than the retention period."""
+    now = now or timezone.now()
+    days = settings.ALERTS_RETENTION_DAYS if retention_days is None else retention_days
+    cutoff = now - timedelta(days=days)
+    total = 0
+    while True:
+        ids = list(
+            Alert.objects.filter(Q(expires_at__lte=now) | Q(status=AlertStatus.RESOLVED, resolved_at__lt=cutoff))
+            .values_list("pk", flat=True)[:chunk]
+        )
+        if not ids:
+            return total
+        with transaction.atomic():
+            AlertRecipientState.objects.filter(alert_id__in=ids).delete()
+            total += Alert.objects.filter(pk__in=ids)._raw_delete(Alert.objects.db)
+        if len(ids) < chunk:
+            return total
+
+
+def alerts_daily_summary(*, now=None) -> int:
+    """One `alert.daily_summary` event per staff member who had alerts in the last 24 hours
+    (their own plus broadcast; tenant admins every alert of the tenant). Returns events sent."""
+    from apps.tenants.models import Membership
+
+    now = now or timezone.now()
+    since = now - timedelta(hours=24)
+    sent = 0
+    tenant_ids = Alert.objects.filter(last_seen__gte=since).order_by().values_list("tenant_id", flat=True).distinct()
+    for tenant_id in tenant_ids:
+        window = Alert.objects.filter(tenant_id=tenant_id).filter(Q(last_seen__gte=since) | Q(resolved_at__gte=since))
+        members = Membership.objects.filter(organization_id=tenant_id, organization__kind=OrgKind.TENANT, is_active=True, role__in=STAFF_ROLES)
+        for user_id, role in members.values_list("user_id", "role"):
+            mine = window if role in MANAGER_ROLES else window.filter(Q(assigned_to_id=user_id) | Q(assigned_to__isnull=True))
+            counts = mine.aggregate(
+                total=Count("id"),
+                open=Count("id", filter=~Q(status=AlertStatus.RESOLVED)),
+                critical=Count("id", filter=Q(severity=Severity.CRITICAL)),
+                new=Count("id", filter=Q(first_seen__gte=since)),
+                resolved=Count("id", filter=Q(status=AlertStatus.RESOLVED, resolved_at__gte=since)),
+            )
+            if not counts["total"]:
+                continue
+            title = f"Alerts in the last 24 h: {counts['new']} new, {counts['open']} open, {counts['resolved']} resolved"
+            publish("alert.daily_summary", tenant=tenant_id, payload={
+                "id": user_id, "object_type": "auth.user", "title": title, "url": "/admin/alerts/alert/",
+                "date": now.date().isoformat(), **counts,
+                "notify": {"type": "alert_daily_summary", "priority": "low", "title": title, "user_ids": [user_id],
+                           "action_url": "/admin/alerts/alert/", "action_label": "Open alerts"},
+            })
+            sent += 1
+    return sent
+
+
+def silences_remind(*, now=None) -> int:
+    """Remind each silence's creator once, shortly before it expires (`silence.expiring`)."""
+    now = now or timezone.now()
+    soon = now + timedelta(minutes=settings.ALERTS_SILENCE_REMINDER_MINUTES)
+    sent = 0
+    with transaction.atomic():
+        due = Silence.objects.select_for_update(skip_locked=True).filter(
+            reminded_at__isnull=True, ends_at__gt=now, ends_at__lte=soon, starts_at__lte=now, created_by__isnull=False
+        )
+        for silence in due:
+            title = f"Silence {silence} expires at {silence.ends_at:%Y-%m-%d %H:%M} UTC"
+            publish("silence.expiring", tenant=silence.tenant_id, payload={
+                "id": silence.pk, "object_type": "alerts.silence", "title": title,
+                "url": f"/admin/alerts/silence/{silence.pk}/change/", "ends_at": silence.ends_at.isoformat(),
+                "notify": {"type": "silence_expiring", "priority": "medium", "title": title, "user_ids": [silence.created_by_id],
+                           "action_url": f"/admin/alerts/silence/{silence.pk}/change/", "action_label": "Extend silence"},
+            })
+            silence.reminded_at = now
+            silence.save(update_fields=["reminded_at"])
+            sent += 1
+    return sent
+
+
+# -- configuration rows ----------------------------------------------------------------------
+def _save_config(obj, *, actor, action: str):
+    assign_tenant(obj, actor=actor)
+    if actor is not None and not policy.allows(actor, action, type(obj)):
+        raise PermissionDenied(f"Your role does not allow you to {action} {type(obj)._meta.verbose_name_plural}.")
+    with transaction.atomic():
+        obj.full_clean()
+        obj.save()
+    return obj
+
+
+def _update_config(obj, *, actor, fields: dict):
+    _require(actor, "change", obj)
+    fields.pop("tenant", None)
+    for key, value in fields.items():
+        setattr(obj, key, value)
+    with transaction.atomic():
+        obj.full_clean()
+        obj.save()
+    return obj
+
+
+def _delete_config(obj, *, actor) -> None:
+    _require(actor, "delete", obj)
+    obj.delete()
+
+
+def rule_create(*, actor, **fields) -> AlertRule:
+    """Create an alert rule (conditions, alert config and actions validated by JSON schema)."""
+    return _save_config(AlertRule(created_by=actor, **fields), actor=actor, action="add")
+
+
+def rule_update(rule: AlertRule, *, actor, **fields) -> AlertRule:
+    return _update_config(rule, actor=actor, fields=fields)
+
+
+def rule_delete(rule: AlertRule, *, actor) -> None:
+    _delete_config(rule, actor=actor)
+
+
+def subscription_create(*, actor, **fields) -> AlertSubscription:
+    """Subscribe a person to an alert type; staff subscribe themselves, tenant admins anyone of
+    their tenant."""
+    fields.setdefault("user", actor)
+    sub = AlertSubscription(**fields)
+    assign_tenant(sub, actor=actor)
+    _check_subscriber(sub, actor)
+    if AlertSubscription.objects.filter(tenant_id=sub.tenant_id, user=sub.user, alert_type=sub.alert_type).exists():
+        raise ValidationError({"alert_type": "This person already has a subscription for this alert type; change it instead."})
+    return _save_config(sub, actor=actor, action="add")
+
+
+def _check_subscriber(sub: AlertSubscription, actor) -> None:
+    from apps.tenants.models import Membership
+
+    if actor is not None:
+        ctx = acting(actor)
+        if sub.user_id != actor.pk and not (ctx.is_platform or ctx.role in MANAGER_ROLES):
+            raise PermissionDenied("You can only manage your own subscriptions.")
+    if not Membership.objects.filter(user_id=sub.user_id, organization_id=sub.tenant_id, is_active=True, role__in=STAFF_ROLES).exists():
+        raise ValidationError({"user": "That person is not a staff member of this tenant."})
+
+
+def subscription_update(sub: AlertSubscription, *, actor, **fields) -> AlertSubscription:
+    if "user" in fields:
+        sub.user = fields.pop("user")
+        _check_subscriber(sub, actor)
+    return _update_config(sub, actor=actor, fields=fields)
+
+
+def subscription_delete(sub: AlertSubscription, *, actor) -> None:
+    _delete_config(sub, actor=actor)
+
+
+def silence_create(*, actor, **fields) -> Silence:
+    """Create a silence; alerts matching it are stored but notify nobody until it ends."""
+    return _save_config(Silence(created_by=actor, **fields), actor=actor, action="add")
+
+
+def silence_update(silence: Silence, *, actor, **fields) -> Silence:
+    if "ends_at" in fields:
+        fields["reminded_at"] = None
+    return _update_config(silence, actor=actor, fields=fields)
+
+
+def silence_expire(silence: Silence, *, actor, now=None) -> Silence:
+    """End a silence now (Alertmanager's "expire")."""
+    now = now or timezone.now()
+    return _update_config(silence, actor=actor, fields={"ends_at": now, "starts_at": min(silence.starts_at, now - timedelta(microseconds=1))})
+
+
+def silence_delete(silence: Silence, *, actor) -> None:
+    _delete_config(silence, actor=actor)
+
+
+def silence_alerts(*, actor, alerts, hours: int = 2, comment: str = "") -> list[Silence]:
+    """"Silence like this": one silence per selected alert matching its exact labels."""
+    now = timezone.now()
+    made = []
+    for alert in alerts:
+        _require(actor, "view", alert)
+        matchers = [{"name": k, "op": "=", "value": str(v)} for k, v in sorted(alert.labels.items()) if k != "severity"]
+        made.append(silence_create(actor=actor, tenant=alert.tenant, matchers=matchers or [{"name": "alertname", "op": "=", "value": alert.alert_type}],
+                                   starts_at=now, ends_at=now + timedelta(hours=hours), comment=comment or f"Silenced from alert {alert.pk}"))
+        if alert.is_open:
+            Alert.objects.filter(pk=alert.pk).update(silenced=True, next_escalation_at=None)
+    return made
+
+
+def inhibit_rule_create(*, actor, **fields) -> InhibitRule:
+    return _save_config(InhibitRule(**fields), actor=actor, action="add")
+
+
+def inhibit_rule_update(rule: InhibitRule, *, actor, **fields) -> InhibitRule:
+    return _update_config(rule, actor=actor, fields=fields)
+
+
+def inhibit_rule_delete(rule: InhibitRule, *, actor) -> None:
+    _delete_config(rule, actor=actor)
+
+
+def escalation_policy_create(*, actor, **fields) -> EscalationPolicy:
+    """Create an escalation policy (steps validated by JSON schema)."""
+    return _save_config(EscalationPolicy(**fields), actor=actor, action="add")
+
+
+def escalation_policy_update(pol: EscalationPolicy, *, actor, **fields) -> EscalationPolicy:
+    return _update_config(pol, actor=actor, fields=fields)
+
+
+def escalation_policy_delete(pol: EscalationPolicy, *, actor) -> None:
+    _delete_config(pol, actor=actor)
+
+
+TOKEN_PREFIX = "opa_"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def ingest_token_create(*, actor, tenant=None, name: str) -> tuple[IngestToken, str]:
+    """Create an ingestion token; returns (row, raw token). The raw token is shown once."""
+    prefix = secrets.token_hex(4)
+    raw = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    token = IngestToken(tenant=tenant, name=name, prefix=prefix, token_hash=hash_token(raw), created_by=actor)
+    _save_config(token, actor=actor, action="add")
+    return token, raw
+
+
+def ingest_token_revoke(token: IngestToken, *, actor) -> IngestToken:
+    return _update_config(token, actor=actor, fields={"revoked_at": token.revoked_at or timezone.now()})
+
+
+def ingest_token_delete(token: IngestToken, *, actor) -> None:
+    _delete_config(token, actor=actor)
+
+
+def ingest_token_authenticate(raw: str) -> IngestToken | None:
+    """The live token for a raw value, or None (constant-time hash comparison)."""
+    import hmac
+
+    if not raw.startswith(TOKEN_PREFIX) or raw.count("_") < 2:
+        return None
+    prefix = raw[len(TOKEN_PREFIX):].split("_", 1)[0]
+    token = IngestToken.objects.select_related("tenant").filter(prefix=prefix, revoked_at__isnull=True).first()
+    if token is None or not hmac.compare_digest(token.token_hash, hash_token(raw)):
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
+        IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token

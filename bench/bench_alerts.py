@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""alerts_ingest: our bulk ingestion endpoint vs Alertmanager, same load shape.
+
+Load (as ../shared/bench/peers/am_loadgen.py): N alerts in requests of B alerts, C concurrent
+aiohttp clients with keep-alive, bodies serialised before the clock starts; about 10% of the
+alerts repeat an earlier label set (dedup path). Our side: gunicorn on loopback against the
+bench PostgreSQL database, authenticated by a per-tenant ingestion token; every alert is
+durable in PostgreSQL when the response arrives. Alertmanager (in memory) runs in the same
+run through alertmanager_peer.sh with the same N/B/C when /usr/bin/prometheus-alertmanager exists.
+Env: ALERTS_BENCH_N (20000), ALERTS_BENCH_B (100), ALERTS_BENCH_C (8), ALERTS_BENCH_WORKERS (3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BENCH_DB, PEERS, ROOT, line, percentile, setup_django
+
+N = int(os.environ.get("ALERTS_BENCH_N", 20000))
+B = int(os.environ.get("ALERTS_BENCH_B", 100))
+C = int(os.environ.get("ALERTS_BENCH_C", 8))
+WORKERS = int(os.environ.get("ALERTS_BENCH_WORKERS", 3))
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+
+
+def bodies(run_id: str) -> tuple[list[bytes], int]:
+    now = datetime.now(UTC).isoformat()
+    sev = ("critical", "warning", "info")
+    out, batch, distinct = [], [], set()
+    for j in range(N):
+        k = j - 1000 if j % 10 == 9 and j >= 1000 else j  # ~10% repeat an earlier alert
+        distinct.add(k)
+        batch.append({
+            "labels": {"alertname": f"HighLatency{k % 50}", "instance": f"host-{run_id}-{k}:9100",
+                       "severity": sev[k % 3], "tenant": f"tenant-{k % 20}"},
+            "annotations": {"summary": f"latency above threshold on host-{k}", "description": "p99 > 500ms for 5m"},
+            "startsAt": now,
+        })
+        if len(batch) == B:
+            out.append(json.dumps(batch).encode())
+            batch = []
+    if batch:
+        out.append(json.dumps(batch).encode())
+    return out, len(distinct)
+
+
+async def load(url: str, token: str, payloads: list[bytes]) -> dict:
+    import aiohttp
+
+    lat, errors, idx = [], 0, 0
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+    async def worker(session):
+        nonlocal idx, errors
+        while idx < len(payloads):
+            body = payloads[idx]
+            idx += 1
+            t = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    errors += 1
+                    if errors < 3:
+                        print(r.status, (await r.text())[:300], file=sys.stderr)
+            lat.append(time.perf_counter() - t)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=C)) as s:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(s) for _ in range(C)))
+        el = time.perf_counter() - t0
+    return {"seconds": el, "errors": errors, "p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(port: int, timeout=30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def alertmanager_peer() -> float | None:
+    if not Path("/usr/bin/prometheus-alertmanager").exists():
+        return None
+    out = subprocess.run(["bash", str(PEERS / "alertmanager_peer.sh")], cwd=PEERS, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "N": str(N), "B": str(B), "C": str(C), "RUNS": "1", "VENV": str(ROOT / ".venv")})
+    m = re.search(r"alerts_per_s=([0-9.]+)", out.stdout)
+    return float(m.group(1)) if m else None
+
+
+def main() -> None:
+    setup_django()
+    from apps.alerts.models import Alert
+    from apps.alerts.services import ingest_token_create
+    from apps.core.choices import OrgKind
+    from apps.core.models import Event
+    from apps.tenants.models import Organization
+
+    slug = f"bench-alerts-{uuid.uuid4().hex[:6]}"
+    tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=slug, name=slug)
+    token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
+           "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(WORKERS),
+         "--log-level", "warning", "--keep-alive", "30"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        wait_http(port)
+        payloads, distinct = bodies(uuid.uuid4().hex[:8])
+        # warm-up: one request per worker (imports, DB connections), not counted
+        warm = [json.dumps([{"labels": {"alertname": "warmup", "i": str(i)}}]).encode() for i in range(WORKERS * 2)]
+        asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, warm))
+        Alert.objects.filter(tenant=tenant).delete()
+        res = asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, payloads))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    rows = Alert.objects.filter(tenant=tenant).count()
+    occurrences_ok = rows == distinct
+    ours = N / res["seconds"]
+    peer = alertmanager_peer()
+    Alert.objects.filter(tenant=tenant).delete()
+    Event.objects.filter(tenant=tenant).delete()
+    token.delete()
+    tenant.delete()
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS).delete("default", "notifications", "jobs", "monitoring")
+    except Exception:
+        pass
+    figures = dict(alerts_per_s=round(ours), n=N, batch=B, conc=C, workers=WORKERS, p50_ms=res["p50"], p99_ms=res["p99"],
+                   errors=res["errors"], rows=rows, distinct=distinct, dedup_ok=occurrences_ok)
+    if peer:
+        figures.update(alertmanager_alerts_per_s=round(peer), ratio=ours / peer, peer="same_run")
+    else:
+        figures.update(alertmanager_alerts_per_s=69635, ratio=ours / 69635, peer="RESULTS.md")
+    line("alerts_ingest", **figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from apps.alerts.choices import AlertStatus, AlertType, Severity
+from apps.alerts.models import Alert
+from apps.alerts.services import ingest_token_create, ingest_token_revoke
+from apps.core.models import Event
+from tests.factories.alerts import EscalationPolicyFactory, SilenceFactory
+
+pytestmark = pytest.mark.django_db
+
+INGEST = "/api/v1/alerts/ingest"
+WEBHOOK = "/api/v1/alerts/ingest/alertmanager"
+
+
+def _iso(dt):
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def token(world):
+    return ingest_token_create(actor=None, tenant=world.tenant("a"), name="am")[1]
+
+
+@pytest.fixture
+def tclient(api, token):
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return api
+
+
+def _alert(name="HighLatency", instance="h1", **extra):
+    return {"labels": {"alertname": name, "instance": instance, "severity": "critical"},
+            "annotations": {"summary": f"{name} on {instance}", "description": "p99 > 500ms"}, **extra}
+
+
+def test_urls_are_as_documented():
+    assert reverse("alert-ingest") == INGEST and reverse("alert-ingest-alertmanager") == WEBHOOK
+
+
+def test_bulk_ingest_creates_and_same_payload_twice_is_idempotent(tclient, world):
+    starts = _iso(datetime.now(UTC) - timedelta(minutes=1))
+    body = [_alert(instance="h1", startsAt=starts), _alert(instance="h2", startsAt=starts)]
+    first = tclient.post(INGEST, body, format="json")
+    assert first.status_code == 200, first.content
+    assert first.json() == {"received": 2, "created": 2, "updated": 0, "resolved": 0, "silenced": 0}
+    before = list(Alert.objects.order_by("pk").values("pk", "occurrences", "status", "fingerprint"))
+    again = tclient.post(INGEST, body, format="json")
+    assert again.json()["updated"] == 2
+    assert list(Alert.objects.order_by("pk").values("pk", "occurrences", "status", "fingerprint")) == before
+    alert = Alert.objects.get(labels__instance="h1")
+    assert alert.tenant == world.tenant("a") and alert.alert_type == AlertType.EXTERNAL and alert.severity == Severity.CRITICAL
+    assert alert.title == "HighLatency on h1" and alert.message == "p99 > 500ms"
+    assert alert.ends_at is not None  # resolve timeout armed
+
+
+def test_new_start_is_a_new_occurrence_and_duplicates_in_a_batch_merge(tclient):
+    t1 = _iso(datetime.now(UTC) - timedelta(minutes=2))
+    t2 = _iso(datetime.now(UTC) - timedelta(minutes=1))
+    r = tclient.post(INGEST, [_alert(startsAt=t1), _alert(startsAt=t2)], format="json")
+    assert r.json()["created"] == 1
+    assert Alert.objects.get().occurrences == 2
+    tclient.post(INGEST, [_alert()], format="json")  # no startsAt: now, a new occurrence
+    assert Alert.objects.get().occurrences == 3
+
+
+def test_endsat_in_the_past_resolves_and_retry_changes_nothing(tclient):
+    tclient.post(INGEST, [_alert()], format="json")
+    ended = [_alert(startsAt=_iso(datetime.now(UTC) - timedelta(minutes=5)), endsAt=_iso(datetime.now(UTC) - timedelta(seconds=5)))]
+    assert tclient.post(INGEST, ended, format="json").json()["resolved"] == 1
+    assert Alert.objects.get().status == AlertStatus.RESOLVED
+    assert tclient.post(INGEST, ended, format="json").json()["resolved"] == 0
+    assert Alert.objects.count() == 1
+    tclient.post(INGEST, [_alert()], format="json")  # fires again: a new firing period row
+    assert list(Alert.objects.order_by("pk").values_list("status", flat=True)) == ["resolved", "firing"]
+
+
+def test_silenced_ingested_alert_is_stored_without_notify(tclient, world):
+    SilenceFactory(tenant=world.tenant("a"), matchers=[{"name": "instance", "op": "=~", "value": "h[0-9]"}])
+    r = tclient.post(INGEST, [_alert(instance="h1"), _alert(instance="web")], format="json")
+    assert r.json()["silenced"] == 1
+    assert Alert.objects.get(labels__instance="h1").silenced
+    event = Event.objects.get(name="alert.fired")
+    assert event.payload["count"] == 1 and event.payload["notify"]["roles"]
+
+
+def test_one_grouped_event_per_batch_and_escalation_armed(tclient, world):
+    EscalationPolicyFactory(tenant=world.tenant("a"), steps=[{"wait_minutes": 3, "roles": ["admin"]}])
+    tclient.post(INGEST, [_alert(instance=f"h{i}") for i in range(10)], format="json")
+    assert Event.objects.filter(name="alert.fired").count() == 1
+    assert Alert.objects.filter(next_escalation_at__isnull=False).count() == 10
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"labels": {}}, "alerts"),
+        ([{"labels": {}}], "labels"),
+        ([{"labels": {"a": 1}}], "strings"),
+        ([{"labels": {"a": "b"}, "startsAt": "yesterday"}], "RFC 3339"),
+        ([{"labels": {"a": "b"}, "startsAt": "2024-01-01T00:00:00"}], "time zone"),
+    ],
+)
+def test_bad_payloads_are_400_with_a_message(tclient, body, message):
+    r = tclient.post(INGEST, body, format="json")
+    assert r.status_code == 400 and message in r.json()["detail"], r.content
+    assert not Alert.objects.exists()
+
+
+def test_invalid_json_is_400(tclient):
+    r = tclient.generic("POST", INGEST, "{not json", content_type="application/json")
+    assert r.status_code == 400
+
+
+def test_revoked_or_unknown_token_is_401(api, world):
+    token, raw = ingest_token_create(actor=None, tenant=world.tenant("a"), name="x")
+    ingest_token_revoke(token, actor=None)
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.post(INGEST, [_alert()], format="json").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION="Bearer opa_dead_beef")
+    assert api.post(INGEST, [_alert()], format="json").status_code == 401
+
+
+def test_token_is_stored_hashed(world):
+    token, raw = ingest_token_create(actor=None, tenant=world.tenant("a"), name="x")
+    assert raw not in token.token_hash and len(token.token_hash) == 64
+
+
+def test_jwt_user_ingests_into_own_tenant_viewer_cannot(api, world):
+    r = api.as_user(world.user("b", "operator")).post(INGEST, [_alert()], format="json")
+    assert r.status_code == 200 and Alert.objects.get().tenant == world.tenant("b")
+    assert api.as_user(world.user("b", "viewer")).post(INGEST, [_alert()], format="json").status_code == 403
+
+
+def test_rate_limit_answers_429_with_retry_after(tclient, settings):
+    settings.ALERTS_INGEST_RATE_PER_MINUTE = 3
+    assert tclient.post(INGEST, [_alert(instance="1"), _alert(instance="2")], format="json").status_code == 200
+    r = tclient.post(INGEST, [_alert(instance="3"), _alert(instance="4")], format="json")
+    assert r.status_code == 429 and int(r["Retry-After"]) >= 1
+
+
+def _webhook(status, alerts, version="4"):
+    return {"version": version, "groupKey": "{}:{alertname=\"X\"}", "truncatedAlerts": 0, "status": status, "receiver": "portal",
+            "groupLabels": {"alertname": "X"}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am", "alerts": alerts}
+
+
+def test_alertmanager_webhook_fire_then_resolve(tclient):
+    starts = _iso(datetime.now(UTC) - timedelta(minutes=3))
+    firing = {**_alert(), "status": "firing", "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prom/graph", "fingerprint": "abc"}
+    assert tclient.post(WEBHOOK, _webhook("firing", [firing]), format="json").json()["created"] == 1
+    alert = Alert.objects.get()
+    assert alert.ends_at is None and alert.generator_url == "http://prom/graph"
+    assert tclient.post(WEBHOOK, _webhook("firing", [firing]), format="json").json()["updated"] == 1
+    resolved = {**firing, "status": "resolved", "endsAt": _iso(datetime.now(UTC) - timedelta(seconds=1))}
+    assert tclient.post(WEBHOOK, _webhook("resolved", [resolved]), format="json").json()["resolved"] == 1
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED and alert.occurrences == 1
+
+
+def test_alertmanager_webhook_wrong_version_is_400(tclient):
+    r = tclient.post(WEBHOOK, _webhook("firing", [], version="3"), format="json")
+    assert r.status_code == 400 and "version" in r.json()["detail"]
