@@ -337,6 +337,16 @@ LOGGING = {
 # --- tickets ------------------------------------------------------------------------------
 # --- notifications ------------------------------------------------------------------------
 # --- targets ------------------------------------------------------------------------------
+# Job execution limits (documented in .env.example).
+TARGETS_OUTPUT_CAP_BYTES = env.int("TARGETS_OUTPUT_CAP_BYTES", default=1024 * 1024)
+TARGETS_FLUSH_SECONDS = env.float("TARGETS_FLUSH_SECONDS", default=0.5)
+TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
+TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
+TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
+TARGETS_OUTPUT_RETENTION_DAYS = env.int("TARGETS_OUTPUT_RETENTION_DAYS", default=90)
+for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive")
 # --- monitoring ---------------------------------------------------------------------------
 # --- maintenance --------------------------------------------------------------------------
 # --- alerts -------------------------------------------------------------------------------
