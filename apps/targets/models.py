@@ -53,7 +53,8 @@ class Credential(TenantOwnedModel):
     `get_passphrase()` decrypt. Shared with single users through django-guardian grants."""
 
     PORTAL_OBJECT_GRANTS = True
-    PORTAL_ROLE_ACTIONS = {"rotate": {"owner", "admin"}, "share": {"owner", "admin"}}
+    # Viewers and support agents see a credential only when it is shared with them (guardian).
+    PORTAL_ROLE_ACTIONS = {"view": {"owner", "admin", "operator"}, "rotate": {"owner", "admin"}, "share": {"owner", "admin"}}
 
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=20, choices=CredentialKind.choices)

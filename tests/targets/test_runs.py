@@ -180,7 +180,15 @@ def test_cancel_interrupts_a_running_run(sshd, monkeypatch):
     target = make_target(tenant, name="n", port=sshd.port, credential=cred)
     job = make_job(tenant, steps=[{"type": "ssh.exec", "command": "sleep 20"}, {"type": "ssh.exec", "command": "echo no"}])
     run = services.job_run_create(job, actor=world.user("a", "operator"), targets=[target])
-    worker = threading.Thread(target=services.run_execute, kwargs={"run_id": run.pk})
+    def work():
+        from django.db import connection
+
+        try:
+            services.run_execute(run_id=run.pk)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
     worker.start()
     wait_for(lambda: JobRun.objects.get(pk=run.pk).counts.get("running"), timeout=15)
     services.run_cancel(JobRun.objects.get(pk=run.pk), actor=world.user("a", "operator"))
