@@ -50,7 +50,14 @@ def next_runs(schedule, *, count: int = 10, start: datetime | None = None) -> li
     if not schedule.cron or not croniter.is_valid(schedule.cron):
         return []
     it = croniter(schedule.cron, now)
-    return [it.get_next(datetime) for _ in range(count)]
+    out: list[datetime] = []
+    while len(out) < count:
+        nxt = it.get_next(datetime)
+        # When clocks fall back, croniter yields the repeated wall time twice; beat fires once.
+        if out and nxt.replace(tzinfo=None) == out[-1].replace(tzinfo=None):
+            continue
+        out.append(nxt)
+    return out
 
 
 def previous_run(schedule, *, now: datetime | None = None) -> datetime | None:

@@ -21,6 +21,7 @@ class CredentialSerializer(ScopedModelSerializer):
         fields = ["id", "tenant", "name", "kind", "username", "description", "secret", "passphrase", "has_secret", "rotated_at", "created_at", "updated_at"]
         read_only_fields = ["id", "rotated_at", "created_at", "updated_at"]
         extra_kwargs = {"tenant": {"required": False}}
+        validators = []  # uniqueness is checked by the service's full_clean (same message as the admin)
 
 
 class CredentialRotateSerializer(serializers.Serializer):
@@ -40,6 +41,7 @@ class TargetGroupSerializer(ScopedModelSerializer):
         fields = ["id", "tenant", "name", "description", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"tenant": {"required": False}}
+        validators = []  # uniqueness is checked by the service's full_clean (same message as the admin)
 
 
 class TargetSerializer(ScopedModelSerializer):
@@ -51,6 +53,7 @@ class TargetSerializer(ScopedModelSerializer):
         ]
         read_only_fields = ["id", "last_test_at", "last_test_result", "last_test_message", "created_at", "updated_at"]
         extra_kwargs = {"tenant": {"required": False}, "groups": {"required": False}}
+        validators = []
 
 
 class JobVersionSerializer(serializers.ModelSerializer):
@@ -80,6 +83,7 @@ class JobSerializer(ScopedModelSerializer):
         ]
         read_only_fields = ["id", "version", "created_at", "updated_at"]
         extra_kwargs = {"tenant": {"required": False}, "default_targets": {"required": False}, "default_groups": {"required": False}}
+        validators = []
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -112,6 +116,7 @@ class JobScheduleSerializer(ScopedModelSerializer):
         ]
         read_only_fields = ["id", "tenant", "last_fired_at", "last_error", "next_runs", "created_at", "updated_at"]
         extra_kwargs = {"targets": {"required": False}, "groups": {"required": False}}
+        validators = []
 
     def get_next_runs(self, obj) -> list[str]:
         return [d.isoformat() for d in next_runs(obj, count=10)]

@@ -7,8 +7,10 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from apps.core.api.permissions import PolicyPermission, policy_action
 from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedViewSet
 
 from .. import services
@@ -34,6 +36,16 @@ from .serializers import (
 OUTPUT_PAGE_MAX = 500
 
 
+class CredentialPermission(PolicyPermission):
+    """Reads are open to every authenticated user because `visible_to` is the gate: it returns
+    the role's rows plus the credentials shared with this user through django-guardian."""
+
+    def has_permission(self, request, view):
+        if policy_action(view) == "view":
+            return bool(request.user and request.user.is_authenticated)
+        return super().has_permission(request, view)
+
+
 class CredentialViewSet(TenantScopedViewSet):
     """Credentials; `secret` and `passphrase` are write-only (a placeholder keeps the stored value)."""
 
@@ -45,6 +57,7 @@ class CredentialViewSet(TenantScopedViewSet):
     update_service = staticmethod(services.credential_update)
     delete_service = staticmethod(services.credential_delete)
     action_permissions = {"rotate": "rotate", "share": "share"}
+    permission_classes = [IsAuthenticated, CredentialPermission]
 
     @extend_schema(request=CredentialRotateSerializer, responses=CredentialSerializer)
     @action(detail=True, methods=["post"])
