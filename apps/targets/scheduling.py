@@ -22,9 +22,8 @@ def validate_schedule_fields(schedule) -> None:
     errors = {}
     if bool(schedule.cron) == bool(schedule.interval_seconds):
         errors["cron"] = "Give either a cron expression or an interval, not both."
-    elif schedule.cron:
-        if len(schedule.cron.split()) != 5 or not croniter.is_valid(schedule.cron):
-            errors["cron"] = f'"{schedule.cron}" is not a valid cron expression (5 fields: minute hour day-of-month month day-of-week).'
+    elif schedule.cron and (len(schedule.cron.split()) != 5 or not croniter.is_valid(schedule.cron)):
+        errors["cron"] = f'"{schedule.cron}" is not a valid cron expression (5 fields: minute hour day-of-month month day-of-week).'
     if schedule.timezone not in available_timezones():
         errors["timezone"] = f'Unknown time zone "{schedule.timezone}".'
     if not isinstance(schedule.params, dict):

@@ -15,7 +15,7 @@ class TargetsTask(PortalTask):
             from .services import failed_task_record
 
             failed_task_record(task_name=self.name, task_id=task_id, args=args, kwargs=kwargs, exc=exc, traceback_text=str(einfo))
-        except Exception:  # noqa: BLE001, S110 - the database may be what failed
+        except Exception:
             pass
 
 

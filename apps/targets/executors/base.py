@@ -46,7 +46,7 @@ class Connection(abc.ABC):
     async def copy(self, content: bytes, path: str, *, mode: int, timeout: float) -> None:
         """Write `content` to `path` on the target (atomically where the protocol allows)."""
 
-    async def close(self) -> None:  # noqa: B027 - optional
+    async def close(self) -> None:
         return None
 
 
@@ -57,7 +57,7 @@ class Executor(abc.ABC):
     async def connect(self, target: TargetSpec, *, timeout: float) -> Connection:
         """Open a session or raise ExecutorError."""
 
-    async def aclose(self) -> None:  # noqa: B027 - optional
+    async def aclose(self) -> None:
         return None
 
 

@@ -5,6 +5,7 @@ renamed into place, and removed if anything fails."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 
 import asyncssh
@@ -49,10 +50,8 @@ class SSHConnection(Connection):
                     await sftp.chmod(tmp, mode)
                     await sftp.posix_rename(tmp, path)
                 except BaseException:
-                    try:
+                    with contextlib.suppress(Exception):
                         await sftp.remove(tmp)
-                    except Exception:  # noqa: S110 - the temp file may not exist yet
-                        pass
                     raise
 
         try:
@@ -62,10 +61,8 @@ class SSHConnection(Connection):
 
     async def close(self) -> None:
         self.conn.close()
-        try:
+        with contextlib.suppress(TimeoutError, Exception):
             await asyncio.wait_for(self.conn.wait_closed(), 5)
-        except (TimeoutError, Exception):  # noqa: S110
-            pass
 
 
 class SSHExecutor(Executor):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -51,10 +52,8 @@ class WinRMConnection(Connection):
                 if done:
                     return code
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 self.protocol.cleanup_command(self.shell_id, command_id)
-            except Exception:  # noqa: S110 - the shell may already be gone
-                pass
 
     async def _call(self, command: str, args: list[str], emit: Emit, timeout: float) -> int:
         stop = threading.Event()
@@ -98,10 +97,8 @@ class WinRMConnection(Connection):
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
+        with contextlib.suppress(Exception):
             await loop.run_in_executor(self.executor.pool, self.protocol.close_shell, self.shell_id)
-        except Exception:  # noqa: S110
-            pass
 
 
 class WinRMExecutor(Executor):

@@ -115,7 +115,7 @@ def schedules_check_missed(*, now=None) -> int:
     for schedule in JobSchedule.objects.filter(enabled=True, job__enabled=True).select_related("job"):
         try:
             due = previous_run(schedule, now=now)
-        except Exception:  # noqa: BLE001 - one broken schedule never blocks the others
+        except Exception:
             log.exception("schedule %s: cannot compute its previous run", schedule.pk)
             continue
         if due is None or due < schedule.created_at or now - due < timedelta(seconds=schedule.grace_seconds):
