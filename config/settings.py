@@ -344,6 +344,13 @@ TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
 TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
 TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
 TARGETS_OUTPUT_RETENTION_DAYS = env.int("TARGETS_OUTPUT_RETENTION_DAYS", default=90)
+# OpenAPI: name the run and step status enums (they would collide with other apps' "status").
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "JobRunStatusEnum": "apps.targets.choices.RunStatus",
+    "JobRunStepStatusEnum": "apps.targets.choices.StepStatus",
+    # once two more "status" enums exist, the tenants one needs a name too
+    "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
+})
 for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be positive")
