@@ -343,7 +343,6 @@ TARGETS_FLUSH_SECONDS = env.float("TARGETS_FLUSH_SECONDS", default=0.5)
 TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
 TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
 TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
-TARGETS_OUTPUT_RETENTION_DAYS = env.int("TARGETS_OUTPUT_RETENTION_DAYS", default=90)
 # OpenAPI: name the run and step status enums (they would collide with other apps' "status").
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "JobRunStatusEnum": "apps.targets.choices.RunStatus",
