@@ -383,6 +383,22 @@ if not 0 <= NOTIFICATIONS_DIGEST_DAILY_HOUR <= 23:
 # One OpenAPI name for the priority choices (notification priority and per-channel minimum).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["NotificationPriorityEnum"] = "apps.notifications.choices.Priority"
 # --- targets ------------------------------------------------------------------------------
+# Job execution limits (documented in .env.example).
+TARGETS_OUTPUT_CAP_BYTES = env.int("TARGETS_OUTPUT_CAP_BYTES", default=1024 * 1024)
+TARGETS_FLUSH_SECONDS = env.float("TARGETS_FLUSH_SECONDS", default=0.5)
+TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
+TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
+TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
+# OpenAPI: name the run and step status enums (they would collide with other apps' "status").
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "JobRunStatusEnum": "apps.targets.choices.RunStatus",
+    "JobRunStepStatusEnum": "apps.targets.choices.StepStatus",
+    # once two more "status" enums exist, the tenants one needs a name too
+    "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
+})
+for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive")
 # --- monitoring ---------------------------------------------------------------------------
 # Beat runs the dispatcher this often; it claims every due endpoint and checks it in batches.
 MONITORING_DISPATCH_EVERY_SECONDS = env.int("MONITORING_DISPATCH_EVERY_SECONDS", default=5)

@@ -1,0 +1,10 @@
+"""Periodic tasks of the targets app (synced to celery-beat by `setup_periodic_tasks`)."""
+
+from apps.core.periodic import Schedule
+
+SCHEDULES = [
+    Schedule(name="targets: reap runs of dead workers", task="targets.reap_runs", every_seconds=60, queue="jobs",
+             description="Fails runs whose heartbeat stopped; re-enqueues queued runs whose task was lost."),
+    Schedule(name="targets: missed schedules", task="targets.check_missed_schedules", every_seconds=60, queue="jobs",
+             description="Publishes job_schedule.missed when a scheduled run has not started within its grace time."),
+]

@@ -1,0 +1,104 @@
+"""Schedules: validation, next-run preview (croniter, in the schedule's time zone, DST-safe) and
+the sync of each `JobSchedule` to its own django-celery-beat PeriodicTask."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from croniter import croniter
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+TASK_NAME = "targets.run_schedule"
+
+
+def periodic_task_name(schedule) -> str:
+    return f"targets.schedule:{schedule.pk}"
+
+
+def validate_schedule_fields(schedule) -> None:
+    errors = {}
+    if bool(schedule.cron) == bool(schedule.interval_seconds):
+        errors["cron"] = "Give either a cron expression or an interval, not both."
+    elif schedule.cron and (len(schedule.cron.split()) != 5 or not croniter.is_valid(schedule.cron)):
+        errors["cron"] = f'"{schedule.cron}" is not a valid cron expression (5 fields: minute hour day-of-month month day-of-week).'
+    if schedule.timezone not in available_timezones():
+        errors["timezone"] = f'Unknown time zone "{schedule.timezone}".'
+    if not isinstance(schedule.params, dict):
+        errors["params"] = "Parameters are a JSON object."
+    if errors:
+        raise ValidationError(errors)
+
+
+def next_runs(schedule, *, count: int = 10, start: datetime | None = None) -> list[datetime]:
+    """The next `count` fire times, computed in the schedule's zone (returned zone-aware)."""
+    try:
+        zone = ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return []
+    now = (start or timezone.now()).astimezone(zone)
+    if schedule.interval_seconds:
+        base = schedule.last_fired_at.astimezone(zone) if schedule.last_fired_at else now
+        step = timedelta(seconds=schedule.interval_seconds)
+        first = base + step
+        while first < now:
+            first += step
+        return [first + step * i for i in range(count)]
+    if not schedule.cron or not croniter.is_valid(schedule.cron):
+        return []
+    it = croniter(schedule.cron, now)
+    out: list[datetime] = []
+    while len(out) < count:
+        nxt = it.get_next(datetime)
+        # When clocks fall back, croniter yields the repeated wall time twice; beat fires once.
+        if out and nxt.replace(tzinfo=None) == out[-1].replace(tzinfo=None):
+            continue
+        out.append(nxt)
+    return out
+
+
+def previous_run(schedule, *, now: datetime | None = None) -> datetime | None:
+    """When the schedule last should have fired (for the dead-man's switch)."""
+    now = now or timezone.now()
+    if schedule.interval_seconds:
+        if schedule.last_fired_at is None:
+            return None
+        due = schedule.last_fired_at + timedelta(seconds=schedule.interval_seconds)
+        return due if due <= now else None
+    zone = ZoneInfo(schedule.timezone)
+    return croniter(schedule.cron, now.astimezone(zone)).get_prev(datetime)
+
+
+def sync_periodic_task(schedule) -> None:
+    """Create or update the PeriodicTask that fires this schedule (one per schedule, so one broken
+    row never blocks the others)."""
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    values = {
+        "task": TASK_NAME,
+        "kwargs": json.dumps({"schedule_id": schedule.pk}),
+        "queue": "jobs",
+        "enabled": bool(schedule.enabled and schedule.job.enabled),
+        "description": f"Job {schedule.job.name!r}, schedule {schedule.name!r} (managed by the targets app)",
+        "interval": None,
+        "crontab": None,
+    }
+    if schedule.interval_seconds:
+        values["interval"], _ = IntervalSchedule.objects.get_or_create(every=schedule.interval_seconds, period=IntervalSchedule.SECONDS)
+    else:
+        minute, hour, dom, month, dow = schedule.cron.split()
+        values["crontab"], _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=schedule.timezone,
+        )
+    task, _ = PeriodicTask.objects.update_or_create(name=periodic_task_name(schedule), defaults=values)
+    if schedule.periodic_task_id != task.pk:
+        type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=task)
+        schedule.periodic_task = task
+
+
+def delete_periodic_task(schedule) -> None:
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.filter(name=periodic_task_name(schedule)).delete()

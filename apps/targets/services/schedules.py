@@ -1,0 +1,138 @@
+"""Schedules of jobs: CRUD kept in sync with celery-beat, firing, and the dead-man's switch."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.events import publish
+from apps.core.policy import policy
+from apps.core.services import assign_tenant
+
+from ..choices import RunStatus, Trigger
+from ..definition import validate_params
+from ..models import Job, JobSchedule
+from ..scheduling import delete_periodic_task, previous_run, sync_periodic_task
+
+log = logging.getLogger(__name__)
+FIELDS = {"name", "cron", "interval_seconds", "timezone", "params", "enabled", "grace_seconds"}
+
+
+def _check(schedule: JobSchedule, targets, groups) -> None:
+    for row in [*(targets or []), *(groups or [])]:
+        if row.tenant_id != schedule.tenant_id:
+            raise ValidationError({"targets": f"{row} belongs to another tenant."})
+    version = schedule.job.current_version
+    if version is not None:
+        validate_params(version.parameters_schema, schedule.params or {})
+
+
+def schedule_create(*, actor, job: Job, name: str, targets=(), groups=(), **fields) -> JobSchedule:
+    """Add a schedule (its own parameters and targets) to a job and create its PeriodicTask."""
+    if actor is not None and not policy.allows_object(actor, "change", job):
+        raise PermissionDenied("Your role does not allow scheduling this job.")
+    unknown = set(fields) - FIELDS
+    if unknown:
+        raise ValidationError({k: "Unknown field." for k in unknown})
+    schedule = JobSchedule(job=job, tenant_id=job.tenant_id, name=name, **fields)
+    assign_tenant(schedule, actor=actor)
+    _check(schedule, targets, groups)
+    with transaction.atomic():
+        schedule.full_clean()
+        schedule.save()
+        schedule.targets.set(targets)
+        schedule.groups.set(groups)
+        sync_periodic_task(schedule)
+    return schedule
+
+
+def schedule_update(schedule: JobSchedule, *, actor, targets=None, groups=None, **fields) -> JobSchedule:
+    if actor is not None and not policy.allows_object(actor, "change", schedule):
+        raise PermissionDenied("Your role does not allow changing this schedule.")
+    fields.pop("job", None)
+    unknown = set(fields) - FIELDS
+    if unknown:
+        raise ValidationError({k: "Unknown field." for k in unknown})
+    for key, value in fields.items():
+        setattr(schedule, key, value)
+    _check(schedule, targets, groups)
+    with transaction.atomic():
+        schedule.full_clean()
+        schedule.save()
+        if targets is not None:
+            schedule.targets.set(targets)
+        if groups is not None:
+            schedule.groups.set(groups)
+        sync_periodic_task(schedule)
+    return schedule
+
+
+def schedule_delete(schedule: JobSchedule, *, actor) -> None:
+    if actor is not None and not policy.allows_object(actor, "delete", schedule):
+        raise PermissionDenied("Your role does not allow deleting this schedule.")
+    with transaction.atomic():
+        delete_periodic_task(schedule)
+        schedule.delete()
+
+
+def schedule_fire(*, schedule_id: int):
+    """Beat fired a schedule: queue a run with the schedule's parameters and targets. A refusal
+    (overlap skip, invalid parameters after a job edit, no target) is stored on the schedule and
+    published; it never affects other schedules."""
+    from .runs import job_run_create
+
+    schedule = JobSchedule.objects.select_related("job", "job__current_version").filter(pk=schedule_id).first()
+    if schedule is None or not schedule.enabled or not schedule.job.enabled:
+        return None
+    JobSchedule.objects.filter(pk=schedule.pk).update(last_fired_at=timezone.now())
+    targets, groups = list(schedule.targets.all()), list(schedule.groups.all())
+    try:
+        run = job_run_create(
+            schedule.job, actor=None, params=schedule.params, trigger=Trigger.SCHEDULE, schedule=schedule,
+            targets=targets if (targets or groups) else None, groups=groups if (targets or groups) else None,
+        )
+    except ValidationError as exc:
+        message = "; ".join(exc.messages)
+        JobSchedule.objects.filter(pk=schedule.pk).update(last_error=message[:4000])
+        publish("job_schedule.skipped", tenant=schedule.tenant_id, payload={
+            "id": schedule.pk, "object_type": "targets.jobschedule", "title": f"Schedule {schedule} did not start a run",
+            "url": f"/admin/targets/jobschedule/{schedule.pk}/change/", "job_id": schedule.job_id, "reason": message,
+        })
+        return None
+    JobSchedule.objects.filter(pk=schedule.pk).update(last_error="")
+    return run
+
+
+def schedules_check_missed(*, now=None) -> int:
+    """Dead-man's switch: a schedule whose due run has not started within its grace time
+    publishes `job_schedule.missed` (once per due time) with a notify block."""
+    now = now or timezone.now()
+    raised = 0
+    for schedule in JobSchedule.objects.filter(enabled=True, job__enabled=True).select_related("job"):
+        try:
+            due = previous_run(schedule, now=now)
+        except Exception:
+            log.exception("schedule %s: cannot compute its previous run", schedule.pk)
+            continue
+        if due is None or due < schedule.created_at or now - due < timedelta(seconds=schedule.grace_seconds):
+            continue
+        if schedule.last_missed_alert_for and schedule.last_missed_alert_for >= due:
+            continue
+        started = schedule.runs.filter(created_at__gte=due - timedelta(seconds=5)).exclude(status=RunStatus.QUEUED).exists()
+        if started:
+            continue
+        JobSchedule.objects.filter(pk=schedule.pk).update(last_missed_alert_for=due)
+        title = f"Scheduled run of {schedule.job.name} ({schedule.name}) due {due:%Y-%m-%d %H:%M %Z} has not started"
+        publish("job_schedule.missed", tenant=schedule.tenant_id, payload={
+            "id": schedule.pk, "object_type": "targets.jobschedule", "title": title,
+            "url": f"/admin/targets/jobschedule/{schedule.pk}/change/", "job_id": schedule.job_id,
+            "due_at": due.isoformat(), "grace_seconds": schedule.grace_seconds, "last_error": schedule.last_error,
+            "notify": {"type": "job_schedule_missed", "priority": "high", "title": title, "roles": ["owner", "admin"],
+                       "action_url": f"/admin/targets/jobschedule/{schedule.pk}/change/", "action_label": "Open schedule"},
+        })
+        raised += 1
+    return raised
