@@ -393,8 +393,6 @@ TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=500
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "JobRunStatusEnum": "apps.targets.choices.RunStatus",
     "JobRunStepStatusEnum": "apps.targets.choices.StepStatus",
-    # once two more "status" enums exist, the tenants one needs a name too
-    "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
 })
 for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
     if globals()[_name] <= 0:
@@ -440,7 +438,5 @@ ALERTS_UNASSIGNED_CRITICAL_MINUTES = env.int("ALERTS_UNASSIGNED_CRITICAL_MINUTES
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "AlertStatusEnum": "apps.alerts.choices.AlertStatus",
     "AlertSeverityEnum": "apps.alerts.choices.Severity",
-    # with AlertStatus beside it, the organization's "status" enum needs its own name too
-    "OrganizationStatusEnum": "apps.tenants.choices.OrgStatus",
 })
 # --- deployments --------------------------------------------------------------------------
