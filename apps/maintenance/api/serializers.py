@@ -61,6 +61,6 @@ class MaintenanceRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RunRequestSerializer(serializers.Serializer):
+class MaintenanceRunRequestSerializer(serializers.Serializer):
     task = serializers.CharField()
     dry_run = serializers.BooleanField(default=False)

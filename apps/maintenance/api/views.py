@@ -8,7 +8,7 @@ from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedView
 from .. import services
 from ..models import MaintenanceRun, MaintenanceWindow
 from .filters import MaintenanceRunFilter, MaintenanceWindowFilter
-from .serializers import MaintenanceRunSerializer, MaintenanceWindowSerializer, RunRequestSerializer
+from .serializers import MaintenanceRunSerializer, MaintenanceWindowSerializer, MaintenanceRunRequestSerializer
 
 
 class MaintenanceWindowViewSet(TenantScopedViewSet):
@@ -41,7 +41,7 @@ class MaintenanceRunViewSet(TenantScopedReadOnlyViewSet):
     ordering_fields = ["started_at", "task"]
     action_permissions = {"run": "add"}
 
-    @extend_schema(request=RunRequestSerializer, responses={202: None})
+    @extend_schema(request=MaintenanceRunRequestSerializer, responses={202: None})
     @action(detail=False, methods=["post"])
     def run(self, request):
         from django.core.exceptions import ValidationError
@@ -49,7 +49,7 @@ class MaintenanceRunViewSet(TenantScopedReadOnlyViewSet):
         from ..registry import get
         from ..tasks import run_maintenance_task
 
-        data = RunRequestSerializer(data=request.data)
+        data = MaintenanceRunRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if get(data.validated_data["task"]) is None:
             raise ValidationError(f"Unknown maintenance task {data.validated_data['task']!r}.")
