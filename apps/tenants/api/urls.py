@@ -10,7 +10,8 @@ router.register("tenants", TenantViewSet, basename="tenant")
 router.register("memberships", MembershipViewSet, basename="membership")
 
 # Customers (seed 001 shapes: `/customers/{id}/verify` without a trailing slash; both work).
-customers_router = SimpleRouter(trailing_slash="/?")
+customers_router = SimpleRouter()
+customers_router.trailing_slash = "/?"
 customers_router.register("customers", CustomerViewSet, basename="customer")
 customers_router.register("customer-services", CustomerServiceViewSet, basename="customerservice")
 customers_router.register("exports", DataExportViewSet, basename="dataexport")

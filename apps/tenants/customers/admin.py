@@ -49,6 +49,12 @@ class CustomerAdmin(TenantScopedAdmin):
     inlines = [LifecycleEventInline, CustomerServiceInline]
     actions = ["send_code", "start_onboarding", "activate", "suspend", "reactivate", "terminate"]
 
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not acting(request.user).is_platform or obj is not None:
+            fields.remove("tenant")  # tenant staff register into their own tenant; it never changes
+        return fields
+
     def save_service(self, request, obj, form, change):
         data = {k: form.cleaned_data.get(k, "") for k in ("name", "contact_email", "contact_phone")}
         if change:
