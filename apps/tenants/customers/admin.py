@@ -49,6 +49,9 @@ class CustomerAdmin(TenantScopedAdmin):
     inlines = [LifecycleEventInline, CustomerServiceInline]
     actions = ["send_code", "start_onboarding", "activate", "suspend", "reactivate", "terminate"]
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # a new customer has no timeline yet
+
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
         if not acting(request.user).is_platform or obj is not None:

@@ -55,11 +55,11 @@ def deletion_request_create(*, actor, customer: Customer | None = None, reason: 
             raise PermissionDenied("Only platform admins erase a customer's data without the grace period.")
         if not (reason or "").strip():
             raise ValidationError({"reason": "Give the reason for erasing without the grace period."})
-    if customer.erased_at:
-        raise ValidationError({"customer": f"The personal data of {customer.account_number} was already erased."})
     now = timezone.now()
     with transaction.atomic():
-        Customer.objects.select_for_update().filter(pk=customer.pk).first()
+        customer = Customer.objects.select_for_update().get(pk=customer.pk)  # re-read: the caller's copy may be stale
+        if customer.erased_at:
+            raise ValidationError({"customer": f"The personal data of {customer.account_number} was already erased."})
         pending = DeletionRequest.objects.filter(customer=customer, status=DeletionStatus.PENDING).first()
         if pending is not None:
             raise ValidationError(

@@ -156,7 +156,7 @@ class DataExport(CustomerScopedMixin, TenantOwnedModel):
         Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="exports",
         help_text="Empty: the whole tenant (tenant admins only).",
     )
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     format = models.CharField(max_length=4, choices=ExportFormat.choices, default=ExportFormat.JSON)
     data_types = models.JSONField(default=list)
     date_from = models.DateTimeField(null=True, blank=True)
@@ -196,7 +196,7 @@ class DeletionRequest(CustomerScopedMixin, TenantOwnedModel):
     what each eraser removed."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="deletion_requests")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField(blank=True, default="")
     immediate = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=DeletionStatus.choices, default=DeletionStatus.PENDING, db_index=True)
