@@ -339,6 +339,31 @@ LOGGING = {
 
 # Each app's own settings (limits, retention) are read below, one block per app, so the whole
 # configuration stays in this module.
+# --- tenants/customers --------------------------------------------------------------------
+# Verification codes emailed to a registered customer: lifetime, wrong attempts allowed per
+# code, codes that may be sent per customer and hour.
+CUSTOMER_VERIFICATION_CODE_TTL_MINUTES = env.int("CUSTOMER_VERIFICATION_CODE_TTL_MINUTES", default=15)
+CUSTOMER_VERIFICATION_MAX_ATTEMPTS = env.int("CUSTOMER_VERIFICATION_MAX_ATTEMPTS", default=5)
+CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR = env.int("CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR", default=5)
+# Days between a deletion request and the erasure of the customer's personal data.
+CUSTOMER_DELETION_GRACE_DAYS = env.int("CUSTOMER_DELETION_GRACE_DAYS", default=30)
+# Hours an export file may be downloaded; seconds after which a pending/running export counts as lost.
+CUSTOMER_EXPORT_TTL_HOURS = env.int("CUSTOMER_EXPORT_TTL_HOURS", default=72)
+CUSTOMER_EXPORT_STALE_SECONDS = env.int("CUSTOMER_EXPORT_STALE_SECONDS", default=3600)
+for _name in ("CUSTOMER_VERIFICATION_CODE_TTL_MINUTES", "CUSTOMER_VERIFICATION_MAX_ATTEMPTS",
+              "CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR", "CUSTOMER_EXPORT_TTL_HOURS", "CUSTOMER_EXPORT_STALE_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "CustomerStateEnum": "apps.tenants.customers.choices.CustomerState",
+        "CustomerServiceStatusEnum": "apps.tenants.customers.choices.ServiceStatus",
+        "DataExportStatusEnum": "apps.tenants.customers.choices.ExportStatus",
+        "DeletionRequestStatusEnum": "apps.tenants.customers.choices.DeletionStatus",
+    }
+)
+if CUSTOMER_DELETION_GRACE_DAYS < 0:
+    raise ImproperlyConfigured("CUSTOMER_DELETION_GRACE_DAYS must not be negative")
 # --- tickets ------------------------------------------------------------------------------
 TICKETS_ATTACHMENT_MAX_BYTES = env.int("TICKETS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 TICKETS_ATTACHMENT_TYPES = frozenset(

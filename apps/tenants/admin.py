@@ -147,3 +147,6 @@ class MembershipAdmin(TenantScopedAdmin):
 
     def delete_model(self, request, obj):
         services.membership_delete(obj, actor=request.user)
+
+
+from .customers import admin as _customers_admin  # noqa: E402, F401  (registers the customers screens)

@@ -189,3 +189,14 @@ class Membership(TimeStampedModel):
                 return queryset.filter(user_id=ctx.user_id)
             return queryset.filter(organization_id=ctx.organization_id)
         return queryset.none()
+
+
+# Customers of a tenant (lifecycle, services, export, deletion): apps/tenants/customers/.
+from .customers.models import (  # noqa: E402, F401
+    Customer,
+    CustomerService,
+    DataExport,
+    DeletionRequest,
+    LifecycleEvent,
+    VerificationCode,
+)

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from ..customers.api.views import CustomerServiceViewSet, CustomerViewSet, DataExportViewSet, DeletionRequestViewSet
 from .views import MembershipViewSet, MeView, OrganizationViewSet, TenantViewSet
 
 router = SimpleRouter()
@@ -8,4 +9,12 @@ router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("tenants", TenantViewSet, basename="tenant")
 router.register("memberships", MembershipViewSet, basename="membership")
 
-urlpatterns = [path("users/me", MeView.as_view(), name="users-me"), *router.urls]
+# Customers (seed 001 shapes: `/customers/{id}/verify` without a trailing slash; both work).
+customers_router = SimpleRouter()
+customers_router.trailing_slash = "/?"
+customers_router.register("customers", CustomerViewSet, basename="customer")
+customers_router.register("customer-services", CustomerServiceViewSet, basename="customerservice")
+customers_router.register("exports", DataExportViewSet, basename="dataexport")
+customers_router.register("deletion-requests", DeletionRequestViewSet, basename="deletionrequest")
+
+urlpatterns = [path("users/me", MeView.as_view(), name="users-me"), *router.urls, *customers_router.urls]
