@@ -8,7 +8,7 @@ from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedView
 from .. import services
 from ..models import MaintenanceRun, MaintenanceWindow
 from .filters import MaintenanceRunFilter, MaintenanceWindowFilter
-from .serializers import MaintenanceRunSerializer, MaintenanceWindowSerializer, MaintenanceRunRequestSerializer
+from .serializers import MaintenanceRunRequestSerializer, MaintenanceRunSerializer, MaintenanceWindowSerializer
 
 
 class MaintenanceWindowViewSet(TenantScopedViewSet):
