@@ -82,3 +82,59 @@ def line(name: str, **figures) -> str:
     text = f"{name}: " + " ".join(parts)
     print(text, flush=True)
     return text
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """gunicorn serving the portal on a loopback port against the bench database.
+
+    Celery is not eager here: events go to the broker as in production (a dedicated Redis DB,
+    purged on exit), so request timings exclude handler work a worker would do.
+    """
+
+    def __init__(self, workers: int = 3, redis_url: str = "redis://127.0.0.1:6379/12", **env):
+        self.workers, self.redis_url, self.extra_env = workers, redis_url, env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        import signal  # noqa: F401
+
+        env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false",
+               "ALLOWED_HOSTS": "127.0.0.1,localhost", "REDIS_URL": self.redis_url, "CELERY_BROKER_URL": self.redis_url,
+               "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING", "API_THROTTLE_USER": "1000000/min",
+               "AXES_ENABLED": "false", **self.extra_env}
+        self.proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{self.port}",
+             "-w", str(self.workers), "--log-level", "warning", "--keep-alive", "30"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        import socket
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc):
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        finally:
+            import redis
+
+            redis.Redis.from_url(self.redis_url).flushdb()
