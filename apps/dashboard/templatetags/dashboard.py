@@ -16,6 +16,11 @@ PRIORITY_CSS = {"critical": "crit", "urgent": "crit", "high": "warn", "normal": 
 SEVERITY_CSS = {"critical": "crit", "warning": "warn", "info": "muted"}
 
 
+def _short(iso: str | None) -> str:
+    """'2026-11-23T17:24:05+00:00' → '2026-11-23 17:24' (UTC)."""
+    return iso[:16].replace("T", " ") if iso else ""
+
+
 @register.inclusion_tag("dashboard/panel.html", takes_context=True)
 def portal_dashboard(context):
     request = context.get("request")
@@ -28,6 +33,8 @@ def portal_dashboard(context):
     return {
         "show": bool(s["tenants"] or board["health"] or board["checkpoints"]),
         "s": s,
+        "as_of": _short(s["computed_at"]),
+        "next_deployment": _short(s["deployments"].get("next_at")),
         "health": board["health"],
         "checkpoints": board["checkpoints"],
         "priority_chart": charts.hbars(
