@@ -17,6 +17,7 @@ APPS_WITH_API = [
     "apps.monitoring",
     "apps.alerts",
     "apps.deployments",
+    "apps.dashboard",
 ]
 
 urlpatterns = [

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "apps.monitoring",
     "apps.alerts",
     "apps.deployments",
+    "apps.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -465,3 +466,25 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "AlertSeverityEnum": "apps.alerts.choices.Severity",
 })
 # --- deployments --------------------------------------------------------------------------
+# --- dashboard ----------------------------------------------------------------------------
+# Seconds between refreshes of the per-tenant summary behind the admin dashboard.
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=60)
+# Seconds between recomputations of account health (tenants and customers).
+DASHBOARD_HEALTH_SECONDS = env.int("DASHBOARD_HEALTH_SECONDS", default=900)
+# Default KPI targets given to every tenant (percent; editable per tenant in the admin).
+DASHBOARD_KPI_SLA_COMPLIANCE = env.float("DASHBOARD_KPI_SLA_COMPLIANCE", default=95.0)
+DASHBOARD_KPI_JOB_SUCCESS = env.float("DASHBOARD_KPI_JOB_SUCCESS", default=99.0)
+DASHBOARD_KPI_AVAILABILITY = env.float("DASHBOARD_KPI_AVAILABILITY", default=99.9)
+# Default checkpoint period of new targets: day, week or month.
+DASHBOARD_KPI_PERIOD = env.str("DASHBOARD_KPI_PERIOD", default="week")
+for _name in ("DASHBOARD_KPI_SLA_COMPLIANCE", "DASHBOARD_KPI_JOB_SUCCESS", "DASHBOARD_KPI_AVAILABILITY"):
+    if not 0 <= globals()[_name] <= 100:
+        raise ImproperlyConfigured(f"{_name} is a percentage between 0 and 100.")
+if DASHBOARD_KPI_PERIOD not in ("day", "week", "month"):
+    raise ImproperlyConfigured("DASHBOARD_KPI_PERIOD is day, week or month.")
+if DASHBOARD_REFRESH_SECONDS < 5 or DASHBOARD_HEALTH_SECONDS < 5:
+    raise ImproperlyConfigured("DASHBOARD_REFRESH_SECONDS and DASHBOARD_HEALTH_SECONDS are at least 5.")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "DashboardKpiEnum": "apps.dashboard.choices.Kpi",
+    "DashboardHealthGradeEnum": "apps.dashboard.choices.HealthGrade",
+})

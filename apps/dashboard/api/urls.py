@@ -1,0 +1,13 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from .views import AccountHealthViewSet, DashboardSummaryView, KpiCheckpointViewSet
+
+router = SimpleRouter(trailing_slash=False)  # /api/v1/dashboard/health as in the issue
+router.register("dashboard/health", AccountHealthViewSet, basename="accounthealth")
+router.register("dashboard/kpi-checkpoints", KpiCheckpointViewSet, basename="kpicheckpoint")
+
+urlpatterns = [
+    path("dashboard/summary", DashboardSummaryView.as_view(), name="dashboard-summary"),
+    *router.urls,
+]
