@@ -189,7 +189,9 @@ def test_summary_has_timeline_services_and_contributors(world, api):
     services.customer_transition(customer, actor=None, to_state=S.SUSPENDED, reason="test")
     CustomerServiceFactory(customer=customer)
 
-    @registry.register_summary_contributor("open_tickets")
+    previous = registry._contributors.get("open_tickets")
+
+    @registry.register_summary_contributor("test_open_tickets")
     def _tickets(c, *, user):
         return {"count": 3, "customer": c.account_number}
 
@@ -198,11 +200,12 @@ def test_summary_has_timeline_services_and_contributors(world, api):
         # a suspended customer's own logins stop working (their organization is suspended)
         locked_out = api.as_user(world.user("a", "customer")).get(f"/api/v1/customers/{customer.pk}/summary")
     finally:
-        registry._contributors.pop("open_tickets")
+        registry._contributors.pop("test_open_tickets")
+        assert registry._contributors.get("open_tickets") is previous
     assert r.status_code == 200 and locked_out.status_code == 403
     body = r.json()
     assert body["state"] == "suspended" and body["timeline"][-1]["reason"] == "test"
-    assert len(body["services"]) == 1 and body["open_tickets"] == {"count": 3, "customer": customer.account_number}
+    assert len(body["services"]) == 1 and body["test_open_tickets"] == {"count": 3, "customer": customer.account_number}
 
 
 def test_platform_registers_into_named_tenant_only(world, api):
