@@ -17,6 +17,7 @@ events (`job_run.*`), which `handlers.py` routes here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
@@ -281,10 +282,8 @@ def _note(req: RunbookRequest, text: str) -> None:
     from apps.tickets.services import ticket_reply
 
     if req.ticket_id:
-        try:
+        with contextlib.suppress(ValidationError):  # a closed ticket takes no notes; the alert still gets it
             ticket_reply(req.ticket, actor=None, body=text, is_internal=True)
-        except ValidationError:  # a closed ticket takes no notes; the alert still gets it
-            pass
     entry = {"at": timezone.now().isoformat(), "request_id": req.pk, "text": text[:2000]}
     alert = Alert.objects.select_for_update().get(pk=req.alert_id)
     alert.metadata = {**alert.metadata, "runbook_log": (alert.metadata.get("runbook_log") or [])[-19:] + [entry]}
