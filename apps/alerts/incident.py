@@ -437,6 +437,8 @@ def incident_actions_run(*, alert_id: int, since=None) -> dict:
         return done
     if alert.resource_type == "targets.jobrun" and str(alert.resource_id).isdigit() and RunbookRequest.objects.filter(run_id=int(alert.resource_id)).exists():
         return done  # a failed runbook is handled by its own incident, never a new loop
+    if alert.resource_type == "tickets.ticket":
+        return done  # alerts about tickets (SLA, critical, unassigned) already have their ticket
     rules = incident_rules_for(alert)
     for rule in rules:
         for action in rule.actions or []:
