@@ -7,24 +7,24 @@ from django.contrib import admin, messages
 from apps.core.admin import TenantScopedAdmin
 from apps.core.tenancy import acting
 
-from . import services
-from .models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
+from . import incident, services
+from .models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, RunbookRequest, Silence
 
 
 @admin.register(Alert)
 class AlertAdmin(TenantScopedAdmin):
-    list_display = ("title", "severity", "status", "alert_type", "occurrences", "last_seen", "assigned_to", "silenced", "tenant")
+    list_display = ("title", "severity", "status", "alert_type", "occurrences", "last_seen", "assigned_to", "silenced", "ticket", "tenant")
     list_filter = ("status", "severity", "alert_type", "source", "silenced", "tenant")
     search_fields = ("title", "fingerprint", "resource_id")
-    list_select_related = ("tenant", "assigned_to")
-    raw_id_fields = ("assigned_to", "acknowledged_by", "resolved_by", "rule", "escalation_policy")
+    list_select_related = ("tenant", "assigned_to", "ticket")
+    raw_id_fields = ("assigned_to", "acknowledged_by", "resolved_by", "rule", "escalation_policy", "ticket")
     readonly_fields = (
         "fingerprint", "occurrences", "first_seen", "last_seen", "starts_at", "status", "source", "labels", "annotations",
         "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at", "silenced", "escalation_policy",
-        "escalation_step", "next_escalation_at", "content_type", "object_id", "rule", "generator_url",
+        "escalation_step", "next_escalation_at", "content_type", "object_id", "rule", "generator_url", "ticket",
     )
     date_hierarchy = "last_seen"
-    actions = ["acknowledge", "resolve", "silence_like_this"]
+    actions = ["acknowledge", "resolve", "silence_like_this", "open_ticket"]
 
     def save_service(self, request, obj, form, change):
         if change:
@@ -53,6 +53,14 @@ class AlertAdmin(TenantScopedAdmin):
     @admin.action(description="Resolve the selected alerts")
     def resolve(self, request, queryset):
         self._each(request, queryset, services.alert_resolve, "resolved")
+
+    @admin.action(description="Open (or link to) the incident ticket")
+    def open_ticket(self, request, queryset):
+        for alert in queryset:
+            found = self.run_service(request, incident.alert_open_ticket, alert, actor=request.user)
+            if found is not None:
+                ticket, opened = found
+                self.message_user(request, f"{'Opened' if opened else 'Linked to'} {ticket.number} for alert {alert.pk}.", level=messages.SUCCESS)
 
     @admin.action(description="Silence alerts like these for 2 hours")
     def silence_like_this(self, request, queryset):
@@ -171,3 +179,30 @@ class IngestTokenAdmin(TenantScopedAdmin):
     def revoke(self, request, queryset):
         for token in queryset:
             self.run_service(request, services.ingest_token_revoke, token, actor=request.user)
+
+
+@admin.register(RunbookRequest)
+class RunbookRequestAdmin(TenantScopedAdmin):
+    """Runbook runs for alerts; approve (a second person) or reject pending ones."""
+
+    list_display = ("id", "job", "alert", "ticket", "status", "requires_approval", "requested_by", "decided_by", "run", "created_at", "tenant")
+    list_filter = ("status", "requires_approval", "tenant")
+    search_fields = ("job__name", "alert__title")
+    list_select_related = ("tenant", "job", "alert", "ticket", "requested_by", "decided_by", "run")
+    raw_id_fields = ("alert", "ticket", "rule", "job", "requested_by", "decided_by", "run")
+    readonly_fields = ("alert", "ticket", "rule", "job", "target_ids", "params", "status", "requires_approval", "requested_by",
+                       "decided_by", "decided_at", "run", "summary", "finished_at")
+    actions = ["approve", "reject"]
+
+    def has_add_permission(self, request):
+        return False  # requested from an alert (API action or rule)
+
+    @admin.action(description="Approve the selected runbook requests")
+    def approve(self, request, queryset):
+        for req in queryset:
+            self.run_service(request, incident.runbook_approve, req, actor=request.user, success=f"Runbook request {req.pk} approved.")
+
+    @admin.action(description="Reject the selected runbook requests")
+    def reject(self, request, queryset):
+        for req in queryset:
+            self.run_service(request, incident.runbook_reject, req, actor=request.user, success=f"Runbook request {req.pk} rejected.")

@@ -1,7 +1,8 @@
 """Built-in checks and rule evaluation.
 
-The checks that read tickets take their input as plain rows (a small protocol), so they are
-tested with our own data and wired to `apps.tickets.selectors` by the tasks:
+The checks that read tickets take their input as plain rows (a small protocol) and are wired to
+`apps.tickets.selectors` by `checks_tickets_run` (beat tasks `alerts.check_workload`,
+`alerts.check_unassigned_critical`):
 - `check_agent_workload(tenant=…, workloads=[{"agent_id", "open_tickets", "name"?}])`
 - `check_unassigned_critical(tenant=…, tickets=[{"id", "title", "url"?, "created_at"?}])`
 Each raises one alert per offending agent/ticket (deduplicated) and resolves the ones that are
@@ -86,6 +87,47 @@ def check_unassigned_critical(*, tenant, tickets: Iterable, older_than_minutes: 
             resource_type="tickets.ticket", resource_id=tid, metadata={"url": _get(row, "url") or ""},
         )
     return len(current), _resolve_missing(tenant, AlertType.UNASSIGNED_CRITICAL, "tickets.ticket", current)
+
+
+def _tenants_with_tickets():
+    from apps.core.choices import OrgKind
+    from apps.tenants.choices import OrgStatus
+    from apps.tenants.models import Organization
+
+    return Organization.objects.filter(kind=OrgKind.TENANT, status__in=[OrgStatus.TRIAL, OrgStatus.ACTIVE])
+
+
+def check_workload_all() -> tuple[int, int]:
+    """Beat: agent workload over the tenant's threshold, for every active tenant (reads
+    `apps.tickets.selectors.agent_workloads`)."""
+    from django.contrib.auth import get_user_model
+
+    from apps.tickets.selectors import agent_workloads
+
+    raised = resolved = 0
+    for tenant in _tenants_with_tickets():
+        rows = agent_workloads(tenant_id=tenant.pk)
+        names = dict(get_user_model().objects.filter(pk__in=[r["user_id"] for r in rows]).values_list("pk", "username"))
+        r, s = check_agent_workload(tenant=tenant, workloads=[
+            {"agent_id": r["user_id"], "open_tickets": r["open_count"], "name": names.get(r["user_id"])} for r in rows
+        ])
+        raised, resolved = raised + r, resolved + s
+    return raised, resolved
+
+
+def check_unassigned_critical_all() -> tuple[int, int]:
+    """Beat: critical tickets unassigned for longer than the tenant's limit (tenant setting
+    `unassigned_critical_minutes`, default ALERTS_UNASSIGNED_CRITICAL_MINUTES)."""
+    from apps.tickets.selectors import unassigned_critical
+
+    raised = resolved = 0
+    for tenant in _tenants_with_tickets():
+        minutes = _tenant_setting(tenant, "unassigned_critical_minutes", settings.ALERTS_UNASSIGNED_CRITICAL_MINUTES)
+        rows = [{"id": t.pk, "title": f"{t.number} {t.subject}", "url": t.get_admin_url()}
+                for t in unassigned_critical(tenant_id=tenant.pk, older_than=timedelta(minutes=minutes))[:500]]
+        r, s = check_unassigned_critical(tenant=tenant, tickets=rows, older_than_minutes=minutes)
+        raised, resolved = raised + r, resolved + s
+    return raised, resolved
 
 
 # -- rules -----------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class RuleType(models.TextChoices):
     THRESHOLD = "threshold", "Threshold"
     EVENT = "event", "Event"
     SCHEDULE = "schedule", "Schedule"
+    ALERT = "alert", "On alert (incident actions)"
 
 
 class MatchOp(models.TextChoices):
@@ -54,3 +55,19 @@ class MatchOp(models.TextChoices):
     NE = "!=", "does not equal"
     RE = "=~", "matches regex"
     NRE = "!~", "does not match regex"
+
+
+class RunbookStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    REJECTED = "rejected", "Rejected"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+RUNBOOK_OPEN_STATUSES = (RunbookStatus.PENDING_APPROVAL, RunbookStatus.QUEUED, RunbookStatus.RUNNING)
+
+# Ticket priority for an alert severity (incident loop).
+SEVERITY_TICKET_PRIORITY = {Severity.INFO: "normal", Severity.WARNING: "high", Severity.CRITICAL: "critical"}

@@ -99,3 +99,51 @@ def event_rules(event) -> None:
     if event.name.startswith(("alert.", "silence.")):
         return
     rules_for_event(event)
+
+
+# -- incident loop (apps/alerts/incident.py) -------------------------------------------------
+def _alert_ids(payload: dict) -> list[int]:
+    ids = payload.get("alert_ids") or ([payload["id"]] if payload.get("id") is not None else [])
+    return [int(i) for i in ids]
+
+
+@subscribe("alert.fired")
+def incident_on_fired(event) -> None:
+    """Run the open_ticket / run_job actions of matching rules for each newly fired alert."""
+    from .incident import incident_actions_run
+
+    p = event.payload or {}
+    if p.get("silenced"):
+        return
+    for alert_id in _alert_ids(p):
+        incident_actions_run(alert_id=alert_id, since=event.created_at)
+
+
+@subscribe("alert.resolved")
+def incident_on_resolved(event) -> None:
+    """A resolved alert may close its incident (when its runbook succeeded or it had none)."""
+    from .incident import incident_try_resolve
+    from .models import Alert
+
+    p = event.payload or {}
+    ids = p.get("ticket_alert_ids") if "ticket_alert_ids" in p else _alert_ids(p)
+    for ticket_id in set(Alert.objects.filter(pk__in=ids or [], ticket__isnull=False).values_list("ticket_id", flat=True)):
+        incident_try_resolve(ticket_id=ticket_id)
+
+
+@subscribe("job_run.started")
+def runbook_started(event) -> None:
+    from .incident import runbook_run_started
+
+    if (event.payload or {}).get("id") is not None:
+        runbook_run_started(run_id=event.payload["id"])
+
+
+@subscribe("job_run.succeeded")
+@subscribe("job_run.failed")
+@subscribe("job_run.cancelled")
+def runbook_finished(event) -> None:
+    from .incident import runbook_run_finished
+
+    if (event.payload or {}).get("id") is not None:
+        runbook_run_finished(run_id=event.payload["id"])

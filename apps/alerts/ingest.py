@@ -23,11 +23,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.events import publish
+from apps.maintenance.selectors import candidate_windows
 
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .matching import labels_fingerprint
 from .models import Alert, EscalationPolicy, InhibitRule
-from .notify import BROADCAST_ROLES, active_silences, inhibited_by, silenced_by, subscribers
+from .notify import BROADCAST_ROLES, active_silences, inhibited_by, maintenance_for, silenced_by, subscribers
 
 ZERO_TIME_PREFIX = "0001-01-01"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -232,8 +233,10 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
     firing, resolved = normalise(alerts, tenant_id=tenant_id, now=now, default_ends_after=default_ends_after)
     result = IngestResult(received=len(alerts))
     silences = active_silences(tenant_id, now)
+    windows = [w for w in candidate_windows(tenant_ids=[tenant_id], at=now) if w.is_active(now)]
     for row in firing + resolved:
-        row["silenced"] = bool(silences) and silenced_by(row["labels"], silences) is not None
+        row["silenced"] = (bool(silences) and silenced_by(row["labels"], silences) is not None) or (
+            bool(windows) and maintenance_for(tenant_id, row["labels"], at=now, windows=windows) is not None)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
     with transaction.atomic(), connection.cursor() as cur:
         new: list[tuple[int, str, str]] = []
@@ -250,13 +253,27 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
                     result.updated += 1
         if resolved:
             cur.execute(_RESOLVED_SQL, {**params, "rows": _dump(resolved)})
-            closed, added, _closed_ids = cur.fetchone()
+            closed, added, closed_ids = cur.fetchone()
             result.resolved = closed + added
+            if closed_ids:
+                _announce_resolved(tenant_id, list(closed_ids), actor)
         if new:
             new = _drop_inhibited(tenant_id, new, {r["fp"]: r["labels"] for r in firing})
             _arm_policies(tenant_id, new, now)
             _announce(tenant_id, new, firing, source_name, actor)
     return result
+
+
+def _announce_resolved(tenant_id: int, ids: list[int], actor) -> None:
+    """One grouped `alert.resolved` per batch (no notify block: like auto-resolve it is news for
+    handlers — the incident loop resolves linked tickets); `ticket_alert_ids` lists every
+    resolved alert that has a ticket."""
+    with_ticket = list(Alert.objects.filter(pk__in=ids, ticket__isnull=False).values_list("pk", flat=True))
+    publish("alert.resolved", tenant=tenant_id, actor=actor, payload={
+        "id": min(ids), "object_type": "alerts.alert", "title": f"{len(ids)} alert(s) resolved by the source",
+        "url": "/admin/alerts/alert/?status__exact=resolved", "count": len(ids), "alert_ids": sorted(ids)[:100],
+        "ticket_alert_ids": with_ticket,
+    })
 
 
 def _drop_inhibited(tenant_id: int, new, labels_by_fp) -> list:

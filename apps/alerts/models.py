@@ -14,7 +14,7 @@ from apps.core.choices import MANAGER_ROLES, STAFF_ROLES, Role
 from apps.core.models import PortalManager, TenantOwnedModel, TimeStampedModel
 from apps.core.tenancy import Acting
 
-from .choices import AlertSource, AlertStatus, AlertType, RuleType, Severity
+from .choices import AlertSource, AlertStatus, AlertType, RuleType, RunbookStatus, Severity
 from .matching import validate_matchers
 from .schemas import ACTIONS_SCHEMA, ALERT_CONFIG_SCHEMA, STEPS_SCHEMA, validate_conditions, validate_json
 
@@ -75,6 +75,8 @@ class Alert(TenantOwnedModel):
     next_escalation_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # DESIGN: the link to the incident's ticket lives on the alert (alerts sit above tickets).
+    ticket = models.ForeignKey("tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts", db_index=False)
 
     objects = PortalManager()
 
@@ -89,6 +91,8 @@ class Alert(TenantOwnedModel):
         "dismiss": STAFF_ROLES,
         "ingest": WRITERS,
         "broadcast": MANAGER_ROLES,
+        "open_ticket": RESPONDERS,
+        "run_runbook": WRITERS,
     }
 
     class Meta:
@@ -110,6 +114,7 @@ class Alert(TenantOwnedModel):
             models.Index(fields=["ends_at"], condition=~Q(status="resolved") & Q(ends_at__isnull=False), name="alerts_autoresolve_idx"),
             models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="alerts_expiry_idx"),
             models.Index(fields=["tenant", "fingerprint"], name="alerts_fingerprint_idx"),
+            models.Index(fields=["ticket"], condition=Q(ticket__isnull=False), name="alerts_ticket_idx"),
         ]
 
     def __str__(self) -> str:
@@ -322,7 +327,38 @@ class IngestToken(TenantOwnedModel):
         return f"{self.name} ({self.prefix}…)"
 
 
+class RunbookRequest(TenantOwnedModel):
+    """A runbook job run on behalf of an alert (and its ticket): the parameters and targets
+    mapped from the alert's labels, an optional approval by a second person, the JobRun it
+    started and the summary posted back to the ticket and the alert."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="runbook_requests")
+    ticket = models.ForeignKey("tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    job = models.ForeignKey("targets.Job", on_delete=models.CASCADE, related_name="+")
+    target_ids = models.JSONField(default=list, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=RunbookStatus.choices, default=RunbookStatus.QUEUED)
+    requires_approval = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    run = models.OneToOneField("targets.JobRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="runbook_request")
+    summary = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    PORTAL_ROLE_ACTIONS = {"view": STAFF_ROLES, "add": WRITERS, "change": WRITERS, "delete": MANAGER_ROLES,
+                           "approve": WRITERS, "reject": WRITERS}
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "status"], name="alerts_runbook_status_idx")]
+
+    def __str__(self) -> str:
+        return f"runbook {self.job_id} for alert {self.alert_id} ({self.status})"
+
+
 __all__ = [
     "Alert", "AlertRecipientState", "AlertRule", "AlertSubscription", "Silence", "InhibitRule",
-    "EscalationPolicy", "IngestToken", "TimeStampedModel",
+    "EscalationPolicy", "IngestToken", "RunbookRequest", "TimeStampedModel",
 ]

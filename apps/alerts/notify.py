@@ -56,6 +56,26 @@ def inhibited_by(tenant_id: int, labels: dict, *, exclude_id=None, rules: list[I
     return None
 
 
+def maintenance_for(tenant_id: int, labels: dict, *, resource_type: str = "", resource_id: str = "", at=None, windows=None):
+    """The active maintenance window (apps.maintenance) covering an alert — tenant-wide, by its
+    labels, or by its related object (resource_type "app.model" + id) — or None."""
+    from apps.maintenance.selectors import active_windows
+
+    found = active_windows(tenant_id=tenant_id, labels=labels or {}, at=at, windows=windows)
+    if found:
+        return found[0]
+    if resource_type and str(resource_id).isdigit():
+        from django.contrib.contenttypes.models import ContentType
+
+        app_label, _, model = resource_type.partition(".")
+        ct = ContentType.objects.filter(app_label=app_label, model=model).first()
+        if ct is not None:
+            for window in active_windows(tenant_id=tenant_id, at=at, windows=windows):
+                if (ct.pk, int(resource_id)) in window._scoped_objects():
+                    return window
+    return None
+
+
 def subscribers(tenant_id: int, alert_type: str, severity: str, *, flag: str | None = None) -> tuple[list[int], list[str]]:
     """User ids subscribed to this type at this severity (and the union of their channels)."""
     allowed = [s for s, rank in SEVERITY_RANK.items() if rank <= SEVERITY_RANK[Severity(severity)]]

@@ -58,6 +58,15 @@ CONDITION_SCHEMAS: dict[str, dict] = {
         },
         "additionalProperties": False,
     },
+    RuleType.ALERT: {
+        "type": "object",
+        "properties": {
+            "alert_types": {"type": "array", "items": {"enum": list(AlertType.values)}, "uniqueItems": True},
+            "min_severity": {"enum": list(Severity.values)},
+            "label_matchers": _MATCHERS,
+        },
+        "additionalProperties": False,
+    },
     RuleType.SCHEDULE: {
         "type": "object",
         "required": ["cron"],
@@ -105,6 +114,7 @@ ACTIONS_SCHEMA = {
                     "priority": {"enum": ["low", "normal", "high", "urgent", "critical"]},
                     "subject": {"type": "string", "maxLength": 300},
                     "assignee_id": {"type": "integer"},
+                    "dedup_labels": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
                 },
                 "additionalProperties": False,
             },
@@ -116,6 +126,9 @@ ACTIONS_SCHEMA = {
                     "job_id": {"type": "integer"},
                     "target_ids": {"type": "array", "items": {"type": "integer"}},
                     "parameters": {"type": "object"},
+                    "parameter_labels": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
+                    "target_label": {"type": "string", "minLength": 1},
+                    "require_approval": {"type": "boolean"},
                 },
                 "additionalProperties": False,
             },
@@ -172,7 +185,7 @@ def validate_conditions(rule_type: str, conditions) -> None:
                 ZoneInfo(tz)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValidationError({"conditions": f"timezone: unknown time zone {tz!r}."}) from exc
-    if rule_type == RuleType.THRESHOLD and conditions.get("label_matchers"):
+    if rule_type in (RuleType.THRESHOLD, RuleType.ALERT) and conditions.get("label_matchers"):
         from .matching import validate_matchers
 
         validate_matchers(conditions["label_matchers"], field="conditions")

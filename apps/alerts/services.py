@@ -34,7 +34,16 @@ from .models import (
     InhibitRule,
     Silence,
 )
-from .notify import active_silences, inhibited_by, publish_alert_event, recipients, silenced_by, subscribers
+from .notify import (
+    BROADCAST_ROLES,
+    active_silences,
+    inhibited_by,
+    maintenance_for,
+    publish_alert_event,
+    recipients,
+    silenced_by,
+    subscribers,
+)
 
 _TENANT_ID = object()
 
@@ -71,6 +80,9 @@ def _mute_reason(alert: Alert, now) -> str:
     silence = silenced_by(alert.labels, active_silences(alert.tenant_id, now))
     if silence is not None:
         return f"silence {silence.pk}"
+    window = maintenance_for(alert.tenant_id, alert.labels, resource_type=alert.resource_type, resource_id=alert.resource_id, at=now)
+    if window is not None:
+        return f"maintenance window {window.pk} ({window.name})"
     rule = inhibited_by(alert.tenant_id, alert.labels, exclude_id=alert.pk)
     return f"inhibited by {rule.name}" if rule is not None else ""
 
@@ -300,20 +312,24 @@ def alert_delete(alert: Alert, *, actor) -> None:
 
 
 # -- escalation ------------------------------------------------------------------------------
-def alert_escalate_step(*, alert_id: int, now=None) -> Alert | None:
+def alert_escalate_step(*, alert_id: int, now=None, force: bool = False, reason: str = "") -> Alert | None:
     """Run the due escalation step of one alert (claimed with SKIP LOCKED): notify the step's
-    users/roles and arm the next step, or repeat the policy, or stop."""
+    users/roles and arm the next step, or repeat the policy, or stop. While a maintenance window
+    covers the alert the step waits (re-checked every minute). `force` runs the current step now
+    even if acknowledged (a failed runbook pages the on-call person)."""
     now = now or timezone.now()
     with transaction.atomic():
-        alert = (
-            Alert.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("escalation_policy")
-            .filter(pk=alert_id, status=AlertStatus.FIRING, next_escalation_at__lte=now)
-            .first()
-        )
+        qs = Alert.objects.select_for_update(skip_locked=True, of=("self",)).select_related("escalation_policy")
+        qs = qs.filter(pk=alert_id).exclude(status=AlertStatus.RESOLVED) if force else qs.filter(
+            pk=alert_id, status=AlertStatus.FIRING, next_escalation_at__lte=now)
+        alert = qs.first()
         if alert is None or alert.escalation_policy is None or not alert.escalation_policy.enabled:
             if alert is not None:
                 Alert.objects.filter(pk=alert.pk).update(next_escalation_at=None)
+            return None
+        if not force and maintenance_for(alert.tenant_id, alert.labels, resource_type=alert.resource_type,
+                                         resource_id=alert.resource_id, at=now) is not None:
+            Alert.objects.filter(pk=alert.pk).update(next_escalation_at=now + timedelta(minutes=1))
             return None
         steps = alert.escalation_policy.steps
         index = min(alert.escalation_step, len(steps) - 1)
@@ -326,8 +342,8 @@ def alert_escalate_step(*, alert_id: int, now=None) -> Alert | None:
         publish_alert_event(
             "alert.escalated", alert, notify_type="alert_escalated", priority="urgent",
             title=f"Unacknowledged (step {index + 1}/{len(steps)}): {alert.title}",
-            block=None if alert.silenced else block, step=index + 1, round=alert.escalation_round + 1,
-            policy=alert.escalation_policy.name,
+            block=None if alert.silenced and not force else block, step=index + 1, round=alert.escalation_round + 1,
+            policy=alert.escalation_policy.name, **({"reason": reason} if reason else {}),
         )
         if index + 1 < len(steps):
             alert.escalation_step = index + 1
@@ -341,6 +357,25 @@ def alert_escalate_step(*, alert_id: int, now=None) -> Alert | None:
             alert.next_escalation_at = None
         alert.save(update_fields=["escalation_step", "escalation_round", "next_escalation_at", "updated_at"])
         return alert
+
+
+def alert_escalate_now(alert: Alert, *, reason: str, now=None) -> Alert | None:
+    """Fire the on-call step of the alert's escalation policy now (the first matching policy if
+    none was armed; without any policy the responder roles are paged). Used when automated
+    remediation failed."""
+    now = now or timezone.now()
+    alert = Alert.objects.get(pk=alert.pk)
+    if alert.status == AlertStatus.RESOLVED:
+        return None
+    if alert.escalation_policy_id is None:
+        pol = _matching_policy(alert.tenant_id, alert.alert_type, alert.severity)
+        if pol is not None:
+            Alert.objects.filter(pk=alert.pk).update(escalation_policy=pol, escalation_step=0, escalation_round=0)
+    if Alert.objects.filter(pk=alert.pk, escalation_policy__isnull=False).exists():
+        return alert_escalate_step(alert_id=alert.pk, now=now, force=True, reason=reason)
+    publish_alert_event("alert.escalated", alert, notify_type="alert_escalated", priority="urgent",
+                        title=f"{reason}: {alert.title}", block={"user_ids": [], "roles": list(BROADCAST_ROLES)}, reason=reason)
+    return alert
 
 
 def escalations_due(*, now=None, limit: int = 500) -> list[int]:
@@ -379,6 +414,7 @@ def alerts_auto_resolve(*, now=None, limit: int = 5000) -> int:
                 "id": first, "object_type": "alerts.alert", "title": f"{total} alert(s) resolved (no longer reported)",
                 "url": "/admin/alerts/alert/?status__exact=resolved", "count": total, "by_type": types,
                 "alert_ids": sorted(ids)[:100],
+                "ticket_alert_ids": list(Alert.objects.filter(pk__in=ids, tenant_id=tenant_id, ticket__isnull=False).values_list("pk", flat=True)),
             }
             if user_ids:
                 payload["notify"] = {"type": "alert_resolved", "priority": "low", "title": payload["title"], "user_ids": sorted(user_ids)}

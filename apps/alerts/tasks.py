@@ -37,7 +37,8 @@ def evaluate_rules_task() -> int:
 
 @shared_task(base=PortalTask, name="alerts.purge")
 def purge_task() -> int:
-    """Beat: delete expired alerts and resolved alerts past the retention period."""
+    """Delete expired alerts and resolved alerts past the retention period (the daily schedule
+    is apps.maintenance's `purge_alerts`, which records each run)."""
     from .services import alerts_purge
 
     return alerts_purge()
@@ -57,3 +58,19 @@ def remind_silences_task() -> int:
     from .services import silences_remind
 
     return silences_remind()
+
+
+@shared_task(base=PortalTask, name="alerts.check_workload")
+def check_workload_task() -> list[int]:
+    """Beat: alert on agents over the workload threshold; resolve those back under it."""
+    from .checks import check_workload_all
+
+    return list(check_workload_all())
+
+
+@shared_task(base=PortalTask, name="alerts.check_unassigned_critical")
+def check_unassigned_critical_task() -> list[int]:
+    """Beat: alert on critical tickets unassigned for too long; resolve assigned ones."""
+    from .checks import check_unassigned_critical_all
+
+    return list(check_unassigned_critical_all())

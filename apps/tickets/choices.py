@@ -70,6 +70,7 @@ class TimelineKind(models.TextChoices):
     SLA_AT_RISK = "sla_at_risk", "SLA at risk"
     SLA_BREACHED = "sla_breached", "SLA breached"
     ATTACHMENT = "attachment", "Attachment"
+    SLA_PAUSED = "sla_maintenance", "SLA moved by maintenance"
 
 
 class SlaTarget(models.TextChoices):

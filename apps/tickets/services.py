@@ -256,10 +256,12 @@ def ticket_create(
     attachments=(),
     metadata: dict | None = None,
     tags: list | None = None,
+    sla_started_at: datetime | None = None,
 ) -> Ticket:
     """Open a ticket with its first message. Origin comes from the actor's membership; the
     target must be allowed by the routing matrix. Publishes ticket.created (and
-    ticket.escalated_to_partner when routed to a partner); auto-assigns per tenant setting."""
+    ticket.escalated_to_partner when routed to a partner); auto-assigns per tenant setting.
+    `sla_started_at` starts the SLA clock earlier (an alert's first_seen), never later than now."""
     ctx = acting(actor) if actor is not None else None
     if actor is not None and not policy.allows(actor, "add", Ticket):
         raise PermissionDenied("Your role does not allow opening tickets.")
@@ -290,7 +292,7 @@ def ticket_create(
             tags=list(tags or []),
             metadata=dict(metadata or {}),
             created_at=now,
-            sla_started_at=now,
+            sla_started_at=min(sla_started_at, now) if sla_started_at else now,
         )
         _apply_clock(ticket)
         ticket.full_clean(exclude=["number"])
@@ -589,6 +591,26 @@ def ticket_reply(ticket: Ticket, *, actor, body: str, is_internal: bool = False,
                 payload=ticket_payload(ticket, message_id=msg.pk, is_internal=is_internal, author_type=side,
                                        **({"notify": notify} if notify and notify["user_ids"] else {})))
     return msg
+
+
+def tickets_recompute_sla(*, tenant_id: int) -> int:
+    """Recompute the due times of a tenant's open incident-linked tickets (a maintenance window
+    covering them was created, changed or removed). Returns the number of tickets changed."""
+    changed = 0
+    ids = list(Ticket.objects.filter(tenant_id=tenant_id, status__in=list(OPEN_STATUSES), metadata__has_key="incident")
+               .values_list("pk", flat=True)[:5000])
+    for pk in ids:
+        with transaction.atomic():
+            ticket = Ticket.objects.select_for_update().select_related("tenant").get(pk=pk)
+            before = (ticket.first_response_due_at, ticket.resolution_due_at, ticket.sla_warn_at)
+            _apply_clock(ticket)
+            if before != (ticket.first_response_due_at, ticket.resolution_due_at, ticket.sla_warn_at):
+                ticket.save(update_fields=["sla_policy", "first_response_due_at", "resolution_due_at", "sla_warn_at", "sla_at_risk",
+                                           "first_response_breached", "resolution_breached", "sla_breached_at", "updated_at"])
+                _timeline(ticket, TimelineKind.SLA_PAUSED, text="SLA due times moved by a maintenance window",
+                          resolution_due_at=ticket.resolution_due_at.isoformat() if ticket.resolution_due_at else None)
+                changed += 1
+    return changed
 
 
 # -- SLA sweep -----------------------------------------------------------------------------

@@ -4,8 +4,12 @@
 and `business_seconds_between` do the arithmetic. `sla_clock(ticket)` is the ONE place that turns
 a ticket's clock state (start, business seconds spent paused, policy) into due times; every
 service calls it. Pauses today: waiting on the customer, and the time between resolution and
-a reopen. Maintenance windows (apps/maintenance, a later issue) will pause clocks by adding
-their overlap to `paused_seconds` in `sla_clock` — that is the seam.
+a reopen, and — for tickets linked to an incident (`metadata["incident"]`, written by the
+alerts app: `{"labels": {...}, "related": {"type": "app.model", "id": "5"}}`) — the working time
+of maintenance windows (apps.maintenance) covering the incident: their overlap with the clock
+is added to the paused seconds here, in `sla_clock`. Windows that are active count until their
+planned end; a window closed early is re-evaluated by the tickets handler of
+`maintenance_window.*` events.
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def sla_clock(ticket, targets: SlaTargets) -> SlaClock:
     if start is None:
         return SlaClock(None, None, None)
     cal = targets.calendar
-    paused = ticket.sla_paused_seconds or 0  # the seam: maintenance-window overlap adds here
+    paused = (ticket.sla_paused_seconds or 0) + _maintenance_pause(ticket, targets)
     ratio = targets.at_risk_percent / 100
 
     def due(minutes, share=1.0):
@@ -145,3 +149,96 @@ def sla_clock(ticket, targets: SlaTargets) -> SlaClock:
     else:
         warn = due(targets.resolution_minutes, ratio)
     return SlaClock(fr_due, res_due, warn)
+
+
+# -- maintenance windows ------------------------------------------------------------------------
+def _maintenance_pause(ticket, targets: SlaTargets) -> int:
+    """Maintenance working time up to the (pushed) resolution deadline: windows scheduled before
+    the deadline push it; a few rounds settle it (a pushed deadline may reach another window)."""
+    if not isinstance(ticket.metadata, dict) or not ticket.metadata.get("incident") or ticket.sla_started_at is None:
+        return 0
+    longest = max((m for m in (targets.first_response_minutes, targets.resolution_minutes) if m is not None), default=None)
+    if longest is None:
+        return 0
+    base = longest * 60 + (ticket.sla_paused_seconds or 0)
+    found = 0
+    for _ in range(4):
+        horizon = add_business_seconds(ticket.sla_started_at, base + found, targets.calendar)
+        again = maintenance_paused_seconds(ticket, targets.calendar, until=horizon)
+        if again == found:
+            break
+        found = again
+    return found
+
+
+MAX_OCCURRENCES = 1000
+
+
+def _occurrences(window, start: datetime, until: datetime):
+    """(start, end) of the window's occurrences overlapping [start, until] (recurring windows
+    are walked from `start` minus their duration; at most MAX_OCCURRENCES)."""
+    from apps.maintenance.choices import Recurrence
+
+    if window.recurrence == Recurrence.ONE_OFF:
+        if window.ends_at and window.ends_at > start and window.starts_at < until:
+            yield window.starts_at, window.ends_at
+        return
+    duration = timedelta(minutes=window.duration_minutes or 0)
+    lo = max(start - duration, window.starts_at)
+    hi = min(until, window.ends_at) if window.ends_at else until
+    if window.recurrence == Recurrence.CRON:
+        from croniter import croniter
+
+        itr = croniter(window.cron, lo.astimezone(window.tz) - timedelta(seconds=1))
+        starts = (itr.get_next(datetime) for _ in range(MAX_OCCURRENCES))
+    else:
+        naive = window.starts_at.astimezone(window.tz).replace(tzinfo=None)
+        starts = (d.replace(tzinfo=window.tz) for d in window._rule(naive).between(
+            lo.astimezone(window.tz).replace(tzinfo=None), hi.astimezone(window.tz).replace(tzinfo=None), inc=True)[:MAX_OCCURRENCES])
+    for s in starts:
+        if s > hi:
+            break
+        if s >= window.starts_at and s + duration > start:
+            yield s, s + duration
+
+
+def _covers_incident(window, incident: dict) -> bool:
+    from apps.maintenance.choices import WindowScope
+
+    if window.scope == WindowScope.TENANT:
+        return True
+    related = incident.get("related") or {}
+    if related.get("type") and str(related.get("id", "")).isdigit():
+        app_label, _, model = str(related["type"]).partition(".")
+        for item in window.objects_in_scope.all():
+            ct = item.content_type
+            if (ct.app_label, ct.model, item.object_id) == (app_label, model, int(related["id"])):
+                return True
+    labels = incident.get("labels") or {}
+    return bool(window.label_matchers) and all(str(labels.get(k)) == v for k, v in window.label_matchers.items())
+
+
+def maintenance_paused_seconds(ticket, cal: Calendar, *, until: datetime) -> int:
+    """Working seconds of maintenance windows covering the ticket's incident between the clock's
+    start and `until` (whole occurrences that begin before `until`). 0 without an incident."""
+    incident = (ticket.metadata or {}).get("incident") if isinstance(ticket.metadata, dict) else None
+    start = ticket.sla_started_at
+    if not incident or start is None or not ticket.tenant_id:
+        return 0
+    from apps.maintenance.models import MaintenanceWindow
+
+    windows = (
+        MaintenanceWindow.objects.filter(tenant_id=ticket.tenant_id, enabled=True, starts_at__lte=until)
+        .exclude(ends_at__lte=start).prefetch_related("objects_in_scope__content_type")
+    )
+    intervals = []
+    for window in windows:
+        if _covers_incident(window, incident):
+            intervals.extend(_occurrences(window, start, until))
+    total, edge = 0, start
+    for s, e in sorted(intervals):
+        s = max(s, edge)
+        if e > s:
+            total += business_seconds_between(s, e, cal)
+            edge = e
+    return total

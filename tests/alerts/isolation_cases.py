@@ -1,4 +1,13 @@
-from apps.alerts.models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
+from apps.alerts.models import (
+    Alert,
+    AlertRule,
+    AlertSubscription,
+    EscalationPolicy,
+    IngestToken,
+    InhibitRule,
+    RunbookRequest,
+    Silence,
+)
 from apps.alerts.services import ingest_token_create
 from tests.factories.alerts import (
     AlertFactory,
@@ -8,7 +17,14 @@ from tests.factories.alerts import (
     InhibitRuleFactory,
     SilenceFactory,
 )
+from tests.factories.targets import make_job
 from tests.isolation import IsolationCase
+
+
+def _runbook(w, key):
+    tenant = w.tenant(key)
+    return RunbookRequest.objects.create(tenant=tenant, alert=AlertFactory(tenant=tenant), job=make_job(tenant, name=f"rb {key}"),
+                                         status="pending_approval", requires_approval=True)
 
 _M = [{"name": "alertname", "op": "=", "value": "x"}]
 
@@ -74,5 +90,12 @@ CASES = [
         admin_model=IngestToken,
         create_payload=lambda w, foreign: {"tenant": foreign.tenant_id, "name": "sneaky"},
         patch_payload={"name": "hijacked"},
+    ),
+    IsolationCase(
+        name="alerts.runbookrequest",
+        make=_runbook,
+        api_list="runbookrequest-list",
+        api_detail="runbookrequest-detail",
+        admin_model=RunbookRequest,
     ),
 ]

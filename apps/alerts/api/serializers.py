@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import ScopedModelSerializer
 
-from ..models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
+from ..models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, RunbookRequest, Silence
 
 User = get_user_model()
 
@@ -19,7 +19,7 @@ class AlertSerializer(ScopedModelSerializer):
             "labels", "annotations", "generator_url", "fingerprint", "occurrences", "first_seen", "last_seen",
             "starts_at", "ends_at", "silenced", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at",
             "assigned_to", "rule", "escalation_policy", "escalation_step", "next_escalation_at", "metadata",
-            "expires_at", "read_at", "dismissed_at",
+            "expires_at", "ticket", "read_at", "dismissed_at",
         ]
         read_only_fields = fields
 
@@ -145,3 +145,53 @@ class AlertmanagerWebhookSerializer(serializers.Serializer):
     groupLabels = serializers.DictField(required=False)
     commonLabels = serializers.DictField(required=False)
     alerts = AlertmanagerAlertSerializer(many=True)
+
+
+class AlertOpenTicketSerializer(serializers.Serializer):
+    priority = serializers.ChoiceField(choices=["low", "normal", "high", "urgent", "critical"], required=False)
+    subject = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    dedup_labels = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class AlertTicketLinkSerializer(serializers.Serializer):
+    ticket_id = serializers.IntegerField()
+    ticket_number = serializers.CharField()
+    opened = serializers.BooleanField()
+
+
+class AlertRunbookSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    targets = serializers.ListField(child=serializers.IntegerField(), required=False)
+    params = serializers.DictField(required=False)
+    parameter_labels = serializers.DictField(child=serializers.CharField(), required=False)
+    target_label = serializers.CharField(required=False)
+    require_approval = serializers.BooleanField(required=False, default=False)
+
+
+class RunbookRequestSerializer(ScopedModelSerializer):
+    class Meta:
+        model = RunbookRequest
+        fields = ["id", "tenant", "alert", "ticket", "rule", "job", "target_ids", "params", "status", "requires_approval",
+                  "requested_by", "decided_by", "decided_at", "run", "summary", "created_at", "finished_at"]
+        read_only_fields = fields
+
+
+class RunbookRejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    event = serializers.CharField()
+    title = serializers.CharField()
+    object_type = serializers.CharField()
+    object_id = serializers.CharField()
+    url = serializers.CharField()
+    data = serializers.DictField()
+
+
+class TimelinePageSerializer(serializers.Serializer):
+    results = TimelineEntrySerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)

@@ -10,7 +10,9 @@ from .views import (
     EscalationPolicyViewSet,
     IngestTokenViewSet,
     InhibitRuleViewSet,
+    RunbookRequestViewSet,
     SilenceViewSet,
+    TenantTimelineView,
 )
 
 router = SimpleRouter(trailing_slash=False)  # paths as in the issue: /api/v1/alerts/rules
@@ -21,10 +23,12 @@ router.register("alerts/silences", SilenceViewSet, basename="silence")
 router.register("alerts/inhibit-rules", InhibitRuleViewSet, basename="inhibitrule")
 router.register("alerts/escalation-policies", EscalationPolicyViewSet, basename="escalationpolicy")
 router.register("alerts/ingest-tokens", IngestTokenViewSet, basename="ingesttoken")
+router.register("alerts/runbooks", RunbookRequestViewSet, basename="runbookrequest")
 router.register("alerts", AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("alerts/ingest/alertmanager", AlertmanagerWebhookView.as_view(), name="alert-ingest-alertmanager"),
     path("alerts/ingest", BulkIngestView.as_view(), name="alert-ingest"),
+    path("tenants/<slug:slug>/timeline", TenantTimelineView.as_view(), name="tenant-timeline"),
     *router.urls,
 ]

@@ -21,9 +21,20 @@ from apps.core.choices import OrgKind
 from apps.core.policy import policy
 from apps.core.tenancy import acting, choose_organization
 
-from .. import services
+from .. import incident, services
 from ..ingest import IngestRateLimited, alerts_ingest, ingest_rate_check
-from ..models import Alert, AlertRecipientState, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
+from ..models import (
+    Alert,
+    AlertRecipientState,
+    AlertRule,
+    AlertSubscription,
+    EscalationPolicy,
+    IngestToken,
+    InhibitRule,
+    RunbookRequest,
+    Silence,
+)
+from ..timeline import timeline_page
 from . import filters, schema, serializers  # noqa: F401  (schema registers the auth extension)
 
 
@@ -36,7 +47,8 @@ class AlertViewSet(TenantScopedReadOnlyViewSet):
     filterset_class = filters.AlertFilter
     search_fields = ["title", "message", "fingerprint"]
     ordering_fields = ["last_seen", "first_seen", "severity", "occurrences"]
-    action_permissions = {"acknowledge": "acknowledge", "resolve": "resolve", "read": "read", "dismiss": "dismiss", "unread_count": "view"}
+    action_permissions = {"acknowledge": "acknowledge", "resolve": "resolve", "read": "read", "dismiss": "dismiss", "unread_count": "view",
+                          "open_ticket": "open_ticket", "runbook": "run_runbook"}
 
     def get_queryset(self):
         qs = super().get_queryset().prefetch_related(
@@ -76,6 +88,35 @@ class AlertViewSet(TenantScopedReadOnlyViewSet):
         return Response(self.get_serializer(super().get_queryset().prefetch_related(
             Prefetch("recipient_states", queryset=AlertRecipientState.objects.filter(user_id=request.user.pk), to_attr="my_states")
         ).get(pk=alert.pk)).data)
+
+    @extend_schema(request=serializers.AlertOpenTicketSerializer, responses=serializers.AlertTicketLinkSerializer)
+    @action(detail=True, methods=["post"], url_path="open-ticket")
+    def open_ticket(self, request, pk=None):
+        """Open the incident ticket of this alert, or link it to the open one with the same dedup key."""
+        body = serializers.AlertOpenTicketSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ticket, opened = incident.alert_open_ticket(self.get_object(), actor=request.user, **body.validated_data)
+        return Response({"ticket_id": ticket.pk, "ticket_number": ticket.number, "opened": opened},
+                        status=status.HTTP_201_CREATED if opened else status.HTTP_200_OK)
+
+    @extend_schema(request=serializers.AlertRunbookSerializer, responses=serializers.RunbookRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def runbook(self, request, pk=None):
+        """Run a runbook job for this alert (parameters and target mapped from its labels),
+        optionally behind a second person's approval."""
+        from apps.targets.models import Job
+
+        body = serializers.AlertRunbookSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        alert = self.get_object()
+        job = Job.objects.visible_to(request.user).filter(pk=data["job"], tenant_id=alert.tenant_id).first()
+        if job is None:
+            raise exceptions.ValidationError({"job": "No such job in this alert's tenant."})
+        req = incident.runbook_request(alert, actor=request.user, job=job, target_ids=data.get("targets"), params=data.get("params"),
+                                       parameter_labels=data.get("parameter_labels"), target_label=data.get("target_label"),
+                                       require_approval=data.get("require_approval", False))
+        return Response(serializers.RunbookRequestSerializer(req, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=serializers.UnreadCountSerializer)
     @action(detail=False, methods=["get"], url_path="unread/count")
@@ -274,3 +315,47 @@ class AlertmanagerWebhookView(_IngestView):
         if str(body.get("version", "")) != "4":
             raise exceptions.ValidationError({"version": f"Webhook payload version {body.get('version')!r} is not supported; Alertmanager sends \"4\"."})
         return self._ingest(request, body["alerts"], None)
+
+
+class RunbookRequestViewSet(TenantScopedReadOnlyViewSet):
+    """Runbook runs requested for alerts; `approve` (a second person) and `reject` pending ones."""
+
+    queryset = RunbookRequest.objects.select_related("job", "alert")
+    serializer_class = serializers.RunbookRequestSerializer
+    filterset_fields = ["status", "alert", "ticket", "job"]
+    action_permissions = {"approve": "approve", "reject": "reject"}
+
+    @extend_schema(request=None, responses=serializers.RunbookRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        req = incident.runbook_approve(self.get_object(), actor=request.user)
+        return Response(self.get_serializer(self.get_queryset().get(pk=req.pk)).data)
+
+    @extend_schema(request=serializers.RunbookRejectSerializer, responses=serializers.RunbookRequestSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        body = serializers.RunbookRejectSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        req = incident.runbook_reject(self.get_object(), actor=request.user, reason=body.validated_data.get("reason", ""))
+        return Response(self.get_serializer(self.get_queryset().get(pk=req.pk)).data)
+
+
+class TenantTimelineView(APIView):
+    """One tenant's incident timeline, newest first: alerts, tickets, job runs, runbooks,
+    maintenance windows, endpoint health and deployment operations, from the events outbox.
+    Filters: `kind` (comma list: alert, ticket, job_run, runbook, maintenance, endpoint,
+    operation), `before`/`after` (ISO time); paged by `cursor` (`next_cursor`), `limit` ≤ 200."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str), OpenApiParameter("cursor", str), OpenApiParameter("limit", int),
+                    OpenApiParameter("before", str), OpenApiParameter("after", str)],
+        responses=serializers.TimelinePageSerializer,
+    )
+    def get(self, request, slug: str):
+        try:
+            page = timeline_page(user=request.user, tenant_slug=slug, kinds=request.query_params.get("kind", ""),
+                                 cursor=request.query_params.get("cursor") or "", limit=request.query_params.get("limit") or 50,
+                                 before=request.query_params.get("before") or "", after=request.query_params.get("after") or "")
+        except DjangoPermissionDenied as exc:
+            raise exceptions.NotFound(str(exc)) from exc
+        return Response(page)
