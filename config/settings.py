@@ -401,6 +401,10 @@ NOTIFICATIONS_CLAIM_TIMEOUT = env.int("NOTIFICATIONS_CLAIM_TIMEOUT", default=300
 # Deliveries per Celery task, rows per bulk INSERT.
 NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=50)
 NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
+# Sends in flight at once within one delivery task (threads; network waits overlap).
+NOTIFICATIONS_SEND_CONCURRENCY = env.int("NOTIFICATIONS_SEND_CONCURRENCY", default=16)
+if NOTIFICATIONS_SEND_CONCURRENCY < 1:
+    raise ImproperlyConfigured("NOTIFICATIONS_SEND_CONCURRENCY must be at least 1")
 # Local hour (recipient's time zone) at which daily digests go out.
 NOTIFICATIONS_DIGEST_DAILY_HOUR = env.int("NOTIFICATIONS_DIGEST_DAILY_HOUR", default=8)
 if not 0 <= NOTIFICATIONS_DIGEST_DAILY_HOUR <= 23:
