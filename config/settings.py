@@ -402,10 +402,21 @@ NOTIFICATIONS_CLAIM_TIMEOUT = env.int("NOTIFICATIONS_CLAIM_TIMEOUT", default=300
 # Deliveries per Celery task, rows per bulk INSERT.
 NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=50)
 NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
+# Sends in flight at once within one delivery task (threads; network waits overlap).
+NOTIFICATIONS_SEND_CONCURRENCY = env.int("NOTIFICATIONS_SEND_CONCURRENCY", default=16)
+if NOTIFICATIONS_SEND_CONCURRENCY < 1:
+    raise ImproperlyConfigured("NOTIFICATIONS_SEND_CONCURRENCY must be at least 1")
 # Local hour (recipient's time zone) at which daily digests go out.
 NOTIFICATIONS_DIGEST_DAILY_HOUR = env.int("NOTIFICATIONS_DIGEST_DAILY_HOUR", default=8)
 if not 0 <= NOTIFICATIONS_DIGEST_DAILY_HOUR <= 23:
     raise ImproperlyConfigured("NOTIFICATIONS_DIGEST_DAILY_HOUR must be 0-23")
+# Retention (days; 0 keeps forever), purged by the maintenance tasks purge_notifications /
+# purge_deliveries (apps/notifications/maintenance.py).
+NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=90)
+NOTIFICATIONS_DELIVERY_RETENTION_DAYS = env.int("NOTIFICATIONS_DELIVERY_RETENTION_DAYS", default=30)
+for _name in ("NOTIFICATIONS_RETENTION_DAYS", "NOTIFICATIONS_DELIVERY_RETENTION_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 (keep forever) or a number of days")
 # One OpenAPI name for the priority choices (notification priority and per-channel minimum).
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]["NotificationPriorityEnum"] = "apps.notifications.choices.Priority"
 # --- targets ------------------------------------------------------------------------------
@@ -415,6 +426,13 @@ TARGETS_FLUSH_SECONDS = env.float("TARGETS_FLUSH_SECONDS", default=0.5)
 TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
 TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
 TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
+# Retention (days; 0 keeps forever), purged by the maintenance tasks purge_job_output /
+# purge_job_runs (apps/targets/maintenance.py).
+TARGETS_OUTPUT_RETENTION_DAYS = env.int("TARGETS_OUTPUT_RETENTION_DAYS", default=30)
+TARGETS_RUN_RETENTION_DAYS = env.int("TARGETS_RUN_RETENTION_DAYS", default=180)
+for _name in ("TARGETS_OUTPUT_RETENTION_DAYS", "TARGETS_RUN_RETENTION_DAYS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name} must be 0 (keep forever) or a number of days")
 # OpenAPI: name the run and step status enums (they would collide with other apps' "status").
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "JobRunStatusEnum": "apps.targets.choices.RunStatus",

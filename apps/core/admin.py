@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
@@ -21,9 +24,13 @@ from .crypto import PLACEHOLDER
 from .models import Event
 from .policy import policy
 from .tenancy import acting
+from .users import PortalUser, visible_organizations, visible_users
 
 
 def _scoped_choices(related_model, request):
+    if related_model is get_user_model() or related_model is PortalUser:
+        # people: only those within the acting user's reach (apps/core/users.py)
+        return related_model.objects.filter(pk__in=visible_users(request.user).values("pk"))
     if hasattr(related_model.objects, "visible_to"):
         return related_model.objects.visible_to(request.user)
     return None
@@ -150,3 +157,129 @@ class EventAdmin(TenantScopedAdmin):
         count = self.run_service(request, services.event_retry, actor=request.user, event_ids=queryset.values_list("pk", flat=True))
         if count is not None:
             self.message_user(request, f"{count} event(s) queued for dispatch.")
+
+
+# -- people ----------------------------------------------------------------------------------
+def _memberships_prefetch(request):
+    Membership = PortalUser._meta.apps.get_model("tenants", "Membership")
+    shown = Membership.objects.filter(is_active=True, organization__in=visible_organizations(request.user).values("pk"))
+    return Prefetch("memberships", queryset=shown.select_related("organization").order_by("organization__name"), to_attr="shown_memberships")
+
+
+def _organizations_of(obj) -> str:
+    rows = getattr(obj, "shown_memberships", None)
+    if rows is None:
+        return ""
+    return ", ".join(f"{m.organization.name} ({m.get_role_display()})" for m in rows)
+
+
+class VisibleOrganizationFilter(admin.SimpleListFilter):
+    """Filter people by an organization the acting user can see (never lists other tenants)."""
+
+    title = "organization"
+    parameter_name = "organization"
+
+    def lookups(self, request, model_admin):
+        return [(str(o.pk), o.name) for o in visible_organizations(request.user).order_by("name")[:200]]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(memberships__organization_id=self.value(), memberships__is_active=True).distinct()
+
+
+@admin.register(PortalUser)
+class PortalUserAdmin(admin.ModelAdmin):
+    """"People": the users within the acting user's reach, read-only, searchable — the target of
+    autocomplete for foreign keys declared to `core.PortalUser`."""
+
+    list_display = ("username", "full_name", "email", "organizations", "is_active", "last_login")
+    list_filter = ("is_active", VisibleOrganizationFilter)
+    search_fields = ("username", "email", "first_name", "last_name")
+    ordering = ("username",)
+    fields = ("username", "first_name", "last_name", "email", "organizations", "is_active", "last_login", "date_joined")
+    readonly_fields = fields
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return PortalUser.objects.visible_to(request.user).prefetch_related(_memberships_prefetch(request))
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, obj):
+        return obj.get_full_name()
+
+    @admin.display(description="organizations (role)")
+    def organizations(self, obj):
+        return _organizations_of(obj)
+
+    def has_view_permission(self, request, obj=None):
+        if not request.user.is_staff:
+            return False
+        if obj is not None:
+            return policy.allows_object(request.user, "view", obj)
+        return policy.allows(request.user, "view", PortalUser)
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return False  # people are created in Django's User admin (platform) or as memberships
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class ScopedUserAdmin(DjangoUserAdmin):
+    """Django's own User admin for platform staff (unchanged); for tenant and partner staff a
+    read-only view of the people within their reach, so autocomplete and raw-id lookups on any
+    foreign key to the user model work for them without showing anyone else."""
+
+    def _platform(self, request) -> bool:
+        return acting(request.user).is_platform
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if self._platform(request):
+            return qs
+        return qs.filter(pk__in=visible_users(request.user).values("pk"))
+
+    def has_view_permission(self, request, obj=None):
+        if self._platform(request):
+            return super().has_view_permission(request, obj)
+        if not request.user.is_staff or not policy.allows(request.user, "view", PortalUser):
+            return False
+        return obj is None or visible_users(request.user).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request):
+        # tenant staff find people under "People"; this admin serves their lookups only
+        return super().has_module_permission(request) if self._platform(request) else False
+
+    def has_add_permission(self, request):
+        return self._platform(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._platform(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._platform(request) and super().has_delete_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        if self._platform(request):
+            return super().get_fieldsets(request, obj)
+        return [(None, {"fields": ("username", "first_name", "last_name", "email", "is_active", "last_login", "date_joined")})]
+
+    def get_list_filter(self, request):
+        return super().get_list_filter(request) if self._platform(request) else ("is_active",)
+
+    def get_list_display(self, request):
+        return super().get_list_display(request) if self._platform(request) else ("username", "email", "first_name", "last_name", "is_active")

@@ -109,3 +109,7 @@ class UserSecurity(models.Model):
 
     def __str__(self) -> str:
         return f"security of user {self.user_id}"
+
+
+# People (Django's users, scoped): apps/core/users.py. Defined here so the app registry loads it.
+from .users import PortalUser, PortalUserManager  # noqa: E402, F401

@@ -48,7 +48,7 @@ class PreferenceAdmin(TenantScopedAdmin):
     list_filter = ("digest", "tenant")
     search_fields = ("user__username", "notification_type")
     list_select_related = ("user", "tenant")
-    raw_id_fields = ("user",)
+    autocomplete_fields = ("user",)  # people within reach (apps/core/users.py)
 
     def save_service(self, request, obj, form, change):
         return services.preference_save(obj, actor=request.user)
@@ -81,7 +81,7 @@ class ChannelConfigAdmin(TenantScopedAdmin):
     list_filter = ("kind", "enabled", "tenant")
     search_fields = ("name",)
     list_select_related = ("user", "tenant")
-    raw_id_fields = ("user",)
+    autocomplete_fields = ("user",)
     readonly_fields = ("last_tested_at", "last_test_ok", "last_error")
     actions = ["send_test"]
 

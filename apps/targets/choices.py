@@ -105,6 +105,7 @@ class Trigger(models.TextChoices):
     DEPLOYMENT = "deployment", "Deployment"
     ALERT_RULE = "alert_rule", "Alert rule"
     RETRY = "retry", "Retry of failed targets"
+    COMMAND = "command", "Management command"
 
 
 class Stream(models.TextChoices):
