@@ -93,7 +93,11 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="core_event_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="core_event_due_idx"),
+            # the tenant timeline reads a tenant's events newest first
+            models.Index(fields=["tenant", "-created_at"], name="core_event_tenant_time_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
