@@ -482,4 +482,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "DeploymentBatchStatusEnum": "apps.deployments.choices.BatchStatus",
     "DeploymentTriggerEnum": "apps.deployments.choices.Trigger",
     "RunbookActionEnum": "apps.deployments.choices.RunbookAction",
+    # The maintenance window source shows up in /deployments/windows/ too.
+    "MaintenanceWindowSourceEnum": "apps.maintenance.choices.WindowSource",
 })

@@ -23,6 +23,6 @@ from .schedules import (  # noqa: F401
     schedule_deployment,
     schedule_fire,
     schedule_pause,
-    schedule_resume,
     schedule_response,
+    schedule_resume,
 )

@@ -112,6 +112,7 @@ def check_instance_state(instance: Instance, operation: str, parameters: dict) -
 
 
 def resolve_runbook(instance: Instance, action: str) -> Runbook:
+    action = str(action)
     runbook = (Runbook.objects.select_related("job").filter(instance=instance, action=action).first()
                or Runbook.objects.select_related("job").filter(tenant_id=instance.tenant_id, instance__isnull=True, action=action).first())
     if runbook is None:
@@ -134,6 +135,7 @@ def operation_request(*, actor, instance: Instance, operation: str, parameters: 
                       schedule=None, triggered_by=None) -> Operation:
     """Request an operation on an instance. It starts at once (after commit), or waits for a second
     admin's approval (destroy, production upgrades), or for a maintenance window."""
+    operation = str(operation)
     require(actor, "add", instance, "Your role does not allow operations on this instance.")
     from apps.core.policy import policy
 

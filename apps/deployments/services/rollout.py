@@ -64,7 +64,7 @@ def operation_start(*, operation_id: int) -> Operation | None:
     from apps.maintenance.services import window_open
 
     with transaction.atomic():
-        op = (Operation.objects.select_for_update(skip_locked=True).select_related("instance", "instance__tenant", "job")
+        op = (Operation.objects.select_for_update(skip_locked=True, of=("self",)).select_related("instance", "instance__tenant", "job")
               .filter(pk=operation_id, status=OperationStatus.SCHEDULED).first())
         if op is None:
             return None
@@ -213,7 +213,7 @@ def operation_advance(*, operation_id: int) -> Operation | None:
         else:
             gate = health_gate(op, batch)
     with transaction.atomic():
-        op = Operation.objects.select_for_update().select_related("instance", "job").get(pk=operation_id)
+        op = Operation.objects.select_for_update(of=("self",)).select_related("instance", "job").get(pk=operation_id)
         if op.status != OperationStatus.RUNNING:
             return op
         if gate is not None:
@@ -353,7 +353,8 @@ def operations_sweep(*, now=None) -> dict:
     started = advanced = 0
     stale = now - timedelta(seconds=settings.DEPLOYMENTS_STALE_SECONDS)
     for pk in Operation.objects.filter(status=OperationStatus.SCHEDULED, updated_at__lt=now - timedelta(seconds=5)).values_list("pk", flat=True)[:500]:
-        if operation_start(operation_id=pk) is not None:
+        op = operation_start(operation_id=pk)
+        if op is not None and op.status != OperationStatus.SCHEDULED:
             started += 1
     OperationBatch.objects.filter(status=BatchStatus.CHECKING, finished_at__lt=stale).update(status=BatchStatus.RUNNING)
     due = (OperationBatch.objects.filter(operation__status=OperationStatus.RUNNING)
