@@ -66,7 +66,7 @@ class RunbookViewSet(TenantScopedViewSet):
         return _tenant_kwargs(dict(serializer.validated_data), self.action == "create")
 
 
-class OperationViewSet(mixins.CreateModelMixin, TenantScopedReadOnlyViewSet):
+class OperationViewSet(TenantScopedReadOnlyViewSet, mixins.CreateModelMixin):
     """Operations on instances: request (create), approve, reject, cancel; batches and job runs."""
 
     queryset = Operation.objects.select_related("instance", "tenant").prefetch_related("batches")
@@ -110,7 +110,7 @@ class OperationViewSet(mixins.CreateModelMixin, TenantScopedReadOnlyViewSet):
         return Response(OperationSerializer(op, context={"request": request}).data)
 
 
-class DeploymentScheduleViewSet(mixins.DestroyModelMixin, TenantScopedReadOnlyViewSet):
+class DeploymentScheduleViewSet(TenantScopedReadOnlyViewSet, mixins.DestroyModelMixin):
     """Deployment schedules (create with POST /deployments/schedule): list, detail, pause, resume, delete."""
 
     queryset = DeploymentSchedule.objects.select_related(
