@@ -15,6 +15,7 @@ class InstanceSerializer(ScopedModelSerializer):
                   "storage_gb", "targets", "config", "created_at", "updated_at"]
         read_only_fields = ["id", "previous_version", "status", "created_at", "updated_at"]
         extra_kwargs = {"tenant": {"required": False}, "targets": {"required": False}}
+        validators = []  # uniqueness is checked by the service's full_clean (same message as the admin)
 
 
 class RunbookSerializer(ScopedModelSerializer):
@@ -23,6 +24,7 @@ class RunbookSerializer(ScopedModelSerializer):
         fields = ["id", "tenant", "action", "instance", "job", "strategy", "batch_percent", "health_gate", "description", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"tenant": {"required": False}}
+        validators = []
 
 
 class OperationBatchSerializer(serializers.ModelSerializer):
@@ -114,6 +116,7 @@ class ScheduledDeploymentResponseSerializer(serializers.Serializer):
 
 
 class DeploymentScheduleSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="pk", read_only=True)
     schedule_id = serializers.CharField(source="pk", read_only=True)
     schedule_type = serializers.CharField(read_only=True)
     cron_expression = serializers.CharField(read_only=True, allow_null=True)
@@ -123,7 +126,7 @@ class DeploymentScheduleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DeploymentSchedule
-        fields = ["schedule_id", "tenant", "instance", "operation", "parameters", "scheduled_at", "timezone", "schedule_type",
+        fields = ["id", "schedule_id", "tenant", "instance", "operation", "parameters", "scheduled_at", "timezone", "schedule_type",
                   "cron_expression", "interval_seconds", "next_run_at", "enabled", "metadata", "created_by", "last_fired_at",
                   "fire_count", "last_error", "periodic_task", "created_at"]
         read_only_fields = fields
