@@ -37,8 +37,9 @@ def fire_schedule_task(schedule_id: str) -> int | None:
 @shared_task(base=PortalTask, name="deployments.sweep")
 def sweep_task() -> dict:
     """Beat: start operations whose window opened, advance runs whose event was lost, expire approvals."""
-    from .services import approvals_expire, operations_sweep
+    from .services import approvals_expire, operations_sweep, schedules_fire_missed
 
     result = operations_sweep()
     result["expired"] = approvals_expire()
+    result["missed_schedules_fired"] = schedules_fire_missed()
     return result

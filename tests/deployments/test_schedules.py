@@ -159,11 +159,13 @@ def test_schedule_endpoint_seed_shape_and_errors(world, inst, api):
 
 
 def test_fire_requests_the_operation(world, inst, django_capture_on_commit_callbacks):
-    result = sched(world, inst, operation="suspend", upgrade_request=None)
+    result = sched(world, inst, operation="suspend", upgrade_request=None, interval_seconds=600)
+    assert services.schedule_fire(schedule_id=result["schedule_id"]) is None  # before scheduled_at: ignored
     with django_capture_on_commit_callbacks(execute=False):
-        op = services.schedule_fire(schedule_id=result["schedule_id"])
+        op = services.schedule_fire(schedule_id=result["schedule_id"], now=FUTURE + timedelta(seconds=1))
     assert op.trigger == "schedule" and op.triggered_by == world.user("a", "operator") and op.status == OperationStatus.SCHEDULED
-    assert services.schedule_fire(schedule_id=result["schedule_id"]) is None  # busy instance: recorded, not raised
+    # busy instance: recorded on the schedule, not raised
+    assert services.schedule_fire(schedule_id=result["schedule_id"], now=FUTURE + timedelta(seconds=601)) is None
     assert "already has operation" in DeploymentSchedule.objects.get(pk=result["schedule_id"]).last_error
 
 
@@ -190,3 +192,13 @@ def test_one_time_schedule_fires_through_real_beat_and_worker(world, celery_work
         beat.stop()
     assert op.status == OperationStatus.FAILED  # the instance's target does not exist on loopback:22 – but it really ran
     assert op.batches.get().job_run.status == "failed"
+
+
+def test_missed_one_time_schedule_is_fired_once_by_the_sweeper(world, inst, django_capture_on_commit_callbacks):
+    result = sched(world, inst, operation="suspend", upgrade_request=None, scheduled_at=timezone.now() + timedelta(seconds=30))
+    later = timezone.now() + timedelta(minutes=5)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert services.schedules_fire_missed(now=later) == 1
+        assert services.schedules_fire_missed(now=later) == 0
+        assert services.schedule_fire(schedule_id=result["schedule_id"]) is None  # a late beat fire does not run it twice
+    assert Operation.objects.filter(schedule_id=result["schedule_id"]).count() == 1

@@ -25,4 +25,5 @@ from .schedules import (  # noqa: F401
     schedule_pause,
     schedule_response,
     schedule_resume,
+    schedules_fire_missed,
 )

@@ -4,7 +4,7 @@ by its own django-celery-beat PeriodicTask; pause/resume/delete; firing."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -148,7 +148,11 @@ def schedule_fire(*, schedule_id, now: datetime | None = None):
         return None
     if schedule.scheduled_at > now and schedule.schedule_type == ScheduleType.RECURRING:
         return None
-    DeploymentSchedule.objects.filter(pk=schedule.pk).update(last_fired_at=now, fire_count=schedule.fire_count + 1)
+    # Claim this fire (beat and the sweeper may both try a one-time schedule).
+    if not DeploymentSchedule.objects.filter(pk=schedule.pk, fire_count=schedule.fire_count).update(last_fired_at=now, fire_count=schedule.fire_count + 1):
+        return None
+    if schedule.schedule_type == ScheduleType.ONE_TIME and schedule.fire_count:
+        return None
     try:
         op = operation_request(actor=None, instance=schedule.instance, operation=schedule.operation, parameters=schedule.parameters,
                                trigger=Trigger.SCHEDULE, schedule=schedule, triggered_by=schedule.created_by,
@@ -161,4 +165,18 @@ def schedule_fire(*, schedule_id, now: datetime | None = None):
     return op
 
 
-__all__ = ["schedule_deployment", "schedule_pause", "schedule_resume", "schedule_delete", "schedule_fire", "schedule_response", "next_run_for"]
+def schedules_fire_missed(*, now: datetime | None = None, grace_seconds: int = 60) -> int:
+    """Sweeper: a one-time schedule whose fire never ran (broker lost the message, beat was down)
+    fires now, late, once."""
+    now = now or timezone.now()
+    missed = DeploymentSchedule.objects.filter(fire_count=0, periodic_task__clocked__isnull=False,
+                                               scheduled_at__lt=now - timedelta(seconds=grace_seconds)).values_list("pk", flat=True)[:200]
+    fired = 0
+    for pk in list(missed):
+        log.warning("one-time deployment schedule %s missed its time; firing it now", pk)
+        schedule_fire(schedule_id=pk, now=now)
+        fired += 1
+    return fired
+
+
+__all__ = ["schedules_fire_missed", "schedule_deployment", "schedule_pause", "schedule_resume", "schedule_delete", "schedule_fire", "schedule_response", "next_run_for"]
