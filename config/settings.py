@@ -484,6 +484,26 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "AlertSeverityEnum": "apps.alerts.choices.Severity",
 })
 # --- deployments --------------------------------------------------------------------------
+# Pending approvals (four eyes) expire after this many hours (tenants may override in
+# settings["deployments"]["approval_ttl_hours"]).
+DEPLOYMENTS_APPROVAL_TTL_HOURS = env.float("DEPLOYMENTS_APPROVAL_TTL_HOURS", default=24.0)
+# The sweeper (beat) starts operations whose window opened and advances lost ones this often.
+DEPLOYMENTS_SWEEP_SECONDS = env.int("DEPLOYMENTS_SWEEP_SECONDS", default=30)
+# A health gate left half-way (worker died) is retried after this many seconds.
+DEPLOYMENTS_STALE_SECONDS = env.int("DEPLOYMENTS_STALE_SECONDS", default=300)
+for _name in ("DEPLOYMENTS_APPROVAL_TTL_HOURS", "DEPLOYMENTS_SWEEP_SECONDS", "DEPLOYMENTS_STALE_SECONDS"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "InstanceStatusEnum": "apps.deployments.choices.InstanceStatus",
+    "DeploymentOperationStatusEnum": "apps.deployments.choices.OperationStatus",
+    "DeploymentOperationKindEnum": "apps.deployments.choices.OperationKind",
+    "DeploymentBatchStatusEnum": "apps.deployments.choices.BatchStatus",
+    "DeploymentTriggerEnum": "apps.deployments.choices.Trigger",
+    "RunbookActionEnum": "apps.deployments.choices.RunbookAction",
+    # The maintenance window source shows up in /deployments/windows/ too.
+    "MaintenanceWindowSourceEnum": "apps.maintenance.choices.WindowSource",
+})
 # --- dashboard ----------------------------------------------------------------------------
 # Seconds between refreshes of the per-tenant summary behind the admin dashboard.
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=60)

@@ -1,0 +1,213 @@
+"""Admin: instances (operations inline, run-now), operations (approve/reject/cancel), runbooks,
+schedules (their PeriodicTask is editable in django-celery-beat's admin) and provisioning runs."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from apps.core.admin import TenantScopedAdmin
+
+from . import services
+from .choices import OperationKind
+from .models import DeploymentSchedule, Instance, Operation, OperationBatch, ProvisioningRun, Runbook
+
+
+class OperationInline(admin.TabularInline):
+    model = Operation
+    extra = 0
+    fields = ("operation", "status", "strategy", "triggered_by", "approved_by", "started_at", "finished_at", "error")
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request):
+        return Operation.objects.visible_to(request.user).select_related("triggered_by", "approved_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Instance)
+class InstanceAdmin(TenantScopedAdmin):
+    list_display = ("name", "tenant", "environment", "version", "status", "cpu_cores", "memory_gb", "storage_gb")
+    list_filter = ("environment", "status", "tenant")
+    search_fields = ("name", "version")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("targets",)
+    readonly_fields = ("status", "previous_version")
+    inlines = [OperationInline]
+    actions = ["run_suspend", "run_resume", "run_destroy"]
+
+    def save_service(self, request, obj, form, change):
+        fields = {k: getattr(obj, k) for k in services.definitions.INSTANCE_FIELDS}
+        targets = list(form.cleaned_data.get("targets") or [])
+        if change:
+            return services.instance_update(obj, actor=request.user, targets=targets, **fields)
+        instance = services.instance_create(actor=request.user, tenant_id=obj.tenant_id, targets=targets, **fields)
+        obj.pk, obj.tenant_id = instance.pk, instance.tenant_id
+        obj._state.adding = False
+        return instance
+
+    def save_related(self, request, form, formsets, change):
+        # Targets are set by the service; inlines are read-only.
+        pass
+
+    def delete_model(self, request, obj):
+        services.instance_delete(obj, actor=request.user)
+
+    def _run(self, request, queryset, operation):
+        done = 0
+        for instance in queryset:
+            if self.run_service(request, services.operation_request, actor=request.user, instance=instance, operation=operation):
+                done += 1
+        if done:
+            self.message_user(request, f"{operation} requested on {done} instance(s).")
+
+    @admin.action(description="Run now: suspend")
+    def run_suspend(self, request, queryset):
+        self._run(request, queryset, OperationKind.SUSPEND)
+
+    @admin.action(description="Run now: resume")
+    def run_resume(self, request, queryset):
+        self._run(request, queryset, OperationKind.RESUME)
+
+    @admin.action(description="Run now: destroy (needs a second admin's approval)")
+    def run_destroy(self, request, queryset):
+        self._run(request, queryset, OperationKind.DESTROY)
+
+
+class BatchInline(admin.TabularInline):
+    model = OperationBatch
+    extra = 0
+    fields = ("phase", "index", "target_names", "status", "job_run", "gate_passed", "gate_detail", "started_at", "finished_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def get_queryset(self, request):
+        return OperationBatch.objects.visible_to(request.user)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Operation)
+class OperationAdmin(TenantScopedAdmin):
+    list_display = ("__str__", "tenant", "operation", "status", "strategy", "triggered_by", "approved_by", "created_at", "finished_at")
+    list_filter = ("status", "operation", "strategy", "trigger", "tenant")
+    search_fields = ("instance__name", "error")
+    list_select_related = ("tenant", "instance", "triggered_by", "approved_by")
+    raw_id_fields = ("instance", "runbook", "job", "triggered_by", "approved_by", "schedule")
+    readonly_fields = [f.name for f in Operation._meta.fields if f.name not in ("id",)] + ["log_text"]
+    exclude = ("log",)
+    inlines = [BatchInline]
+    actions = ["approve", "reject", "cancel"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False  # operations are requested from the instance page or the API
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    @admin.display(description="log")
+    def log_text(self, obj):
+        return format_html("<pre>{}</pre>", "\n".join(f"{e.get('at', '')[:19]}  {e.get('message', '')}" for e in obj.log or []))
+
+    @admin.action(description="Approve (four eyes)")
+    def approve(self, request, queryset):
+        for op in queryset:
+            self.run_service(request, services.operation_approve, op, actor=request.user, success=f"Operation #{op.pk} approved.")
+
+    @admin.action(description="Reject")
+    def reject(self, request, queryset):
+        for op in queryset:
+            self.run_service(request, services.operation_reject, op, actor=request.user, success=f"Operation #{op.pk} rejected.")
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        for op in queryset:
+            self.run_service(request, services.operation_cancel, op, actor=request.user, success=f"Operation #{op.pk} cancelled.")
+
+
+@admin.register(Runbook)
+class RunbookAdmin(TenantScopedAdmin):
+    list_display = ("action", "tenant", "instance", "job", "strategy", "batch_percent", "health_gate")
+    list_filter = ("action", "strategy", "tenant")
+    search_fields = ("job__name", "instance__name", "description")
+    list_select_related = ("tenant", "instance", "job")
+    raw_id_fields = ("instance", "job")
+
+    def save_service(self, request, obj, form, change):
+        fields = {k: getattr(obj, k) for k in ("action", "strategy", "batch_percent", "health_gate", "description")}
+        fields.update(instance=obj.instance if obj.instance_id else None, job=obj.job)
+        if change:
+            return services.runbook_update(obj, actor=request.user, **fields)
+        runbook = services.runbook_create(actor=request.user, tenant_id=obj.tenant_id, **fields)
+        obj.pk, obj.tenant_id = runbook.pk, runbook.tenant_id
+        obj._state.adding = False
+        return runbook
+
+    def delete_model(self, request, obj):
+        services.runbook_delete(obj, actor=request.user)
+
+
+@admin.register(DeploymentSchedule)
+class DeploymentScheduleAdmin(TenantScopedAdmin):
+    list_display = ("__str__", "tenant", "instance", "operation", "scheduled_at", "timing", "enabled_flag", "next_run", "fire_count", "last_error")
+    list_filter = ("operation", "tenant")
+    search_fields = ("instance__name",)
+    list_select_related = ("tenant", "instance", "periodic_task", "periodic_task__crontab", "periodic_task__interval", "periodic_task__clocked")
+    raw_id_fields = ("instance", "created_by")
+    readonly_fields = ("instance", "operation", "parameters", "scheduled_at", "timezone", "metadata", "created_by", "last_fired_at",
+                       "fire_count", "last_error", "periodic_task_link", "timing", "next_run")
+    exclude = ("periodic_task",)
+    actions = ["pause", "resume"]
+
+    def has_add_permission(self, request):
+        return False  # created through POST /api/v1/deployments/schedule
+
+    @admin.display(description="timing")
+    def timing(self, obj):
+        return obj.cron_expression or (f"every {obj.interval_seconds}s" if obj.interval_seconds else "once")
+
+    @admin.display(boolean=True, description="enabled")
+    def enabled_flag(self, obj):
+        return obj.enabled
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        return obj.next_run_at
+
+    @admin.display(description="periodic task")
+    def periodic_task_link(self, obj):
+        return format_html('<a href="/admin/django_celery_beat/periodictask/{}/change/">{}</a> (edit timing, pause or resume there)',
+                           obj.periodic_task_id, obj.periodic_task.name)
+
+    def delete_model(self, request, obj):
+        services.schedule_delete(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            services.schedule_delete(obj, actor=request.user)
+
+    @admin.action(description="Pause")
+    def pause(self, request, queryset):
+        for s in queryset:
+            self.run_service(request, services.schedule_pause, s, actor=request.user)
+
+    @admin.action(description="Resume")
+    def resume(self, request, queryset):
+        for s in queryset:
+            self.run_service(request, services.schedule_resume, s, actor=request.user)
+
+
+@admin.register(ProvisioningRun)
+class ProvisioningRunAdmin(TenantScopedAdmin):
+    list_display = ("__str__", "tenant", "status", "job_run", "created_at", "finished_at")
+    list_filter = ("status", "tenant")
+    search_fields = ("service_id", "error")
+    list_select_related = ("tenant", "job_run")
+    raw_id_fields = ("runbook", "job_run")
+    readonly_fields = ("service_id", "request_event_id", "runbook", "job_run", "status", "error", "finished_at")

@@ -1,0 +1,92 @@
+"""Schedule timing: validation of cron/interval/time, next run (croniter in the tenant's zone,
+DST-safe) and the django-celery-beat rows behind each deployment schedule."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+TASK_NAME = "deployments.fire_schedule"
+MIN_INTERVAL = 60
+MAX_INTERVAL = 2_592_000  # 30 days
+
+
+def validate_timing(*, scheduled_at: datetime, cron_expression: str | None, interval_seconds: int | None, now: datetime | None = None) -> None:
+    """400-worthy checks of a schedule's timing, with messages a person can act on."""
+    now = now or timezone.now()
+    if scheduled_at is None:
+        raise ValidationError({"scheduled_at": "Give the time the schedule fires (one-time) or starts (recurring)."})
+    if timezone.is_naive(scheduled_at):
+        raise ValidationError({"scheduled_at": "Give the time with a UTC offset, e.g. 2030-12-01T02:00:00Z."})
+    if cron_expression and interval_seconds is not None:
+        raise ValidationError({"cron_expression": "Give either a cron expression or an interval, not both."})
+    if cron_expression is not None and cron_expression != "":
+        fields = cron_expression.split()
+        if len(fields) != 5 or not croniter.is_valid(cron_expression):
+            raise ValidationError({"cron_expression": f'"{cron_expression}" is not a valid cron expression '
+                                                      "(5 fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * 0\")."})
+    if interval_seconds is not None and not MIN_INTERVAL <= interval_seconds <= MAX_INTERVAL:
+        raise ValidationError({"interval_seconds": f"The interval must be between {MIN_INTERVAL} seconds and "
+                                                   f"{MAX_INTERVAL} seconds (30 days); got {interval_seconds}."})
+    if not cron_expression and interval_seconds is None and scheduled_at <= now:
+        raise ValidationError({"scheduled_at": f"{scheduled_at.isoformat()} is in the past; a one-time schedule must be in the future."})
+
+
+def cron_next(expression: str, *, after: datetime, tz: str) -> datetime:
+    """The next fire time of a cron expression after `after`, evaluated in wall-clock time of `tz`
+    (so "0 2 * * 0" stays 02:00 local across DST); returned in UTC."""
+    zone = ZoneInfo(tz)
+    it = croniter(expression, after.astimezone(zone))
+    return it.get_next(datetime).astimezone(ZoneInfo("UTC"))
+
+
+def next_run_for(*, scheduled_at: datetime, cron_expression: str | None, interval_seconds: int | None, tz: str,
+                 last_fired_at: datetime | None = None, one_off_done: bool = False, now: datetime | None = None) -> datetime | None:
+    now = now or timezone.now()
+    if cron_expression:
+        return cron_next(cron_expression, after=max(now, scheduled_at - timedelta(seconds=1)), tz=tz)
+    if interval_seconds:
+        step = timedelta(seconds=interval_seconds)
+        first = last_fired_at + step if last_fired_at else scheduled_at
+        if first < now:
+            first += step * ((now - first) // step + 1)
+        return first
+    return None if one_off_done else scheduled_at
+
+
+def next_run(schedule) -> datetime | None:
+    task = schedule.periodic_task
+    if not task.enabled and (task.one_off and task.total_run_count):
+        return None
+    return next_run_for(
+        scheduled_at=schedule.scheduled_at, cron_expression=schedule.cron_expression, interval_seconds=schedule.interval_seconds,
+        tz=schedule.timezone, last_fired_at=schedule.last_fired_at, one_off_done=bool(schedule.fire_count and task.one_off),
+    )
+
+
+def build_periodic_task(*, schedule_id, description: str, scheduled_at: datetime, cron_expression: str | None,
+                        interval_seconds: int | None, tz: str):
+    """Create the PeriodicTask (and its clocked/crontab/interval row) for a new schedule."""
+    from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    values: dict = {"task": TASK_NAME, "kwargs": json.dumps({"schedule_id": str(schedule_id)}), "queue": "jobs",
+                    "description": description, "enabled": True}
+    if cron_expression:
+        minute, hour, dom, month, dow = cron_expression.split()
+        values["crontab"], _ = CrontabSchedule.objects.get_or_create(
+            minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=tz)
+        # No start_time: beat would treat the start as a missed run and fire at once; the fire
+        # service ignores fires before scheduled_at instead.
+    elif interval_seconds:
+        values["interval"], _ = IntervalSchedule.objects.get_or_create(every=interval_seconds, period=IntervalSchedule.SECONDS)
+        # With a start_time beat fires at the start, then every interval.
+        values["start_time"] = scheduled_at
+    else:
+        values["clocked"] = ClockedSchedule.objects.create(clocked_time=scheduled_at)
+        values["one_off"] = True
+    return PeriodicTask.objects.create(name=f"deployments.schedule:{schedule_id}", **values)

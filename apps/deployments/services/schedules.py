@@ -1,0 +1,182 @@
+"""Deployment schedules (seed 000 `schedule_deployment`): one-time, cron or interval, each backed
+by its own django-celery-beat PeriodicTask; pause/resume/delete; firing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.policy import policy
+
+from ..choices import OperationKind, ScheduleType, Trigger
+from ..models import DeploymentSchedule, Instance
+from ..scheduling import build_periodic_task, next_run_for, validate_timing
+from .operations import validate_parameters
+
+log = logging.getLogger(__name__)
+REQUEST_FOR = {OperationKind.PROVISION: "provision_request", OperationKind.UPGRADE: "upgrade_request", OperationKind.SCALE: "scale_request"}
+
+
+def _parameters_from_requests(operation: str, provision_request, upgrade_request, scale_request) -> dict:
+    given = {"provision_request": provision_request, "upgrade_request": upgrade_request, "scale_request": scale_request}
+    wanted = REQUEST_FOR.get(operation)
+    for key, value in given.items():
+        if value is not None and key != wanted:
+            raise ValidationError({key: f"{key} does not apply to a {operation} operation"
+                                        + (f" (use {wanted})." if wanted else " (it takes no request).")})
+    if wanted and operation != OperationKind.PROVISION and given[wanted] is None:
+        raise ValidationError({wanted: f"A {operation} needs {wanted}."})
+    return validate_parameters(operation, dict(given.get(wanted) or {}) if wanted else {})
+
+
+def schedule_response(schedule: DeploymentSchedule) -> dict:
+    """The seed's ScheduledDeploymentResponse."""
+    params = {"tenant_id": schedule.tenant_id, "operation": schedule.operation, "instance_id": schedule.instance_id}
+    key = REQUEST_FOR.get(schedule.operation)
+    if key:
+        params[key] = schedule.parameters
+    if schedule.metadata:
+        params["metadata"] = schedule.metadata
+    return {
+        "schedule_id": str(schedule.pk),
+        "schedule_type": schedule.schedule_type,
+        "operation": schedule.operation,
+        "scheduled_at": schedule.scheduled_at,
+        "cron_expression": schedule.cron_expression,
+        "interval_seconds": schedule.interval_seconds,
+        "next_run_at": schedule.next_run_at,
+        "enabled": schedule.enabled,
+        "parameters": params,
+    }
+
+
+def schedule_deployment(*, actor, tenant_id: int | None, operation: str, scheduled_at: datetime, provision_request: dict | None = None,
+                        upgrade_request: dict | None = None, scale_request: dict | None = None, instance_id: int | None = None,
+                        triggered_by=None, cron_expression: str | None = None, interval_seconds: int | None = None,
+                        metadata: dict | None = None, now: datetime | None = None) -> dict:
+    """Schedule an operation: one-time (ClockedSchedule + one-off PeriodicTask), cron
+    (CrontabSchedule in the tenant's time zone) or interval (60 s–30 days). Refuses past times,
+    both cron and interval, invalid expressions and duplicates (same instance, operation, timing).
+    Returns the seed's response dict."""
+    if operation not in OperationKind.values:
+        raise ValidationError({"operation": f"Unknown operation {operation!r}; use one of {', '.join(OperationKind.values)}."})
+    cron_expression = (cron_expression or "").strip() or None
+    validate_timing(scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, now=now)
+    parameters = _parameters_from_requests(operation, provision_request, upgrade_request, scale_request)
+    if instance_id is None:
+        raise ValidationError({"instance_id": "Give the instance to operate on (create it first with POST /api/v1/deployments/instances/)."})
+    qs = Instance.objects.select_related("tenant")
+    if actor is not None:
+        qs = qs.visible_to(actor, "view")
+    instance = qs.filter(pk=instance_id).first()
+    if instance is None or (tenant_id is not None and instance.tenant_id != tenant_id):
+        raise ValidationError({"instance_id": f"Instance {instance_id} not found."})
+    if actor is not None and not policy.allows_object(actor, "add", instance) or actor is not None and not policy.allows(actor, "add", DeploymentSchedule):
+        raise PermissionDenied("Your role does not allow scheduling deployments (deployment.schedule.create).")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationError({"metadata": "metadata is a JSON object."})
+    tz = instance.tenant.timezone or "UTC"
+    user = triggered_by if triggered_by is not None else (actor if getattr(actor, "pk", None) else None)
+    with transaction.atomic():
+        Instance.objects.select_for_update().filter(pk=instance.pk).first()  # serialise duplicate checks per instance
+        for other in DeploymentSchedule.objects.filter(instance=instance, operation=operation).select_related(
+                "periodic_task__crontab", "periodic_task__interval", "periodic_task__clocked"):
+            same = (other.cron_expression == cron_expression and other.interval_seconds == interval_seconds
+                    and (cron_expression or interval_seconds or other.scheduled_at == scheduled_at))
+            if same and other.parameters == parameters:
+                raise ValidationError(f"An identical schedule already exists ({other.pk}); delete or change it instead.")
+        schedule = DeploymentSchedule(tenant_id=instance.tenant_id, instance=instance, operation=operation, parameters=parameters,
+                                      scheduled_at=scheduled_at, timezone=tz, metadata=metadata or {}, created_by=user)
+        schedule.periodic_task = build_periodic_task(
+            schedule_id=schedule.pk, scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, tz=tz,
+            description=f"{operation} of {instance.name} (managed by deployments; pause, resume or change the timing here)",
+        )
+        schedule.full_clean()
+        schedule.save()
+    return schedule_response(schedule)
+
+
+def schedule_pause(schedule: DeploymentSchedule, *, actor) -> DeploymentSchedule:
+    _check(actor, "pause", schedule)
+    type(schedule.periodic_task).objects.filter(pk=schedule.periodic_task_id).update(enabled=False)
+    _touch_beat()
+    schedule.periodic_task.refresh_from_db()
+    return schedule
+
+
+def schedule_resume(schedule: DeploymentSchedule, *, actor) -> DeploymentSchedule:
+    _check(actor, "resume", schedule)
+    if schedule.schedule_type == ScheduleType.ONE_TIME and (schedule.fire_count or schedule.scheduled_at <= timezone.now()):
+        raise ValidationError("This one-time schedule has already fired or its time has passed; create a new one.")
+    task = schedule.periodic_task
+    task.enabled = True
+    task.save()  # save() (not update) so beat notices the change
+    return schedule
+
+
+def schedule_delete(schedule: DeploymentSchedule, *, actor) -> None:
+    _check(actor, "delete", schedule)
+    with transaction.atomic():
+        task = schedule.periodic_task
+        schedule.delete()
+        task.delete()
+
+
+def _check(actor, action: str, schedule) -> None:
+    if actor is not None and not policy.allows_object(actor, action, schedule):
+        raise PermissionDenied("Your role does not allow changing this schedule.")
+
+
+def _touch_beat() -> None:
+    from django_celery_beat.models import PeriodicTasks
+
+    PeriodicTasks.update_changed()
+
+
+def schedule_fire(*, schedule_id, now: datetime | None = None):
+    """Beat fired a schedule: request its operation (as its creator, trigger "schedule"). A fire
+    before `scheduled_at` (cron) is ignored; a refused request is recorded in `last_error`."""
+    from .operations import operation_request
+
+    now = now or timezone.now()
+    schedule = DeploymentSchedule.objects.select_related("instance", "created_by", "periodic_task").filter(pk=schedule_id).first()
+    if schedule is None:
+        return None
+    if schedule.scheduled_at > now and schedule.schedule_type == ScheduleType.RECURRING:
+        return None
+    # Claim this fire (beat and the sweeper may both try a one-time schedule).
+    if not DeploymentSchedule.objects.filter(pk=schedule.pk, fire_count=schedule.fire_count).update(last_fired_at=now, fire_count=schedule.fire_count + 1):
+        return None
+    if schedule.schedule_type == ScheduleType.ONE_TIME and schedule.fire_count:
+        return None
+    try:
+        op = operation_request(actor=None, instance=schedule.instance, operation=schedule.operation, parameters=schedule.parameters,
+                               trigger=Trigger.SCHEDULE, schedule=schedule, triggered_by=schedule.created_by,
+                               require_window=bool((schedule.metadata or {}).get("require_window")))
+    except ValidationError as exc:
+        DeploymentSchedule.objects.filter(pk=schedule.pk).update(last_error="; ".join(exc.messages)[:2000])
+        log.warning("schedule %s fired but its operation was refused: %s", schedule.pk, exc.messages)
+        return None
+    DeploymentSchedule.objects.filter(pk=schedule.pk).update(last_error="")
+    return op
+
+
+def schedules_fire_missed(*, now: datetime | None = None, grace_seconds: int = 60) -> int:
+    """Sweeper: a one-time schedule whose fire never ran (broker lost the message, beat was down)
+    fires now, late, once."""
+    now = now or timezone.now()
+    missed = DeploymentSchedule.objects.filter(fire_count=0, periodic_task__clocked__isnull=False,
+                                               scheduled_at__lt=now - timedelta(seconds=grace_seconds)).values_list("pk", flat=True)[:200]
+    fired = 0
+    for pk in list(missed):
+        log.warning("one-time deployment schedule %s missed its time; firing it now", pk)
+        schedule_fire(schedule_id=pk, now=now)
+        fired += 1
+    return fired
+
+
+__all__ = ["schedules_fire_missed", "schedule_deployment", "schedule_pause", "schedule_resume", "schedule_delete", "schedule_fire", "schedule_response", "next_run_for"]
