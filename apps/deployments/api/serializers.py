@@ -18,7 +18,7 @@ class InstanceSerializer(ScopedModelSerializer):
         validators = []  # uniqueness is checked by the service's full_clean (same message as the admin)
 
 
-class RunbookSerializer(ScopedModelSerializer):
+class DeploymentRunbookSerializer(ScopedModelSerializer):
     class Meta:
         model = Runbook
         fields = ["id", "tenant", "action", "instance", "job", "strategy", "batch_percent", "health_gate", "description", "created_at", "updated_at"]

@@ -22,7 +22,7 @@ from .serializers import (
     OperationRequestSerializer,
     OperationSerializer,
     RejectSerializer,
-    RunbookSerializer,
+    DeploymentRunbookSerializer,
     ScheduledDeploymentRequestSerializer,
     ScheduledDeploymentResponseSerializer,
 )
@@ -56,7 +56,7 @@ class RunbookViewSet(TenantScopedViewSet):
     """Which job runs which operation (per tenant, or per instance)."""
 
     queryset = Runbook.objects.select_related("tenant", "instance", "job")
-    serializer_class = RunbookSerializer
+    serializer_class = DeploymentRunbookSerializer
     filterset_class = RunbookFilter
     create_service = staticmethod(services.runbook_create)
     update_service = staticmethod(services.runbook_update)
