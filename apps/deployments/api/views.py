@@ -16,13 +16,13 @@ from ..choices import Trigger
 from ..models import DeploymentSchedule, Instance, Operation, Runbook
 from .filters import DeploymentScheduleFilter, InstanceFilter, OperationFilter, RunbookFilter
 from .serializers import (
+    DeploymentRunbookSerializer,
     DeploymentScheduleSerializer,
     DeploymentWindowSerializer,
     InstanceSerializer,
     OperationRequestSerializer,
     OperationSerializer,
     RejectSerializer,
-    DeploymentRunbookSerializer,
     ScheduledDeploymentRequestSerializer,
     ScheduledDeploymentResponseSerializer,
 )
