@@ -464,4 +464,10 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "AlertStatusEnum": "apps.alerts.choices.AlertStatus",
     "AlertSeverityEnum": "apps.alerts.choices.Severity",
 })
+# --- hardening ----------------------------------------------------------------------------
+# Every operation documents the portal's error body (400/401/403/404/429, 409 on delete).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
+    "apps.core.api.schema.document_error_responses",
+]
 # --- deployments --------------------------------------------------------------------------
