@@ -470,4 +470,10 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
     "apps.core.api.schema.document_error_responses",
 ]
+# The Redis cache degrades to misses while Redis is down (apps/core/cache.py) and never waits long.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "apps.core.cache.ResilientRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0), "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0)}
+    )
 # --- deployments --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ temp dir, trust auth, another port). The portal runs as real processes: gunicorn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -91,10 +92,8 @@ class PostgresCluster:
         self.ctl("restart", "-w", "-m", "fast")
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.ctl("stop", "-m", "immediate")
-        except subprocess.CalledProcessError:
-            pass
 
 
 def _as_postgres_user() -> dict:
@@ -154,10 +153,8 @@ class Proc:
                 os.killpg(self.proc.pid, signal.SIGTERM)
                 self.proc.wait(15)
             except (subprocess.TimeoutExpired, ProcessLookupError):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.proc.wait(5)
         self._fh.close()
 
@@ -240,3 +237,42 @@ def jwt_for(user) -> str:
     from rest_framework_simplejwt.tokens import RefreshToken
 
     return str(RefreshToken.for_user(user).access_token)
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on loopback recording every message; `stop()`/`start()` on
+    the same port simulate the mail relay being down."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.messages: list = []
+        self.controller = None
+
+    def start(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                sink.messages.append(envelope)
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    def subjects(self) -> list[tuple[str, str]]:
+        from email import message_from_bytes
+        from email.header import decode_header, make_header
+
+        out = []
+        for env in self.messages:
+            subject = str(make_header(decode_header(message_from_bytes(env.content).get("Subject", ""))))
+            out.extend((rcpt, subject) for rcpt in env.rcpt_tos)
+        return out
