@@ -4,8 +4,10 @@ preferences, channels, templates, and the delivery outbox (send, retry, sweep, d
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import defaultdict
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 from django.apps import apps
 from django.conf import settings
@@ -303,7 +305,7 @@ def channel_test(*, actor, channel: ChannelConfig) -> tuple[bool, str]:
         get_transport(channel.kind).send(message)
         ok, detail = True, "Test message sent."
     except TransportError as exc:
-        ok, detail = False, str(exc)
+        ok, detail = False, redact(str(exc), message.url, message.signing_secret)
     ChannelConfig.objects.filter(pk=channel.pk).update(last_tested_at=timezone.now(), last_test_ok=ok, last_error="" if ok else detail[:2000])
     return ok, detail
 
@@ -375,9 +377,27 @@ def _payload(n: Notification) -> dict:
     }
 
 
-def _record_failure(row: Delivery, exc: Exception, now) -> None:
+def redact(text: str, *secrets: str | None) -> str:
+    """Take a channel's secrets out of an error text: the URL and its path, query values and
+    credentials (and, for non-HTTP Apprise URLs, the token-bearing host part). Transport errors
+    quote the URL they failed on, and they end up in rows the API and the admin show."""
+    pieces: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        parts = urlsplit(secret)
+        pieces.update({secret, parts.path, parts.query, parts.username or "", parts.password or ""})
+        pieces.update(value for _, value in parse_qsl(parts.query))
+        if parts.scheme not in ("http", "https"):
+            pieces.add(parts.netloc)
+    for piece in sorted((p for p in pieces if len(p) >= 4 and p != "/"), key=len, reverse=True):
+        text = text.replace(piece, "[redacted]")
+    return text
+
+
+def _record_failure(row: Delivery, exc: Exception, now, *, secrets: tuple = ()) -> None:
     permanent = isinstance(exc, TransportError) and exc.permanent
-    row.last_error = str(exc)[:2000]
+    row.last_error = redact(str(exc), *secrets)[:2000]
     if permanent or row.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
         row.status = DeliveryStatus.FAILED
     else:
@@ -396,12 +416,15 @@ def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
     rows = list(Delivery.objects.filter(pk__in=claimed).select_related("notification", "recipient", "channel"))
     cache: dict = {}
     for row in rows:
+        message = None
         try:
-            get_transport(row.kind).send(build_message(row, cache))
+            message = build_message(row, cache)
+            get_transport(row.kind).send(message)
         except Exception as exc:
+            secrets = (message.url, message.signing_secret) if message else ()
             if not isinstance(exc, TransportError):
-                log.exception("delivery %s failed unexpectedly", row.pk)
-            _record_failure(row, exc, now)
+                log.error("delivery %s failed unexpectedly:\n%s", row.pk, redact(traceback.format_exc(), *secrets))
+            _record_failure(row, exc, now, secrets=secrets)
         else:
             row.status = DeliveryStatus.SENT
     sent = [r.pk for r in rows if r.status == DeliveryStatus.SENT]
