@@ -182,9 +182,15 @@ def worker_ready(worker: Proc, timeout: float = 30.0) -> None:
 def start_web(env: dict, log: Path, workers: int = 2, threads: int = 4) -> tuple[Proc, str]:
     port = free_port()
     proc = Proc([str(BIN / "gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-                 "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5"], env, log)
+                 "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5", "--preload"], env, log)
     wait_port(port, timeout=30)
-    return proc, f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while _answer(base + "/api/v1/users/me") != 401:  # the app is loaded and answering
+        if time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not answer /ping/:\n" + proc.output())
+        time.sleep(0.2)
+    return proc, base
 
 
 class BrokerClient:
@@ -208,6 +214,13 @@ class BrokerClient:
 
         with Connection(self.url, connect_timeout=2) as conn:
             return self.app.send_task(name, args=args or [], connection=conn, **options)
+
+
+def _answer(url: str) -> int | None:
+    try:
+        return http("GET", url, timeout=5)[0]
+    except OSError:
+        return None
 
 
 def broker_app(redis_url: str) -> BrokerClient:
