@@ -485,6 +485,18 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "AlertStatusEnum": "apps.alerts.choices.AlertStatus",
     "AlertSeverityEnum": "apps.alerts.choices.Severity",
 })
+# --- hardening ----------------------------------------------------------------------------
+# Every operation documents the portal's error body (400/401/403/404/429, 409 on delete).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
+    "apps.core.api.schema.document_error_responses",
+]
+# The Redis cache degrades to misses while Redis is down (apps/core/cache.py) and never waits long.
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "apps.core.cache.ResilientRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0), "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=1.0)}
+    )
 # --- deployments --------------------------------------------------------------------------
 # Pending approvals (four eyes) expire after this many hours (tenants may override in
 # settings["deployments"]["approval_ttl_hours"]).

@@ -4,9 +4,11 @@ preferences, channels, templates, and the delivery outbox (send, retry, sweep, d
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 from django.apps import apps
 from django.conf import settings
@@ -304,7 +306,7 @@ def channel_test(*, actor, channel: ChannelConfig) -> tuple[bool, str]:
         get_transport(channel.kind).send(message)
         ok, detail = True, "Test message sent."
     except TransportError as exc:
-        ok, detail = False, str(exc)
+        ok, detail = False, redact(str(exc), message.url, message.signing_secret)
     ChannelConfig.objects.filter(pk=channel.pk).update(last_tested_at=timezone.now(), last_test_ok=ok, last_error="" if ok else detail[:2000])
     return ok, detail
 
@@ -376,9 +378,27 @@ def _payload(n: Notification) -> dict:
     }
 
 
-def _record_failure(row: Delivery, exc: Exception, now) -> None:
+def redact(text: str, *secrets: str | None) -> str:
+    """Take a channel's secrets out of an error text: the URL and its path, query values and
+    credentials (and, for non-HTTP Apprise URLs, the token-bearing host part). Transport errors
+    quote the URL they failed on, and they end up in rows the API and the admin show."""
+    pieces: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        parts = urlsplit(secret)
+        pieces.update({secret, parts.path, parts.query, parts.username or "", parts.password or ""})
+        pieces.update(value for _, value in parse_qsl(parts.query))
+        if parts.scheme not in ("http", "https"):
+            pieces.add(parts.netloc)
+    for piece in sorted((p for p in pieces if len(p) >= 4 and p != "/"), key=len, reverse=True):
+        text = text.replace(piece, "[redacted]")
+    return text
+
+
+def _record_failure(row: Delivery, exc: Exception, now, *, secrets: tuple = ()) -> None:
     permanent = isinstance(exc, TransportError) and exc.permanent
-    row.last_error = str(exc)[:2000]
+    row.last_error = redact(str(exc), *secrets)[:2000]
     if permanent or row.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
         row.status = DeliveryStatus.FAILED
     else:
@@ -425,15 +445,19 @@ def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
         try:
             ready.append((row, build_message(row, cache)))
         except Exception as exc:
-            log.exception("delivery %s could not be rendered", row.pk)
+            log.error("delivery %s could not be rendered: %r", row.pk, exc)
             _record_failure(row, exc, now)
+    messages = {row.pk: message for row, message in ready}
     for row, exc in _send_all(ready):
         if exc is None:
             row.status = DeliveryStatus.SENT
             continue
+        message = messages[row.pk]
+        secrets = (message.url, message.signing_secret)
         if not isinstance(exc, TransportError):
-            log.error("delivery %s failed unexpectedly: %r", row.pk, exc)
-        _record_failure(row, exc, now)
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            log.error("delivery %s failed unexpectedly:\n%s", row.pk, redact(text, *secrets))
+        _record_failure(row, exc, now, secrets=secrets)
     sent = [r.pk for r in rows if r.status == DeliveryStatus.SENT]
     if sent:  # the common case in one statement; failures row by row
         Delivery.objects.filter(pk__in=sent).update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")

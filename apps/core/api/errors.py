@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -44,6 +45,12 @@ def portal_exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
+    elif isinstance(exc, DataError):
+        # A value the database cannot hold (a NUL character, a number out of range) that no
+        # serializer field caught: the client's input, so a 400 — never a 500.
+        exc = exceptions.ValidationError(
+            {"non_field_errors": ["A value in the request cannot be stored or searched for (a NUL character or a number out of range)."]}
+        )
     elif isinstance(exc, (ProtectedError, RestrictedError)):
         names = sorted({type(o)._meta.verbose_name for o in list(exc.protected_objects if hasattr(exc, "protected_objects") else exc.restricted_objects)[:20]})
         return Response(

@@ -7,8 +7,8 @@ import asyncio
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -148,13 +148,16 @@ class OperationsStatusView(OrganizationContextMixin, APIView):
         return Response(operations_status(request.user))
 
 
+PING_ANSWER = inline_serializer(name="MonitoringPingAnswer", fields={"detail": serializers.CharField()})
+
+
 class PingView(APIView):
     """Heartbeat ping (the UUID is the secret; no login)."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.STR, 404: OpenApiTypes.STR})
+    @extend_schema(request=None, responses={200: PING_ANSWER})
     def get(self, request, ping_id, kind=PingKind.SUCCESS):
         message = request.body[:500].decode("utf-8", "replace") if request.method == "POST" else ""
         endpoint = services.heartbeat_ping(ping_id=ping_id, kind=kind, message=message)
@@ -162,6 +165,6 @@ class PingView(APIView):
             return Response({"detail": "Unknown ping URL."}, status=404)
         return Response({"detail": "OK"})
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.STR, 404: OpenApiTypes.STR})
+    @extend_schema(request=None, responses={200: PING_ANSWER})
     def post(self, request, ping_id, kind=PingKind.SUCCESS):
         return self.get(request, ping_id, kind)

@@ -118,7 +118,7 @@ class ChannelConfigViewSet(TenantScopedViewSet):
     update_service = staticmethod(services.channel_save)
     delete_service = staticmethod(services.channel_delete)
 
-    @extend_schema(request=None, responses=TestResultSerializer)
+    @extend_schema(request=None, responses={200: TestResultSerializer, 502: TestResultSerializer})
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         ok, detail = services.channel_test(actor=request.user, channel=self.get_object())

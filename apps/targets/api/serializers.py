@@ -128,7 +128,7 @@ class JobScheduleSerializer(ScopedModelSerializer):
 class JobRunSerializer(ScopedModelSerializer):
     job_name = serializers.CharField(source="job.name", read_only=True)
     version_number = serializers.IntegerField(source="version.number", read_only=True)
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = JobRun

@@ -150,7 +150,7 @@ class JobViewSet(TenantScopedViewSet):
 
     @extend_schema(methods=["GET"], responses=JobScheduleSerializer(many=True))
     @extend_schema(methods=["POST"], request=JobScheduleSerializer, responses={201: JobScheduleSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def schedules(self, request, pk=None):
         job = self.get_object()
         ctx = self.get_serializer_context()

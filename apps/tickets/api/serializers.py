@@ -74,9 +74,9 @@ LIST_FIELDS = [
 class TicketSerializer(ScopedModelSerializer):
     ticket_number = serializers.CharField(source="number", read_only=True)
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    customer = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    partner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignee_username = serializers.CharField(source="assignee.username", read_only=True, default=None)
+    customer = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    partner = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    assignee_username = serializers.CharField(source="assignee.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Ticket

@@ -116,7 +116,7 @@ class CustomerViewSet(TenantScopedCreateReadViewSet):
 
     @extend_schema(methods=["GET"], request=None, responses=CustomerServiceSerializer(many=True))
     @extend_schema(methods=["POST"], request=CustomerServiceSerializer, responses={201: CustomerServiceSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def services(self, request, pk=None):
         """GET: the customer's services. POST: provision one (`plan`, `parameters`); the status
         follows the provisioning job."""
