@@ -29,6 +29,7 @@ router.register("alerts", AlertViewSet, basename="alert")
 urlpatterns = [
     path("alerts/ingest/alertmanager", AlertmanagerWebhookView.as_view(), name="alert-ingest-alertmanager"),
     path("alerts/ingest", BulkIngestView.as_view(), name="alert-ingest"),
-    path("tenants/<slug:slug>/timeline", TenantTimelineView.as_view(), name="tenant-timeline"),
+    # any string: an unknown or malformed slug is the view's JSON 404, not Django's HTML one
+    path("tenants/<str:slug>/timeline", TenantTimelineView.as_view(), name="tenant-timeline"),
     *router.urls,
 ]

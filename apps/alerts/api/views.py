@@ -89,7 +89,10 @@ class AlertViewSet(TenantScopedReadOnlyViewSet):
             Prefetch("recipient_states", queryset=AlertRecipientState.objects.filter(user_id=request.user.pk), to_attr="my_states")
         ).get(pk=alert.pk)).data)
 
-    @extend_schema(request=serializers.AlertOpenTicketSerializer, responses=serializers.AlertTicketLinkSerializer)
+    @extend_schema(
+        request=serializers.AlertOpenTicketSerializer,
+        responses={201: serializers.AlertTicketLinkSerializer, 200: serializers.AlertTicketLinkSerializer},
+    )
     @action(detail=True, methods=["post"], url_path="open-ticket")
     def open_ticket(self, request, pk=None):
         """Open the incident ticket of this alert, or link it to the open one with the same dedup key."""
