@@ -13,7 +13,6 @@ Everything created is deleted at the end.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-from common import PEERS, line, percentile, setup_django, timed
+from common import helpdesk_p50, line, percentile, setup_django, timed
 
 N = int(os.environ.get("BENCH_TICKETS", "1000000"))
 TENANTS = 20
@@ -30,17 +29,10 @@ PREFIX = "bench-dash-"
 
 
 def peer_figures() -> dict:
-    text = (PEERS / "RESULTS.md").read_text()
-    section = text.split("## 4.", 1)[1].split("## 5.", 1)[0]
-
-    def p50(label):
-        row = next(r for r in section.splitlines() if r.startswith("| " + label))
-        return float(re.findall(r"\*\*([\d,\.]+)\*\*", row)[0].replace(",", ""))
-
     return {
-        "list_page": p50("staff ticket list page (default"),
-        "list_json": p50("datatables JSON behind the *default* list"),
-        "admin": p50("Django admin changelist, page 1"),
+        "list_page": helpdesk_p50("staff ticket list page (default"),
+        "list_json": helpdesk_p50("datatables JSON behind the *default* list"),
+        "admin": helpdesk_p50("Django admin changelist, page 1"),
     }
 
 

@@ -12,7 +12,6 @@ Everything created is deleted at the end.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-from common import PEERS, line, percentile, setup_django, timed
+from common import helpdesk_p50, line, percentile, setup_django, timed
 
 N = int(os.environ.get("BENCH_TICKETS", "1000000"))
 TENANTS = 50
@@ -30,17 +29,10 @@ PREFIX = "bench-tck-"
 
 def peer_figures() -> dict:
     """p50s of django-helpdesk at 1M from RESULTS.md §4 (bold numbers of the table rows)."""
-    text = (PEERS / "RESULTS.md").read_text()
-    section = text.split("## 4.", 1)[1].split("## 5.", 1)[0]
-
-    def p50(label):
-        row = next(r for r in section.splitlines() if r.startswith("| " + label))
-        return float(re.findall(r"\*\*([\d,\.]+)\*\*", row)[0].replace(",", ""))
-
     return {
-        "api": p50("DRF API list, `?status=5`"),
-        "datatables": p50("its datatables JSON, page 1, 25 rows"),
-        "admin": p50("Django admin changelist, page 1"),
+        "api": helpdesk_p50("DRF API list, `?status=5`"),
+        "datatables": helpdesk_p50("its datatables JSON, page 1, 25 rows"),
+        "admin": helpdesk_p50("Django admin changelist, page 1"),
     }
 
 

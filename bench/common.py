@@ -8,6 +8,7 @@ Every benchmark is a script `bench/bench_<name>.py` that prints exactly one line
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -138,3 +139,12 @@ class LiveServer:
             import redis
 
             redis.Redis.from_url(self.redis_url).flushdb()
+
+
+def helpdesk_p50(label: str) -> float:
+    """The p50 (ms, the bold figure) of the django-helpdesk row starting with `label` in
+    ../shared/bench/peers/RESULTS.md §4 (the 1M-ticket peer; not re-run, it takes ~11 min)."""
+    text = (PEERS / "RESULTS.md").read_text()
+    section = text.split("## 4.", 1)[1].split("## 5.", 1)[0]
+    row = next(r for r in section.splitlines() if r.startswith("| " + label))
+    return float(re.findall(r"\*\*([\d,\.]+)\*\*", row)[0].replace(",", ""))

@@ -3,22 +3,14 @@
 import importlib
 import importlib.util
 
+from django.conf import settings
 from django.urls import include, path
 
 from apps.core.api.auth_views import RevokeAllView, TokenCheckView, TokenObtainView, TokenRefreshRotateView
 
-APPS_WITH_API = [
-    "apps.core",
-    "apps.tenants",
-    "apps.notifications",
-    "apps.maintenance",
-    "apps.tickets",
-    "apps.targets",
-    "apps.monitoring",
-    "apps.alerts",
-    "apps.deployments",
-    "apps.dashboard",
-]
+# Every portal app in INSTALLED_APPS order (lowest layer first), so URL names resolve the same
+# way everywhere; an app without `api/urls.py` simply adds nothing.
+APPS_WITH_API = [name for name in settings.INSTALLED_APPS if name.startswith("apps.")]
 
 urlpatterns = [
     path("auth/token", TokenObtainView.as_view(), name="auth-token"),
