@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "guardian",
     "simple_history",
@@ -260,6 +261,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tickets, alerts, notifications, targets and jobs, deployments and monitoring for many tenants.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files, not a CDN (the portal may run without internet).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Several apps have a `status`/`priority` choice set; each app names its own below.
