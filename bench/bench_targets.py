@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,37 +28,13 @@ PREFIX = "bench-targets"
 
 
 def start_sshd(root: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "id_ed25519")], check=True)
-    shutil.copy(root / "id_ed25519.pub", root / "authorized_keys")
-    (root / "sshd_config").write_text(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {root}/host_key
-PidFile {root}/sshd.pid
-AuthorizedKeysFile {root}/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-MaxStartups 500:30:1000
-MaxSessions 100
-LogLevel ERROR
-""")
-    os.makedirs("/run/sshd", exist_ok=True)
-    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", str(root / "sshd_config"), "-E", str(root / "sshd.log")])
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return proc, port
+    """The tests' sshd (tests/targets/sshd.py); the client key is also written as id_ed25519."""
+    from tests.targets.sshd import SSHServer
+
+    server = SSHServer(root)
+    shutil.copy(root / "client_key", root / "id_ed25519")
+    os.chmod(root / "id_ed25519", 0o600)
+    return server.proc, server.port
 
 
 def asyncssh_reference(hosts: int, port: int, key: Path) -> float:

@@ -19,7 +19,6 @@ from tests.conftest import wait_for
 AM = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not shutil.which(AM), reason="prometheus-alertmanager is not installed (apt-get install -y prometheus-alertmanager)"),
 ]
 
 
