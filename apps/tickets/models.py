@@ -31,6 +31,8 @@ TICKET_ROLE_ACTIONS = {
     "status": STAFF_WORKERS,
 }
 RUNNING = [TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.ESCALATED]
+# The timeline entries customers see; the rest (assignment, SLA flags, internal notes) stays with staff.
+CUSTOMER_TIMELINE_KINDS = (TimelineKind.CREATED, TimelineKind.STATUS)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -270,6 +272,14 @@ class _TicketChild(models.Model):
             return queryset
         return queryset.filter(ticket__in=tickets.values("pk"))
 
+    def shown_to(self, ctx: Acting) -> bool:
+        """Whether a user who sees the ticket sees this row: the per-row part of
+        `scope_queryset`, for answers built from rows in memory (superusers see every row)."""
+        return ctx.superuser or ctx.kind != OrgKind.CUSTOMER or self._shown_to_customer()
+
+    def _shown_to_customer(self) -> bool:
+        return True
+
 
 class TicketMessage(_TicketChild):
     """A public reply or an internal note (customers never see internal notes)."""
@@ -292,6 +302,9 @@ class TicketMessage(_TicketChild):
     def scope_queryset(cls, queryset, ctx: Acting, action: str):
         queryset = super().scope_queryset(queryset, ctx, action)
         return queryset.filter(is_internal=False) if ctx.kind == OrgKind.CUSTOMER else queryset
+
+    def _shown_to_customer(self) -> bool:
+        return not self.is_internal
 
 
 def attachment_path(instance, filename: str) -> str:
@@ -323,6 +336,9 @@ class TicketAttachment(_TicketChild):
             return queryset.filter(Q(message__isnull=True) | Q(message__is_internal=False))
         return queryset
 
+    def _shown_to_customer(self) -> bool:
+        return self.message_id is None or not self.message.is_internal
+
 
 class TicketEvent(_TicketChild):
     """One entry of a ticket's timeline (created, status change, assignment, escalation, SLA)."""
@@ -345,6 +361,8 @@ class TicketEvent(_TicketChild):
     def scope_queryset(cls, queryset, ctx: Acting, action: str):
         queryset = super().scope_queryset(queryset, ctx, action)
         if ctx.kind == OrgKind.CUSTOMER:
-            # internal details (assignment, SLA flags, internal notes) stay with staff
-            return queryset.filter(kind__in=[TimelineKind.CREATED, TimelineKind.STATUS])
+            return queryset.filter(kind__in=CUSTOMER_TIMELINE_KINDS)
         return queryset
+
+    def _shown_to_customer(self) -> bool:
+        return self.kind in CUSTOMER_TIMELINE_KINDS

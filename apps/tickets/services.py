@@ -4,16 +4,18 @@ numbers, SLA clocks, auto-assignment, escalation, attachments). Entry points cal
 from __future__ import annotations
 
 import mimetypes
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from apps.core.choices import OrgKind, Role
-from apps.core.events import publish
+from apps.core.events import enqueue_dispatch_many, publish
+from apps.core.models import Event
 from apps.core.policy import policy
 from apps.core.tenancy import acting
 from apps.tenants.models import Membership, Organization
@@ -30,6 +32,7 @@ from .choices import (
     TicketStatus,
     TimelineKind,
 )
+from .config import TenantConfig, tenant_config
 from .models import STAFF_WORKERS, Ticket, TicketAgent, TicketAttachment, TicketEvent, TicketMessage
 from .numbers import new_ticket_number
 from .sla import business_seconds_between, sla_clock, sla_targets
@@ -101,6 +104,33 @@ def _timeline(ticket, kind, *, actor=None, text="", **data) -> TicketEvent:
     return TicketEvent.objects.create(ticket=ticket, kind=kind, actor=actor if actor is not None else None, text=text[:300], data=data)
 
 
+class _Writes:
+    """Timeline rows and outbox events of one service call, written with one INSERT each at the
+    end of its transaction (`flush`); one task dispatches all the events after commit. The
+    events are the rows `apps.core.events.publish` would write, in the same order."""
+
+    def __init__(self) -> None:
+        self.timeline_rows: list[TicketEvent] = []
+        self.events: list[Event] = []
+
+    def timeline(self, ticket, kind, *, actor=None, text="", **data) -> TicketEvent:
+        row = TicketEvent(ticket=ticket, kind=kind, actor=actor, text=text[:300], data=data)
+        self.timeline_rows.append(row)
+        return row
+
+    def publish(self, name: str, ticket, *, actor, payload: dict) -> None:
+        due = timezone.now() + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
+        self.events.append(Event(name=name, tenant_id=ticket.tenant_id, payload=payload, actor_id=getattr(actor, "pk", None), next_attempt_at=due))
+
+    def flush(self) -> None:
+        if self.timeline_rows:
+            TicketEvent.objects.bulk_create(self.timeline_rows)
+        if self.events:
+            Event.objects.bulk_create(self.events)
+            ids = [str(e.pk) for e in self.events]
+            transaction.on_commit(lambda: enqueue_dispatch_many(ids))
+
+
 def _require(actor, action: str, ticket: Ticket) -> None:
     if actor is None:
         return
@@ -116,9 +146,9 @@ def _lock(ticket: Ticket) -> Ticket:
 
 def _apply_clock(ticket: Ticket) -> None:
     """Recompute due times with the current policy (creation, priority change, pause end)."""
-    targets = sla_targets(ticket.tenant, ticket.priority)
+    targets = sla_targets(ticket.tenant_id, ticket.priority)
     clock = sla_clock(ticket, targets)
-    ticket.sla_policy = targets.policy
+    ticket.sla_policy_id = targets.policy_id
     ticket.first_response_due_at = clock.first_response_due_at
     ticket.resolution_due_at = clock.resolution_due_at
     ticket.sla_warn_at = clock.warn_at
@@ -137,13 +167,15 @@ def _apply_clock(ticket: Ticket) -> None:
 def _pause_ended(ticket: Ticket, since: datetime | None, now: datetime) -> None:
     """Add the working time since `since` to the paused total and recompute due times."""
     if since is not None:
-        targets = sla_targets(ticket.tenant, ticket.priority)
+        targets = sla_targets(ticket.tenant_id, ticket.priority)
         ticket.sla_paused_seconds += business_seconds_between(since, now, targets.calendar)
     ticket.sla_paused_at = None
     _apply_clock(ticket)
 
 
-def _resolve_tenant(ctx, origin: str, tenant) -> Organization:
+def _resolve_tenant(ctx, origin: str, tenant) -> int:
+    """The id of the tenant a new ticket belongs to: the actor's own for customers and tenant
+    staff (no query), one the partner serves, or the one platform staff name."""
     if isinstance(tenant, (int, str)) and tenant != "":
         found = Organization.objects.filter(kind=OrgKind.TENANT).filter(**({"pk": tenant} if str(tenant).isdigit() else {"slug": tenant})).first()
         if found is None:
@@ -152,23 +184,23 @@ def _resolve_tenant(ctx, origin: str, tenant) -> Organization:
     if origin in (ActorType.CUSTOMER, ActorType.TENANT):
         if tenant is not None and tenant.pk != ctx.tenant_id:
             raise PermissionDenied("You can open tickets only within your own tenant.")
-        return Organization.objects.get(pk=ctx.tenant_id)
+        return ctx.tenant_id
     if origin == ActorType.PARTNER:
         served = ctx.served_tenant_ids
         if tenant is None:
             if len(served) != 1:
                 raise ValidationError({"tenant": "Name the tenant this ticket is about (you serve several)."})
-            return Organization.objects.get(pk=next(iter(served)))
+            return next(iter(served))
         if tenant.pk not in served:
             raise PermissionDenied("You do not serve that tenant.")
-        return tenant
+        return tenant.pk
     if tenant is None:
         raise ValidationError({"tenant": "Name the tenant this ticket is about."})
-    return tenant
+    return tenant.pk
 
 
-def _resolve_partner(tenant: Organization, partner) -> Organization:
-    serving = Organization.objects.filter(kind=OrgKind.PARTNER, served_tenants=tenant)
+def _resolve_partner(tenant_id: int, partner, *, tenant_slug: str) -> Organization:
+    serving = Organization.objects.filter(kind=OrgKind.PARTNER, served_tenants=tenant_id)
     if partner is None:
         rows = list(serving[:2])
         if len(rows) != 1:
@@ -177,7 +209,7 @@ def _resolve_partner(tenant: Organization, partner) -> Organization:
     key = partner.pk if isinstance(partner, Organization) else partner
     found = serving.filter(**({"pk": key} if str(key).isdigit() else {"slug": key})).first()
     if found is None:
-        raise ValidationError({"partner": f"Partner {partner!s} does not serve tenant {tenant.slug}."})
+        raise ValidationError({"partner": f"Partner {partner!s} does not serve tenant {tenant_slug}."})
     return found
 
 
@@ -207,8 +239,9 @@ def validate_attachment(upload) -> str:
     return guessed
 
 
-def _store_attachments(ticket, files, *, actor, message=None) -> list[TicketAttachment]:
+def _store_attachments(ticket, files, *, actor, message=None, writes: _Writes | None = None) -> list[TicketAttachment]:
     stored = []
+    timeline = writes.timeline if writes is not None else _timeline
     for upload in files or ():
         content_type = validate_attachment(upload)
         name = (upload.name or "file").rsplit("/", 1)[-1][:200]
@@ -218,7 +251,7 @@ def _store_attachments(ticket, files, *, actor, message=None) -> list[TicketAtta
         att.file.save(name, upload, save=False)
         att.save()
         stored.append(att)
-        _timeline(ticket, TimelineKind.ATTACHMENT, actor=actor, text=name, attachment_id=att.pk, internal=bool(message and message.is_internal))
+        timeline(ticket, TimelineKind.ATTACHMENT, actor=actor, text=name, attachment_id=att.pk, internal=bool(message and message.is_internal))
     return stored
 
 
@@ -230,18 +263,18 @@ def ticket_attach(ticket: Ticket, *, actor, file) -> TicketAttachment:
 
 
 # -- create --------------------------------------------------------------------------------
-def _insert_with_number(ticket: Ticket) -> None:
-    for _ in range(NUMBER_ATTEMPTS):
-        ticket.number = new_ticket_number()
-        try:
-            with transaction.atomic():
-                ticket.save(force_insert=True)
-            return
-        except IntegrityError as exc:
-            if "number" not in str(exc):
-                raise
-            ticket.pk = None
-    raise RuntimeError("could not find a free ticket number")  # ~impossible: 6.6e11 codes
+@dataclass
+class TicketCreation:
+    """What `ticket_create` wrote besides the ticket, and the names its answer shows, so the API
+    answers from memory instead of reading the rows back (`ticket.creation`)."""
+
+    message: TicketMessage
+    attachments: list[TicketAttachment] = field(default_factory=list)
+    timeline: list[TicketEvent] = field(default_factory=list)
+    tenant_slug: str = ""
+    customer_slug: str | None = None
+    partner_slug: str | None = None
+    assignee_username: str | None = None
 
 
 def ticket_create(
@@ -261,7 +294,12 @@ def ticket_create(
     """Open a ticket with its first message. Origin comes from the actor's membership; the
     target must be allowed by the routing matrix. Publishes ticket.created (and
     ticket.escalated_to_partner when routed to a partner); auto-assigns per tenant setting.
-    `sla_started_at` starts the SLA clock earlier (an alert's first_seen), never later than now."""
+    `sla_started_at` starts the SLA clock earlier (an alert's first_seen), never later than now.
+    The ticket returned carries `creation` (TicketCreation).
+
+    The number is random; the ticket's INSERT is the transaction's first write, so a number
+    another ticket took (the unique constraint) rolls back nothing else and the whole
+    transaction is simply run again with a new number, without a savepoint per attempt."""
     ctx = acting(actor) if actor is not None else None
     if actor is not None and not policy.allows(actor, "add", Ticket):
         raise PermissionDenied("Your role does not allow opening tickets.")
@@ -272,106 +310,144 @@ def ticket_create(
         raise ValidationError({"message": "Describe the problem in the first message."})
     for upload in attachments or ():
         validate_attachment(upload)
-    with transaction.atomic():
-        tenant_row = _resolve_tenant(ctx, origin, tenant)
-        partner_row = None
-        if origin == ActorType.PARTNER:
-            partner_row = Organization.objects.get(pk=ctx.organization_id)
-        elif target == ActorType.PARTNER:
-            partner_row = _resolve_partner(tenant_row, partner)
-        now = timezone.now()
-        ticket = Ticket(
-            tenant=tenant_row,
-            subject=(subject or "").strip(),
-            priority=priority,
-            origin_type=origin,
-            target_type=target,
-            customer_id=ctx.organization_id if origin == ActorType.CUSTOMER else None,
-            partner=partner_row,
-            created_by=actor,
-            tags=list(tags or []),
-            metadata=dict(metadata or {}),
-            created_at=now,
-            sla_started_at=min(sla_started_at, now) if sla_started_at else now,
-        )
-        _apply_clock(ticket)
-        ticket.full_clean(exclude=["number"])
-        _insert_with_number(ticket)
-        first = TicketMessage.objects.create(ticket=ticket, author=actor, author_type=origin, body=message, created_at=now)
-        _store_attachments(ticket, attachments, actor=actor, message=first)
-        _timeline(ticket, TimelineKind.CREATED, actor=actor, text=f"Opened by {origin} for {target}", origin=origin, target=target)
-        if target == ActorType.TENANT:
-            _auto_assign(ticket)
-        crit = ticket.priority in (TicketPriority.URGENT, TicketPriority.CRITICAL)
-        publish(
-            "ticket.created",
-            tenant=ticket.tenant_id,
-            actor=actor,
-            payload=ticket_payload(
-                ticket,
-                notify=_notify(
-                    "ticket_created", "urgent" if crit else "medium",
-                    user_ids=[ticket.assignee_id], roles=[] if ticket.assignee_id else [Role.SUPPORT_AGENT],
-                    title=f"New ticket {ticket.number}: {ticket.subject}", ticket=ticket,
-                ),
+    request = dict(subject=subject, message=message, priority=priority, tenant=tenant, partner=partner, attachments=attachments,
+                   metadata=metadata, tags=tags, sla_started_at=sla_started_at)
+    for _ in range(NUMBER_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _create(ctx, actor=actor, origin=origin, target=target, **request)
+        except IntegrityError as exc:
+            if "number" not in str(exc):
+                raise
+    raise RuntimeError("could not find a free ticket number")  # ~impossible: 6.6e11 codes
+
+
+# Foreign keys of a new ticket all come from rows just read (the tenant configuration, the
+# actor and their membership, the partner query), so full_clean need not query each again.
+_CREATE_CLEAN_EXCLUDE = ["number", "tenant", "customer", "partner", "created_by", "assignee", "sla_policy"]
+
+
+def _create(ctx, *, actor, origin, target, subject, message, priority, tenant, partner, attachments, metadata, tags, sla_started_at) -> Ticket:
+    tenant_id = _resolve_tenant(ctx, origin, tenant)
+    conf = tenant_config(tenant_id)
+    partner_row = None
+    if origin == ActorType.PARTNER:
+        partner_row = Organization.objects.get(pk=ctx.organization_id)
+    elif target == ActorType.PARTNER:
+        partner_row = _resolve_partner(tenant_id, partner, tenant_slug=conf.slug)
+    now = timezone.now()
+    ticket = Ticket(
+        tenant_id=tenant_id,
+        subject=(subject or "").strip(),
+        priority=priority,
+        origin_type=origin,
+        target_type=target,
+        customer_id=ctx.organization_id if origin == ActorType.CUSTOMER else None,
+        partner=partner_row,
+        created_by=actor,
+        tags=list(tags or []),
+        metadata=dict(metadata or {}),
+        created_at=now,
+        sla_started_at=min(sla_started_at, now) if sla_started_at else now,
+    )
+    _apply_clock(ticket)
+    # the check constraint (escalation level) is Ticket.clean's too, and the database's
+    ticket.full_clean(exclude=_CREATE_CLEAN_EXCLUDE, validate_unique=False, validate_constraints=False)
+    ticket.number = new_ticket_number()
+    ticket.save(force_insert=True)
+    first = TicketMessage.objects.create(ticket=ticket, author=actor, author_type=origin, body=message, created_at=now)
+    writes = _Writes()
+    stored = _store_attachments(ticket, attachments, actor=actor, message=first, writes=writes)
+    writes.timeline(ticket, TimelineKind.CREATED, actor=actor, text=f"Opened by {origin} for {target}", origin=origin, target=target)
+    assignee_username = _auto_assign(ticket, conf, writes) if target == ActorType.TENANT else None
+    crit = ticket.priority in (TicketPriority.URGENT, TicketPriority.CRITICAL)
+    writes.publish(
+        "ticket.created",
+        ticket,
+        actor=actor,
+        payload=ticket_payload(
+            ticket,
+            notify=_notify(
+                "ticket_created", "urgent" if crit else "medium",
+                user_ids=[ticket.assignee_id], roles=[] if ticket.assignee_id else [Role.SUPPORT_AGENT],
+                title=f"New ticket {ticket.number}: {ticket.subject}", ticket=ticket,
             ),
-        )
-        if partner_row is not None and target == ActorType.PARTNER:
-            _publish_to_partner(ticket, actor=actor, reason="routed to partner")
+        ),
+    )
+    if partner_row is not None and target == ActorType.PARTNER:
+        _publish_to_partner(ticket, actor=actor, reason="routed to partner", writes=writes)
+    writes.flush()
+    ticket.creation = TicketCreation(
+        message=first, attachments=stored, timeline=writes.timeline_rows, tenant_slug=conf.slug,
+        customer_slug=ctx.organization_slug if ticket.customer_id else None,
+        partner_slug=partner_row.slug if partner_row is not None else None, assignee_username=assignee_username,
+    )
     return ticket
 
 
-def _publish_to_partner(ticket, *, actor, reason: str) -> None:
+def _publish_to_partner(ticket, *, actor, reason: str, writes: _Writes | None = None) -> None:
     partner_staff = Membership.objects.filter(
         organization_id=ticket.partner_id, is_active=True, role__in=list(STAFF_WORKERS)
     ).values_list("user_id", flat=True)
-    publish(
-        "ticket.escalated_to_partner",
-        tenant=ticket.tenant_id,
-        actor=actor,
-        payload=ticket_payload(
-            ticket, reason=reason,
-            notify=_notify("ticket_escalated", "high", user_ids=list(partner_staff),
-                           title=f"{ticket.number} was escalated to your organization", message=reason, ticket=ticket),
-        ),
+    payload = ticket_payload(
+        ticket, reason=reason,
+        notify=_notify("ticket_escalated", "high", user_ids=list(partner_staff),
+                       title=f"{ticket.number} was escalated to your organization", message=reason, ticket=ticket),
     )
+    if writes is not None:
+        writes.publish("ticket.escalated_to_partner", ticket, actor=actor, payload=payload)
+    else:
+        publish("ticket.escalated_to_partner", tenant=ticket.tenant_id, actor=actor, payload=payload)
 
 
 # -- assignment ----------------------------------------------------------------------------
-def tenant_ticket_settings(tenant: Organization) -> dict:
-    raw = ((tenant.settings or {}).get("tickets") or {}) if tenant else {}
-    mode = raw.get("assignment", AssignmentMode.OFF)
-    if mode not in AssignmentMode.values:
-        mode = AssignmentMode.OFF
-    return {"assignment": mode, "only_available": bool(raw.get("only_available_agents", False))}
+def tenant_ticket_settings(tenant) -> dict:
+    """The tenant's assignment settings (`settings["tickets"]`); `tenant` is an Organization or its id."""
+    conf = tenant_config(getattr(tenant, "pk", tenant))
+    return {"assignment": conf.assignment, "only_available": conf.only_available_agents}
 
 
-def pick_agent(tenant: Organization, mode: str, *, only_available: bool) -> int | None:
+def pick_agent(tenant, mode: str, *, only_available: bool) -> int | None:
     """The next agent for a tenant: active support agents; least-loaded = fewest open tickets,
     ties to whoever was assigned longest ago (then lowest id); round-robin = assigned longest
     ago. Callers hold the tenant's assignment lock."""
-    agents = list(
-        Membership.objects.filter(organization=tenant, role=Role.SUPPORT_AGENT, is_active=True, user__is_active=True)
-        .values_list("user_id", flat=True)
+    picked = _pick(getattr(tenant, "pk", tenant), mode, only_available=only_available)
+    return picked[0] if picked else None
+
+
+def _pick_sql(with_loads: bool) -> str:
+    # Raw SQL: it runs while the tenant's assignment lock is held, so it is one round trip with
+    # no query compilation (agents, their TicketAgent profile and their open tickets at once).
+    user_table = get_user_model()._meta.db_table
+    load = (
+        f'(SELECT COUNT(*) FROM "{Ticket._meta.db_table}" t WHERE t.tenant_id = %(tenant)s '
+        f"AND t.assignee_id = m.user_id AND t.status = ANY(%(open)s))"
+        if with_loads else "0"
     )
-    profiles = {p.user_id: p for p in TicketAgent.objects.filter(tenant=tenant, user_id__in=agents)}
+    return (
+        f'SELECT m.user_id, u.username, a.is_available, a.last_assigned_at, {load} '
+        f'FROM "{Membership._meta.db_table}" m JOIN "{user_table}" u ON u.id = m.user_id '
+        f'LEFT JOIN "{TicketAgent._meta.db_table}" a ON a.tenant_id = %(tenant)s AND a.user_id = m.user_id '
+        f"WHERE m.organization_id = %(tenant)s AND m.role = %(role)s AND m.is_active AND u.is_active"
+    )
+
+
+def _pick(tenant_id: int, mode: str, *, only_available: bool) -> tuple[int, str] | None:
+    least_loaded = mode != AssignmentMode.ROUND_ROBIN
+    with connection.cursor() as cur:
+        cur.execute(_pick_sql(least_loaded),
+                    {"tenant": tenant_id, "role": Role.SUPPORT_AGENT.value, "open": sorted(s.value for s in OPEN_STATUSES)})
+        rows = cur.fetchall()
     if only_available:
-        agents = [a for a in agents if a not in profiles or profiles[a].is_available]
-    if not agents:
+        rows = [r for r in rows if r[2] is not False]  # no profile yet counts as available
+    if not rows:
         return None
     epoch = datetime.min.replace(tzinfo=timezone.get_current_timezone())
-
-    def last(a):
-        p = profiles.get(a)
-        return p.last_assigned_at if p and p.last_assigned_at else epoch
-
-    if mode == AssignmentMode.ROUND_ROBIN:
-        return min(agents, key=lambda a: (last(a), a))
-    loads = dict(
-        Ticket.objects.filter(tenant=tenant, assignee_id__in=agents, status__in=list(OPEN_STATUSES))
-        .values("assignee_id").annotate(n=Count("id")).values_list("assignee_id", "n")
-    )
-    return min(agents, key=lambda a: (loads.get(a, 0), last(a), a))
+    if least_loaded:
+        best = min(rows, key=lambda r: (r[4], r[3] or epoch, r[0]))
+    else:
+        best = min(rows, key=lambda r: (r[3] or epoch, r[0]))
+    return best[0], best[1]
 
 
 def _assignment_lock(tenant_id: int) -> None:
@@ -380,32 +456,40 @@ def _assignment_lock(tenant_id: int) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ASSIGN_LOCK_NAMESPACE, tenant_id])
 
 
-def _auto_assign(ticket: Ticket) -> None:
-    conf = tenant_ticket_settings(ticket.tenant)
-    if conf["assignment"] == AssignmentMode.OFF or ticket.assignee_id:
-        return
+def _auto_assign(ticket: Ticket, conf: TenantConfig, writes: _Writes) -> str | None:
+    """Assign a new ticket per the tenant's mode; returns the assignee's username. The lock is
+    taken as late as possible (the ticket and its message are written already): it is held to
+    the commit, so the next creator counts this ticket."""
+    if conf.assignment == AssignmentMode.OFF or ticket.assignee_id:
+        return None
     _assignment_lock(ticket.tenant_id)
-    user_id = pick_agent(ticket.tenant, conf["assignment"], only_available=conf["only_available"])
-    if user_id is None:
-        return
-    _set_assignee(ticket, user_id, actor=None, how=conf["assignment"])
+    picked = _pick(ticket.tenant_id, conf.assignment, only_available=conf.only_available_agents)
+    if picked is None:
+        return None
+    _set_assignee(ticket, picked[0], actor=None, how=conf.assignment, writes=writes)
+    return picked[1]
 
 
-def _set_assignee(ticket: Ticket, user_id: int | None, *, actor, how: str) -> None:
+def _set_assignee(ticket: Ticket, user_id: int | None, *, actor, how: str, writes: _Writes) -> None:
     previous = ticket.assignee_id
+    now = timezone.now()
     ticket.assignee_id = user_id
-    Ticket.objects.filter(pk=ticket.pk).update(assignee_id=user_id, updated_at=timezone.now())
+    ticket.updated_at = now
+    Ticket.objects.filter(pk=ticket.pk).update(assignee_id=user_id, updated_at=now)
     if user_id:
-        TicketAgent.objects.update_or_create(tenant_id=ticket.tenant_id, user_id=user_id, defaults={"last_assigned_at": timezone.now()})
+        TicketAgent.objects.bulk_create(
+            [TicketAgent(tenant_id=ticket.tenant_id, user_id=user_id, last_assigned_at=now)],
+            update_conflicts=True, unique_fields=["tenant", "user"], update_fields=["last_assigned_at", "updated_at"],
+        )
     verb = "Reassigned" if previous else "Assigned"
-    _timeline(ticket, TimelineKind.ASSIGNED, actor=actor, text=f"{verb} ({how})" if user_id else "Unassigned",
-              previous_assignee_id=previous, assignee_id=user_id, how=how)
+    writes.timeline(ticket, TimelineKind.ASSIGNED, actor=actor, text=f"{verb} ({how})" if user_id else "Unassigned",
+                    previous_assignee_id=previous, assignee_id=user_id, how=how)
     payload = ticket_payload(ticket, previous_assignee_id=previous, how=how)
     if user_id and user_id != getattr(actor, "pk", None):
         urgent = ticket.priority in (TicketPriority.URGENT, TicketPriority.CRITICAL)
         payload["notify"] = _notify("ticket_assigned", "high" if urgent else "medium", user_ids=[user_id],
                                     title=f"{ticket.number} was assigned to you", ticket=ticket)
-    publish("ticket.assigned", tenant=ticket.tenant_id, actor=actor, payload=payload)
+    writes.publish("ticket.assigned", ticket, actor=actor, payload=payload)
 
 
 def _eligible_assignee(ticket: Ticket, user) -> bool:
@@ -425,19 +509,23 @@ def ticket_assign(ticket: Ticket, *, actor, assignee=None, auto: bool = False) -
     with transaction.atomic():
         ticket = _lock(ticket)
         if auto:
-            conf = tenant_ticket_settings(ticket.tenant)
+            conf = tenant_ticket_settings(ticket.tenant_id)
             mode = conf["assignment"] if conf["assignment"] != AssignmentMode.OFF else AssignmentMode.LEAST_LOADED
             _assignment_lock(ticket.tenant_id)
-            user_id = pick_agent(ticket.tenant, mode, only_available=conf["only_available"])
+            user_id = pick_agent(ticket.tenant_id, mode, only_available=conf["only_available"])
             if user_id is None:
                 raise ValidationError({"assignee": "No available support agent in this tenant."})
-            _set_assignee(ticket, user_id, actor=actor, how=mode)
+            writes = _Writes()
+            _set_assignee(ticket, user_id, actor=actor, how=mode, writes=writes)
+            writes.flush()
             return ticket
         if assignee is not None and not _eligible_assignee(ticket, assignee):
             raise ValidationError({"assignee": f"{assignee} is not an active staff member of this ticket's organizations."})
         new_id = assignee.pk if assignee is not None else None
         if new_id != ticket.assignee_id:
-            _set_assignee(ticket, new_id, actor=actor, how="manual")
+            writes = _Writes()
+            _set_assignee(ticket, new_id, actor=actor, how="manual", writes=writes)
+            writes.flush()
     return ticket
 
 
@@ -533,7 +621,7 @@ def ticket_escalate(ticket: Ticket, *, actor, level: int, reason: str, to_partne
             raise ValidationError({"level": "The level is a number from 1 to 3."})
         if level < ticket.escalation_level or (level == ticket.escalation_level and to_partner is None):
             raise ValidationError({"level": f"The ticket is already at level {ticket.escalation_level}; escalate to a higher level."})
-        partner_row = _resolve_partner(ticket.tenant, to_partner) if to_partner is not None else None
+        partner_row = _resolve_partner(ticket.tenant_id, to_partner, tenant_slug=ticket.tenant.slug) if to_partner is not None else None
         old_level = ticket.escalation_level
         ticket.escalation_level = level
         _move(ticket, TicketStatus.ESCALATED, actor=actor, note=reason)

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .choices import TicketPriority
-
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_DAYS = 366 * 3  # a target longer than three years of business days is a configuration error
 
@@ -91,7 +89,7 @@ def business_seconds_between(a: datetime, b: datetime, cal: Calendar) -> int:
 
 @dataclass(frozen=True)
 class SlaTargets:
-    policy: object | None
+    policy_id: int | None
     first_response_minutes: int | None
     resolution_minutes: int | None
     at_risk_percent: int
@@ -100,24 +98,12 @@ class SlaTargets:
 
 def sla_targets(tenant, priority: str) -> SlaTargets:
     """The SLA policy of (tenant, priority); else the tenant's `settings["sla"][priority]`
-    defaults; else no SLA. Calendar: the policy's, else the tenant's default, else 24×7."""
-    from .models import BusinessCalendar, SlaPolicy
+    defaults; else no SLA. Calendar: the policy's, else the tenant's default, else 24×7.
+    `tenant` is an Organization or its id; the answer comes from the cached tenant configuration
+    (`apps.tickets.config`)."""
+    from .config import tenant_config
 
-    tz = getattr(tenant, "timezone", "UTC") or "UTC"
-    policy = SlaPolicy.objects.filter(tenant=tenant, priority=priority, is_active=True).select_related("calendar").first()
-    cal_row = policy.calendar if policy and policy.calendar_id else BusinessCalendar.objects.filter(tenant=tenant, is_default=True).first()
-    calendar = Calendar.from_model(cal_row, tz) if cal_row else Calendar.always(tz)
-    if policy:
-        return SlaTargets(policy, policy.first_response_minutes, policy.resolution_minutes, policy.at_risk_percent, calendar)
-    defaults = ((getattr(tenant, "settings", None) or {}).get("sla") or {}).get(str(TicketPriority(priority).value)) or {}
-    try:
-        fr = int(defaults["first_response_minutes"]) if "first_response_minutes" in defaults else None
-        res = int(defaults["resolution_minutes"]) if "resolution_minutes" in defaults else None
-        pct = int(defaults.get("at_risk_percent", 80))
-    except (TypeError, ValueError):
-        fr = res = None
-        pct = 80
-    return SlaTargets(None, fr, res, pct, calendar)
+    return tenant_config(getattr(tenant, "pk", tenant)).sla_targets(priority)
 
 
 @dataclass(frozen=True)

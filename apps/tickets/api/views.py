@@ -24,6 +24,7 @@ from .serializers import (
     TicketSerializer,
     TicketUpdateSerializer,
     UploadSerializer,
+    created_ticket_data,
 )
 
 PARSERS = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
@@ -79,7 +80,7 @@ class TicketViewSet(TenantScopedCreateReadViewSet):
         ser = TicketCreateSerializer(data=request.data, context=self.get_serializer_context())
         ser.is_valid(raise_exception=True)
         ticket = services.ticket_create(actor=request.user, **ser.validated_data)
-        return self._respond(ticket.pk, status.HTTP_201_CREATED)
+        return Response(created_ticket_data(ticket, request.user), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TicketUpdateSerializer, responses=TicketDetailSerializer)
     def partial_update(self, request, *args, **kwargs):
