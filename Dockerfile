@@ -22,4 +22,5 @@ RUN DJANGO_ENV=development SECRET_KEY=build-only PORTAL_ENCRYPTION_KEYS=1:AAAAAA
 USER opsportal
 EXPOSE 8000
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+# workers, worker class and timeout: config/gunicorn.conf.py (2 × cores + 1; WEB_CONCURRENCY overrides)
+CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

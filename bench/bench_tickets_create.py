@@ -1,7 +1,14 @@
 #!/usr/bin/env python
 """Ticket creation through the API under load: 8 concurrent clients (customers of one tenant,
-the helpdesk's common path customer → tenant) against gunicorn + PostgreSQL on loopback,
-with SLA policy, auto-assignment and outbox events on. Every 201 must be a row.
+the helpdesk's common path customer → tenant) against gunicorn (the deployment's settings,
+config/gunicorn.conf.py) + PostgreSQL on loopback, with SLA policies on a business calendar and
+outbox events on. Auto-assignment follows BENCH_TICKET_ASSIGNMENT (off, the default of a tenant;
+round_robin or least_loaded: every create then takes the tenant's assignment lock until commit).
+Every 201 must be a row with its ticket.created event.
+
+Besides throughput and latency the line splits the CPU time spent per ticket between the client,
+gunicorn and the PostgreSQL backends (`cpu_ms_*`); `cpu_ceiling_per_s` = 2 cores / that total is
+the rate the two cores could reach if nothing else ran and no one ever waited.
 Peer: django-helpdesk's API create, 21.9 ms p50 sequential (RESULTS.md §4, not re-run).
 """
 
@@ -13,10 +20,12 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LiveServer, line, percentile, setup_django
+from common import BENCH_DB, LiveServer, line, percentile, postgres_cpu_seconds, setup_django
 
 N = int(os.environ.get("BENCH_TICKET_CREATES", "3000"))
 C = int(os.environ.get("BENCH_TICKET_CLIENTS", "8"))
+ASSIGNMENT = os.environ.get("BENCH_TICKET_ASSIGNMENT", "off")
+CORES = os.cpu_count() or 2
 PEER_P50_MS = 21.9  # RESULTS.md §4: "create ticket, API", django-helpdesk 2.6.1, one sequential client
 
 
@@ -48,18 +57,17 @@ async def load(url: str, tokens: list[str], n: int):
         return time.perf_counter() - start, latencies, statuses
 
 
-def main() -> None:
-    setup_django()
+def _setup(tag: str):
     from django.contrib.auth import get_user_model
     from rest_framework_simplejwt.tokens import RefreshToken
 
     from apps.core.choices import OrgKind, Role
     from apps.tenants.models import Membership, Organization
-    from apps.tickets.models import Ticket
+    from apps.tickets.models import BusinessCalendar, SlaPolicy
 
     User = get_user_model()
-    tag = uuid.uuid4().hex[:6]
-    tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=f"bench-tc-{tag}", name="Bench create")
+    tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=f"bench-tc-{tag}", name="Bench create", timezone="Europe/Berlin",
+                                         settings={"tickets": {"assignment": ASSIGNMENT}})
     customer_org = Organization.objects.create(kind=OrgKind.CUSTOMER, slug=f"bench-tc-{tag}-c", name="Bench customer", parent=tenant)
     users = []
     for k in range(C):
@@ -69,38 +77,70 @@ def main() -> None:
     for k in range(3):
         u = User.objects.create(username=f"bench-tc-{tag}-a{k}", is_staff=True)
         Membership.objects.create(user=u, organization=tenant, role=Role.SUPPORT_AGENT)
-        users.append(u)
-    tokens = [str(RefreshToken.for_user(u).access_token) for u in users[:C]]
+    office = BusinessCalendar.objects.create(tenant=tenant, name="Office", is_default=True, holidays=["2026-12-25"],
+                                             working_hours={d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")})
+    for priority, first, resolution in (("low", 480, 4800), ("normal", 240, 1440), ("high", 60, 480)):
+        SlaPolicy.objects.create(tenant=tenant, name=f"Bench {priority}", priority=priority, calendar=office,
+                                 first_response_minutes=first, resolution_minutes=resolution)
+    return tenant, customer_org, [str(RefreshToken.for_user(u).access_token) for u in users]
+
+
+def main() -> None:
+    setup_django()
+    from django.db import connection
+    from django.db.models import Count
+
+    from apps.core.models import Event
+    from apps.tickets.models import Ticket
+
+    tag = uuid.uuid4().hex[:6]
+    tenant, customer_org, tokens = _setup(tag)
+    database = BENCH_DB.rsplit("/", 1)[1]
     try:
-        with LiveServer(workers=3) as server:
+        with LiveServer() as server:
             url = f"{server.url}/api/v1/tickets/"
             asyncio.run(load(url, tokens, C * 3))  # warm-up: imports, connections
             warm = Ticket.objects.filter(tenant=tenant).count()
+            cpu = (time.process_time(), server.cpu_seconds(), postgres_cpu_seconds(connection, database))
             seconds, lat, statuses = asyncio.run(load(url, tokens, N))
+            client_s, server_s, pg_s = (b - a for a, b in zip(cpu, (time.process_time(), server.cpu_seconds(),
+                                                                    postgres_cpu_seconds(connection, database)), strict=True))
         created = Ticket.objects.filter(tenant=tenant).count() - warm
+        events = Event.objects.filter(tenant=tenant, name="ticket.created").count() - warm
+        per_agent = sorted(Ticket.objects.filter(tenant=tenant).values("assignee_id").annotate(n=Count("id")).values_list("n", flat=True))
         p50 = percentile(lat, 50)
+        total_ms = (client_s + server_s + pg_s) * 1000 / N
         line(
             "tickets_create",
             tickets_per_s=N / seconds, n=N, clients=C, p50_ms=p50, p95_ms=percentile(lat, 95),
-            ok=statuses.get(201, 0), errors=N - statuses.get(201, 0), rows_created=created, all_rows_accounted=created == statuses.get(201, 0),
+            ok=statuses.get(201, 0), errors=N - statuses.get(201, 0), rows_created=created, all_rows_accounted=created == statuses.get(201, 0) == events,
+            assignment=ASSIGNMENT, assigned_spread=(per_agent[-1] - per_agent[0]) if ASSIGNMENT != "off" else "-",
+            cpu_ms_client=client_s * 1000 / N, cpu_ms_gunicorn=server_s * 1000 / N, cpu_ms_postgres=pg_s * 1000 / N,
+            cpu_ms_total=total_ms, cpu_ceiling_per_s=CORES * 1000 / total_ms,
             peer_helpdesk_create_p50_ms=PEER_P50_MS, peer_source="RESULTS.md§4", p50_vs_peer=p50 / PEER_P50_MS,
         )
     finally:
-        from django.db import connection
+        _cleanup(tenant, customer_org, tag)
 
-        with connection.cursor() as cur:
-            cur.execute("DELETE FROM tickets_ticketevent WHERE ticket_id IN (SELECT id FROM tickets_ticket WHERE tenant_id=%s)", [tenant.pk])
-            cur.execute("DELETE FROM tickets_ticketmessage WHERE ticket_id IN (SELECT id FROM tickets_ticket WHERE tenant_id=%s)", [tenant.pk])
-            cur.execute("DELETE FROM tickets_ticket WHERE tenant_id=%s", [tenant.pk])
-            cur.execute("DELETE FROM core_event WHERE tenant_id=%s", [tenant.pk])
-        for model in ("tickets.TicketAgent", "tickets.SlaPolicy", "tickets.BusinessCalendar"):
-            from django.apps import apps
 
-            apps.get_model(model).objects.filter(tenant=tenant).delete()
-        Membership.objects.filter(organization__in=[tenant, customer_org]).delete()
-        customer_org.delete()
-        tenant.delete()
-        User.objects.filter(username__startswith=f"bench-tc-{tag}").delete()
+def _cleanup(tenant, customer_org, tag: str) -> None:
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from apps.tenants.models import Membership
+
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM tickets_ticketevent WHERE ticket_id IN (SELECT id FROM tickets_ticket WHERE tenant_id=%s)", [tenant.pk])
+        cur.execute("DELETE FROM tickets_ticketmessage WHERE ticket_id IN (SELECT id FROM tickets_ticket WHERE tenant_id=%s)", [tenant.pk])
+        cur.execute("DELETE FROM tickets_ticket WHERE tenant_id=%s", [tenant.pk])
+        cur.execute("DELETE FROM core_event WHERE tenant_id=%s", [tenant.pk])
+    for model in ("tickets.TicketAgent", "tickets.SlaPolicy", "tickets.BusinessCalendar"):
+        apps.get_model(model).objects.filter(tenant=tenant).delete()
+    Membership.objects.filter(organization__in=[tenant, customer_org]).delete()
+    customer_org.delete()
+    tenant.delete()
+    get_user_model().objects.filter(username__startswith=f"bench-tc-{tag}").delete()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Every benchmark is a script `bench/bench_<name>.py` that prints exactly one line
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import statistics
@@ -93,14 +94,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds(conn, database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to `database`, except the
+    caller's own connection (`conn`: a Django connection or a psycopg one)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        pids = [row[0] for row in cur.fetchall()]
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):  # the backend ended meanwhile
+            total += process_cpu_seconds(pid)
+    return total
+
+
 class LiveServer:
-    """gunicorn serving the portal on a loopback port against the bench database.
+    """gunicorn serving the portal on a loopback port against the bench database, with the
+    deployment's server settings (`config/gunicorn.conf.py`: sync workers, 2 × cores + 1) and
+    persistent database connections (`DB_CONN_MAX_AGE=60`, the production default).
 
     Celery is not eager here: events go to the broker as in production (a dedicated Redis DB,
     purged on exit), so request timings exclude handler work a worker would do.
     """
 
-    def __init__(self, workers: int = 3, redis_url: str = "redis://127.0.0.1:6379/12", **env):
+    def __init__(self, workers: int | None = None, redis_url: str = "redis://127.0.0.1:6379/12", **env):
         self.workers, self.redis_url, self.extra_env = workers, redis_url, env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -111,10 +134,11 @@ class LiveServer:
         env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false",
                "ALLOWED_HOSTS": "127.0.0.1,localhost", "REDIS_URL": self.redis_url, "CELERY_BROKER_URL": self.redis_url,
                "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING", "API_THROTTLE_USER": "1000000/min",
-               "AXES_ENABLED": "false", **self.extra_env}
+               "AXES_ENABLED": "false", "DB_CONN_MAX_AGE": "60", **self.extra_env}
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{self.port}",
-             "-w", str(self.workers), "--log-level", "warning", "--keep-alive", "30"],
+            [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+             "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--keep-alive", "30",
+             *(["-w", str(self.workers)] if self.workers else [])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
         import socket
@@ -128,6 +152,16 @@ class LiveServer:
                 time.sleep(0.2)
         self.__exit__(None, None, None)
         raise RuntimeError("gunicorn did not start")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by gunicorn (the master and its live workers)."""
+        pids = [self.proc.pid]
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+        return sum(process_cpu_seconds(pid) for pid in pids)
 
     def __exit__(self, *exc):
         import signal

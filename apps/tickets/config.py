@@ -3,18 +3,23 @@
 Opening a ticket needs the tenant (slug, time zone, `settings["tickets"]`, `settings["sla"]`), its
 active SLA policy per priority with the policy's business calendar, and the tenant's default
 calendar: three queries whose answer changes a few times a year. `tenant_config(tenant_id)` reads
-them together and keeps the result in the cache (Redis) for `CONFIG_TTL` seconds.
+them together and caches the result behind a version key:
 
-Saving or deleting the tenant, an SLA policy or a calendar deletes the entry at once and again
-after commit (`invalidate_tenant_config`, connected in `apps.py`), so the next reader sees the
-change; the second delete stops a reader that loaded the old rows just before the commit from
-keeping them. With Redis down the cache misses (`apps.core.cache.ResilientRedisCache`) and the rows
-come from PostgreSQL on every call; the TTL bounds how long an invalidation lost during such an
-outage can leave a stale entry.
+- the cache (Redis) holds `…:version` (a random token) and the configuration under that token;
+  each process also keeps the last configuration it used per tenant with its token, so a request
+  costs one small cache read and nothing is unpickled while the token is unchanged;
+- saving or deleting the tenant, an SLA policy or a calendar sets a new token at once and again
+  after commit (`invalidate_tenant_config`, connected in `apps.py`): every process sees the new
+  token on its next request and reads the rows again; the second token stops a reader that
+  loaded the old rows just before the commit from publishing them under the token in use;
+- with Redis down every read misses (`apps.core.cache.ResilientRedisCache`) and the rows come
+  from PostgreSQL on every call; entries live `CONFIG_TTL` seconds, which bounds how long an
+  invalidation lost during such an outage can leave a stale configuration.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -24,7 +29,9 @@ from .choices import AssignmentMode, TicketPriority
 from .sla import Calendar, SlaTargets
 
 CONFIG_TTL = 60
-_KEY = "tickets:tenant-config:v1:{}"
+_VERSION_KEY = "tickets:tenant-config:{}:version"
+_CONFIG_KEY = "tickets:tenant-config:{}:{}"
+_memo: dict[int, tuple[str, TenantConfig]] = {}  # per process: tenant id -> (token, configuration)
 
 
 @dataclass(frozen=True)
@@ -43,22 +50,34 @@ class TenantConfig:
 
 
 def tenant_config(tenant_id: int) -> TenantConfig:
-    """The cached configuration of a tenant (read from PostgreSQL on a miss)."""
-    key = _KEY.format(tenant_id)
-    config = cache.get(key)
+    """The configuration of a tenant: from this process's memory while the cached token is
+    unchanged, else from the cache, else from PostgreSQL (then cached under the token)."""
+    version = cache.get(_VERSION_KEY.format(tenant_id))
+    if version is None:
+        version = uuid.uuid4().hex
+        if not cache.add(_VERSION_KEY.format(tenant_id), version, CONFIG_TTL):
+            version = cache.get(_VERSION_KEY.format(tenant_id)) or version
+    memo = _memo.get(tenant_id)
+    if memo is not None and memo[0] == version:
+        return memo[1]
+    config = cache.get(_CONFIG_KEY.format(tenant_id, version))
     if not isinstance(config, TenantConfig):
         config = _load(tenant_id)
-        cache.set(key, config, CONFIG_TTL)
+        cache.add(_CONFIG_KEY.format(tenant_id, version), config, CONFIG_TTL)
+    _memo[tenant_id] = (version, config)
     return config
 
 
 def invalidate_tenant_config(tenant_id: int | None) -> None:
-    """Forget a tenant's cached configuration now and once more after the current commit."""
+    """Give a tenant's configuration a new token now and once more after the current commit."""
     if not tenant_id:
         return
-    key = _KEY.format(tenant_id)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+
+    def bump():
+        cache.set(_VERSION_KEY.format(tenant_id), uuid.uuid4().hex, CONFIG_TTL)
+
+    bump()
+    transaction.on_commit(bump)
 
 
 def _load(tenant_id: int) -> TenantConfig:

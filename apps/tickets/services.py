@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -144,9 +144,9 @@ def _lock(ticket: Ticket) -> Ticket:
     return Ticket.objects.select_for_update().select_related("tenant").get(pk=ticket.pk)
 
 
-def _apply_clock(ticket: Ticket) -> None:
+def _apply_clock(ticket: Ticket, conf: TenantConfig | None = None) -> None:
     """Recompute due times with the current policy (creation, priority change, pause end)."""
-    targets = sla_targets(ticket.tenant_id, ticket.priority)
+    targets = conf.sla_targets(ticket.priority) if conf is not None else sla_targets(ticket.tenant_id, ticket.priority)
     clock = sla_clock(ticket, targets)
     ticket.sla_policy_id = targets.policy_id
     ticket.first_response_due_at = clock.first_response_due_at
@@ -350,7 +350,7 @@ def _create(ctx, *, actor, origin, target, subject, message, priority, tenant, p
         created_at=now,
         sla_started_at=min(sla_started_at, now) if sla_started_at else now,
     )
-    _apply_clock(ticket)
+    _apply_clock(ticket, conf)
     # the check constraint (escalation level) is Ticket.clean's too, and the database's
     ticket.full_clean(exclude=_CREATE_CLEAN_EXCLUDE, validate_unique=False, validate_constraints=False)
     ticket.number = new_ticket_number()
@@ -415,38 +415,46 @@ def pick_agent(tenant, mode: str, *, only_available: bool) -> int | None:
     return picked[0] if picked else None
 
 
-def _pick_sql(with_loads: bool) -> str:
-    # Raw SQL: it runs while the tenant's assignment lock is held, so it is one round trip with
-    # no query compilation (agents, their TicketAgent profile and their open tickets at once).
+def _pick_rows(tenant_id: int, *, with_loads: bool) -> list[tuple]:
+    """(user_id, username, is_available, last_assigned_at, open tickets) of the tenant's active
+    support agents. Raw SQL: it runs while the tenant's assignment lock is held, so it is one
+    round trip with no query compilation (agents, profiles and loads at once)."""
     user_table = get_user_model()._meta.db_table
+    open_statuses = sorted(s.value for s in OPEN_STATUSES)
     load = (
-        f'(SELECT COUNT(*) FROM "{Ticket._meta.db_table}" t WHERE t.tenant_id = %(tenant)s '
-        f"AND t.assignee_id = m.user_id AND t.status = ANY(%(open)s))"
+        f'(SELECT COUNT(*) FROM "{Ticket._meta.db_table}" t WHERE t.tenant_id = %s AND t.assignee_id = m.user_id '
+        f"AND t.status IN ({', '.join(['%s'] * len(open_statuses))}))"
         if with_loads else "0"
     )
-    return (
-        f'SELECT m.user_id, u.username, a.is_available, a.last_assigned_at, {load} '
+    sql = (
+        f"SELECT m.user_id, u.username, a.is_available, a.last_assigned_at, {load} "
         f'FROM "{Membership._meta.db_table}" m JOIN "{user_table}" u ON u.id = m.user_id '
-        f'LEFT JOIN "{TicketAgent._meta.db_table}" a ON a.tenant_id = %(tenant)s AND a.user_id = m.user_id '
-        f"WHERE m.organization_id = %(tenant)s AND m.role = %(role)s AND m.is_active AND u.is_active"
+        f'LEFT JOIN "{TicketAgent._meta.db_table}" a ON a.tenant_id = %s AND a.user_id = m.user_id '
+        f"WHERE m.organization_id = %s AND m.role = %s AND m.is_active AND u.is_active"
     )
+    params = [*([tenant_id, *open_statuses] if with_loads else []), tenant_id, tenant_id, Role.SUPPORT_AGENT.value]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
 
 
 def _pick(tenant_id: int, mode: str, *, only_available: bool) -> tuple[int, str] | None:
     least_loaded = mode != AssignmentMode.ROUND_ROBIN
-    with connection.cursor() as cur:
-        cur.execute(_pick_sql(least_loaded),
-                    {"tenant": tenant_id, "role": Role.SUPPORT_AGENT.value, "open": sorted(s.value for s in OPEN_STATUSES)})
-        rows = cur.fetchall()
+    rows = _pick_rows(tenant_id, with_loads=least_loaded)
     if only_available:
-        rows = [r for r in rows if r[2] is not False]  # no profile yet counts as available
+        rows = [r for r in rows if r[2] is None or r[2]]  # no profile yet counts as available
     if not rows:
         return None
-    epoch = datetime.min.replace(tzinfo=timezone.get_current_timezone())
+    epoch = datetime.min.replace(tzinfo=UTC)
+
+    def last(row):  # SQLite hands raw queries naive UTC datetimes
+        value = row[3]
+        return epoch if value is None else value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
     if least_loaded:
-        best = min(rows, key=lambda r: (r[4], r[3] or epoch, r[0]))
+        best = min(rows, key=lambda r: (r[4], last(r), r[0]))
     else:
-        best = min(rows, key=lambda r: (r[3] or epoch, r[0]))
+        best = min(rows, key=lambda r: (last(r), r[0]))
     return best[0], best[1]
 
 
