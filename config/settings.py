@@ -100,6 +100,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -331,6 +332,37 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=production")
+# Content-Security-Policy on every response (apps/core/csp.py). Inline <script>/<style> run only
+# with the per-request nonce; style="" attributes stay allowed (they cannot run code, and every
+# resource they could name is limited to the portal by img-src/font-src). Each CSP_<DIRECTIVE>
+# variable adds sources to its directive, e.g. CSP_IMG_SRC=https://cdn.example.com.
+CSP_ENABLED = env.bool("CSP_ENABLED", default=True)
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+CSP_REPORT_URI = env.str("CSP_REPORT_URI", default="")
+CSP_DIRECTIVES: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+for _directive in ("default-src", "script-src", "style-src", "img-src", "font-src", "connect-src", "form-action"):
+    CSP_DIRECTIVES[_directive] += env.list("CSP_" + _directive.upper().replace("-", "_"), default=[])
+for _directive, _sources in CSP_DIRECTIVES.items():
+    for _source in _sources:
+        if not _source or any(c in _source for c in ";, \t\r\n"):
+            raise ImproperlyConfigured(
+                f"CSP source {_source!r} for {_directive} (CSP_{_directive.upper().replace('-', '_')}) must be one token "
+                "such as 'self' or https://cdn.example.com; separate several with commas"
+            )
+if any(c in CSP_REPORT_URI for c in ";, "):
+    raise ImproperlyConfigured("CSP_REPORT_URI must be one URL")
 
 # --- logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core.views import health_view, home, metrics_view, switch_organization
 
@@ -21,7 +21,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # the split view serves Swagger UI's init script from ?script, not inline (CSP: apps/core/csp.py)
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("health/", health_view, name="health"),
     path("metrics", metrics_view, name="metrics"),
     # heartbeat pings (healthchecks.io style): /ping/<uuid>, /ping/<uuid>/fail, /ping/<uuid>/start
