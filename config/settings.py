@@ -204,8 +204,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
-# Staff must confirm a TOTP device before the admin opens (django-otp); off in development.
-PORTAL_ADMIN_REQUIRE_OTP = env.bool("PORTAL_ADMIN_REQUIRE_OTP", default=False)
+# Staff must confirm a TOTP device before the admin opens (django-otp, apps/core/mfa.py): the
+# default for organizations whose rule is "inherit" (Organization.require_staff_mfa); on in
+# production. Self-enrolment lets a person without a device register one at their next sign-in.
+PORTAL_ADMIN_REQUIRE_OTP = env.bool("PORTAL_ADMIN_REQUIRE_OTP", default=PRODUCTION)
+PORTAL_MFA_SELF_ENROLL = env.bool("PORTAL_MFA_SELF_ENROLL", default=True)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="opsportal")
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
@@ -225,7 +229,7 @@ PORTAL_ENCRYPTION_KEYS = _encryption_keys()
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.core.api.auth.PortalJWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.core.mfa.PortalSessionAuthentication",  # the admin session, once its second factor is confirmed
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PortalPagination",

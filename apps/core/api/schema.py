@@ -11,6 +11,18 @@ class PortalJWTScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 
+class PortalSessionScheme(OpenApiAuthenticationExtension):
+    """The admin session cookie (once its second factor is confirmed: apps/core/mfa.py)."""
+
+    target_class = "apps.core.mfa.PortalSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        from django.conf import settings
+
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+
+
 # Every operation can answer with the portal's error body (apps.core.api.errors); documenting
 # it keeps clients (and schemathesis) honest about 4xx bodies instead of leaving them undescribed.
 ERROR_COMPONENT = {
