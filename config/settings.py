@@ -532,6 +532,9 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
     "apps.core.api.schema.document_error_responses",
 ]
+# Uploads are written under a temporary name and renamed when complete: a full disk leaves no
+# partial file, and the API answers 507 (apps/core/storage.py, apps/core/api/errors.py).
+STORAGES["default"]["BACKEND"] = "apps.core.storage.AtomicFileSystemStorage"
 # The Redis cache degrades to misses while Redis is down (apps/core/cache.py) and never waits long.
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "apps.core.cache.ResilientRedisCache"

@@ -56,6 +56,8 @@ def document_error_responses(result, generator, request, public):
             codes = dict(_ERRORS)
             if method == "delete":
                 codes["409"] = "Other rows still refer to this one."
+            if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
+                codes["507"] = "The portal is out of storage space; nothing was saved, try again later."
             for code, description in codes.items():
                 responses.setdefault(code, {"description": description, "content": ref})
     return result
