@@ -111,6 +111,7 @@ def test_admin_swagger_and_browsable_api_run_under_the_policy_without_violations
     assert len(html_pages) >= 9, html_pages
     missing = [url for url in html_pages if "script-src 'self'" not in pages.policies[url]]
     assert not missing, f"HTML without the policy: {missing}"
+    print(f"\nSECURITY csp: {len(visited)} page states in chromium, {len(html_pages)} HTML responses carried the policy, 0 violations")
 
 
 def test_the_collector_sees_a_violation(live_server, browser_page, transactional_db):
