@@ -4,6 +4,8 @@ queries), SLA policies, business calendars and agents. Every write calls a servi
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.core.admin import TenantScopedAdmin
 from apps.core.tenancy import acting
@@ -49,8 +51,15 @@ class MessageInline(_ReadOnlyInline):
 
 class AttachmentInline(_ReadOnlyInline):
     model = TicketAttachment
-    fields = ("created_at", "filename", "content_type", "size", "uploaded_by")
+    fields = ("created_at", "download", "content_type", "size", "uploaded_by")
     readonly_fields = fields
+
+    @admin.display(description="file")
+    def download(self, obj):
+        # Never the storage URL (MEDIA is not served): the API download view checks the tenant
+        # gate and hides internal-note attachments from customers on every request.
+        url = reverse("ticket-download", kwargs={"pk": obj.ticket_id, "attachment_id": obj.pk})
+        return format_html('<a href="{}">{}</a>', url, obj.filename)
 
 
 class TimelineInline(_ReadOnlyInline):

@@ -3,6 +3,10 @@ import shutil
 
 import pytest
 
+# The incident walk-through drives the real loop: the watched web service and the loopback sshd.
+from tests.incident.loop import web_service  # noqa: F401
+from tests.targets.conftest import sshd  # noqa: F401
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -26,3 +30,17 @@ def browser_page(monkeypatch):
         page.set_default_timeout(15000)
         yield page
         browser.close()
+
+
+@pytest.fixture
+def artifacts_dir(request):
+    """Where a browser test keeps its screenshots: `var/test-artifacts/<test name>/` (git-ignored,
+    kept after the run; `TEST_ARTIFACTS_DIR` moves the root). Emptied at the start of the test."""
+    from pathlib import Path
+
+    root = Path(os.environ.get("TEST_ARTIFACTS_DIR") or Path(__file__).resolve().parents[2] / "var" / "test-artifacts")
+    path = root / request.node.name
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
