@@ -8,7 +8,10 @@ Every 201 must be a row with its ticket.created event.
 
 Besides throughput and latency the line splits the CPU time spent per ticket between the client,
 gunicorn and the PostgreSQL backends (`cpu_ms_*`); `cpu_ceiling_per_s` = 2 cores / that total is
-the rate the two cores could reach if nothing else ran and no one ever waited.
+the rate the two cores could reach if nothing else ran and no one ever waited. `floor_cpu_ms_400`
+is the same split summed for requests refused with a 400 (empty body) after authentication,
+throttling, the membership lookup and validation: what any create costs before its own work, so
+`floor_ceiling_per_s` bounds every possible create path of this stack on these cores.
 Peer: django-helpdesk's API create, 21.9 ms p50 sequential (RESULTS.md §4, not re-run).
 """
 
@@ -29,7 +32,15 @@ CORES = os.cpu_count() or 2
 PEER_P50_MS = 21.9  # RESULTS.md §4: "create ticket, API", django-helpdesk 2.6.1, one sequential client
 
 
-async def load(url: str, tokens: list[str], n: int):
+def _ticket(i: int) -> dict:
+    return {"subject": f"Bench ticket {i}", "message": "The router blinks red.", "priority": ["low", "normal", "high"][i % 3]}
+
+
+def _empty(i: int) -> dict:
+    return {}  # a 400: authenticated, throttled, scoped and validated, then refused before any work
+
+
+async def load(url: str, tokens: list[str], n: int, body=_ticket):
     import aiohttp
 
     latencies, statuses = [], {}
@@ -44,9 +55,8 @@ async def load(url: str, tokens: list[str], n: int):
                 i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            body = {"subject": f"Bench ticket {i}", "message": "The router blinks red.", "priority": ["low", "normal", "high"][i % 3]}
             t = time.perf_counter()
-            async with session.post(url, json=body, headers=headers) as r:
+            async with session.post(url, json=body(i), headers=headers) as r:
                 await r.read()
                 statuses[r.status] = statuses.get(r.status, 0) + 1
             latencies.append((time.perf_counter() - t) * 1000)
@@ -101,10 +111,17 @@ def main() -> None:
             url = f"{server.url}/api/v1/tickets/"
             asyncio.run(load(url, tokens, C * 3))  # warm-up: imports, connections
             warm = Ticket.objects.filter(tenant=tenant).count()
-            cpu = (time.process_time(), server.cpu_seconds(), postgres_cpu_seconds(connection, database))
+
+            def cpu():
+                return time.process_time(), server.cpu_seconds(), postgres_cpu_seconds(connection, database)
+
+            before = cpu()
             seconds, lat, statuses = asyncio.run(load(url, tokens, N))
-            client_s, server_s, pg_s = (b - a for a, b in zip(cpu, (time.process_time(), server.cpu_seconds(),
-                                                                    postgres_cpu_seconds(connection, database)), strict=True))
+            client_s, server_s, pg_s = (b - a for a, b in zip(before, cpu(), strict=True))
+            # the floor: what the same requests cost when refused (400) before the ticket work
+            before = cpu()
+            _, _, refused = asyncio.run(load(url, tokens, N // 3, body=_empty))
+            floor_ms = sum(b - a for a, b in zip(before, cpu(), strict=True)) * 1000 / (N // 3)
         created = Ticket.objects.filter(tenant=tenant).count() - warm
         events = Event.objects.filter(tenant=tenant, name="ticket.created").count() - warm
         per_agent = sorted(Ticket.objects.filter(tenant=tenant).values("assignee_id").annotate(n=Count("id")).values_list("n", flat=True))
@@ -117,6 +134,7 @@ def main() -> None:
             assignment=ASSIGNMENT, assigned_spread=(per_agent[-1] - per_agent[0]) if ASSIGNMENT != "off" else "-",
             cpu_ms_client=client_s * 1000 / N, cpu_ms_gunicorn=server_s * 1000 / N, cpu_ms_postgres=pg_s * 1000 / N,
             cpu_ms_total=total_ms, cpu_ceiling_per_s=CORES * 1000 / total_ms,
+            floor_cpu_ms_400=floor_ms if refused.get(400) == N // 3 else "failed", floor_ceiling_per_s=CORES * 1000 / floor_ms,
             peer_helpdesk_create_p50_ms=PEER_P50_MS, peer_source="RESULTS.md§4", p50_vs_peer=p50 / PEER_P50_MS,
         )
     finally:
