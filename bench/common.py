@@ -94,11 +94,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
+def process_cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc); with `children`, plus
+    those of its children that have ended and been waited for."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds(conn, database: str) -> float:
@@ -124,7 +126,10 @@ class LiveServer:
     """
 
     def __init__(self, workers: int | None = None, redis_url: str = "redis://127.0.0.1:6379/12", **env):
+        import tempfile
+
         self.workers, self.redis_url, self.extra_env = workers, redis_url, env
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; closed in __exit__)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -139,7 +144,8 @@ class LiveServer:
             [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
              "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--keep-alive", "30",
              *(["-w", str(self.workers)] if self.workers else [])],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            # a file, not a pipe nobody reads: a full pipe would block the workers' log writes
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True,
         )
         import socket
 
@@ -151,17 +157,18 @@ class LiveServer:
             except OSError:
                 time.sleep(0.2)
         self.__exit__(None, None, None)
-        raise RuntimeError("gunicorn did not start")
+        self.log.seek(0)
+        raise RuntimeError("gunicorn did not start: " + self.log.read()[-2000:].decode(errors="replace"))
 
     def cpu_seconds(self) -> float:
-        """CPU seconds used so far by gunicorn (the master and its live workers)."""
-        pids = [self.proc.pid]
-        try:
-            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
-                pids += [int(p) for p in f.read().split()]
-        except OSError:
-            pass
-        return sum(process_cpu_seconds(pid) for pid in pids)
+        """CPU seconds used so far by gunicorn: the master, its live workers and the workers it
+        has already reaped (a restarted worker's time is not lost)."""
+        total = process_cpu_seconds(self.proc.pid, children=True)
+        with contextlib.suppress(OSError), open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+            for pid in f.read().split():
+                with contextlib.suppress(OSError):
+                    total += process_cpu_seconds(int(pid))
+        return total
 
     def __exit__(self, *exc):
         import signal
@@ -173,6 +180,11 @@ class LiveServer:
             import redis
 
             redis.Redis.from_url(self.redis_url).flushdb()
+            self.log.seek(0)
+            text = self.log.read().decode(errors="replace")
+            self.log.close()
+            if "Traceback" in text or "WORKER TIMEOUT" in text:  # to stderr: the bench line stays alone on stdout
+                print("gunicorn log (tail):\n" + text[-3000:], file=sys.stderr)
 
 
 def helpdesk_p50(label: str) -> float:
