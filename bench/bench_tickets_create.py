@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCH_DB, LiveServer, line, percentile, postgres_cpu_seconds, setup_django
+from common import BENCH_DB, LiveServer, PostgresCpu, line, percentile, setup_django
 
 N = int(os.environ.get("BENCH_TICKET_CREATES", "3000"))
 C = int(os.environ.get("BENCH_TICKET_CLIENTS", "8"))
@@ -97,7 +97,6 @@ def _setup(tag: str):
 
 def main() -> None:
     setup_django()
-    from django.db import connection
     from django.db.models import Count
 
     from apps.core.models import Event
@@ -112,27 +111,28 @@ def main() -> None:
             asyncio.run(load(url, tokens, C * 3))  # warm-up: imports, connections
             warm = Ticket.objects.filter(tenant=tenant).count()
 
-            def cpu():
-                return time.process_time(), server.cpu_seconds(), postgres_cpu_seconds(connection, database)
+            def measured(n, body):
+                """Load with CPU seconds of (client, gunicorn, PostgreSQL) per request."""
+                client0, server0 = time.process_time(), server.cpu_seconds()
+                with PostgresCpu(database) as pg:
+                    result = asyncio.run(load(url, tokens, n, body=body))
+                return result, ((time.process_time() - client0) / n, (server.cpu_seconds() - server0) / n, pg.seconds / n)
 
-            before = cpu()
-            seconds, lat, statuses = asyncio.run(load(url, tokens, N))
-            client_s, server_s, pg_s = (b - a for a, b in zip(before, cpu(), strict=True))
+            (seconds, lat, statuses), (client_s, server_s, pg_s) = measured(N, _ticket)
             # the floor: what the same requests cost when refused (400) before the ticket work
-            before = cpu()
-            _, _, refused = asyncio.run(load(url, tokens, N // 3, body=_empty))
-            floor_ms = sum(b - a for a, b in zip(before, cpu(), strict=True)) * 1000 / (N // 3)
+            (_, _, refused), floor = measured(N // 3, _empty)
+            floor_ms = sum(floor) * 1000
         created = Ticket.objects.filter(tenant=tenant).count() - warm
         events = Event.objects.filter(tenant=tenant, name="ticket.created").count() - warm
         per_agent = sorted(Ticket.objects.filter(tenant=tenant).values("assignee_id").annotate(n=Count("id")).values_list("n", flat=True))
         p50 = percentile(lat, 50)
-        total_ms = (client_s + server_s + pg_s) * 1000 / N
+        total_ms = (client_s + server_s + pg_s) * 1000
         line(
             "tickets_create",
             tickets_per_s=N / seconds, n=N, clients=C, p50_ms=p50, p95_ms=percentile(lat, 95),
             ok=statuses.get(201, 0), errors=N - statuses.get(201, 0), rows_created=created, all_rows_accounted=created == statuses.get(201, 0) == events,
             assignment=ASSIGNMENT, assigned_spread=(per_agent[-1] - per_agent[0]) if ASSIGNMENT != "off" else "-",
-            cpu_ms_client=client_s * 1000 / N, cpu_ms_gunicorn=server_s * 1000 / N, cpu_ms_postgres=pg_s * 1000 / N,
+            cpu_ms_client=client_s * 1000, cpu_ms_gunicorn=server_s * 1000, cpu_ms_postgres=pg_s * 1000,
             cpu_ms_total=total_ms, cpu_ceiling_per_s=CORES * 1000 / total_ms,
             floor_cpu_ms_400=floor_ms if refused.get(400) == N // 3 else "failed", floor_ceiling_per_s=CORES * 1000 / floor_ms,
             peer_helpdesk_create_p50_ms=PEER_P50_MS, peer_source="RESULTS.md§4", p50_vs_peer=p50 / PEER_P50_MS,

@@ -103,17 +103,53 @@ def process_cpu_seconds(pid: int, children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds(conn, database: str) -> float:
-    """CPU seconds used so far by the PostgreSQL backends connected to `database`, except the
-    caller's own connection (`conn`: a Django connection or a psycopg one)."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
-        pids = [row[0] for row in cur.fetchall()]
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):  # the backend ended meanwhile
-            total += process_cpu_seconds(pid)
-    return total
+class PostgresCpu:
+    """CPU seconds the PostgreSQL backends of one database use while the block runs. Backends are
+    sampled every `interval` seconds, so connections opened or recycled meanwhile (after
+    CONN_MAX_AGE) count from their start to their last sample; only the sampler's own is left out.
+
+        with PostgresCpu("opsportal_bench") as pg:
+            ...
+        pg.seconds
+    """
+
+    def __init__(self, database: str, interval: float = 0.5):
+        self.database, self.interval = database, interval
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.seconds = 0.0
+
+    def _sample(self, conn, initial: bool = False) -> None:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.database])]
+        for pid in pids:
+            with contextlib.suppress(OSError):  # the backend ended meanwhile
+                value = process_cpu_seconds(pid)
+                self.first.setdefault(pid, value if initial else 0.0)
+                self.last[pid] = value
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample(self._conn)
+
+    def __enter__(self):
+        import threading
+
+        import psycopg
+
+        self._conn = psycopg.connect(BENCH_DB.rsplit("/", 1)[0] + "/" + self.database, autocommit=True)
+        self._sample(self._conn, initial=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample(self._conn)
+        self._conn.close()
+        self.seconds = sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
 class LiveServer:
