@@ -8,6 +8,6 @@ import os
 # Sync workers: a Django request is CPU-bound Python, one process per request in flight. gunicorn's
 # documented starting point is 2 × cores + 1, so that while one worker waits on PostgreSQL (a
 # commit's WAL flush) or Redis another has the core; fewer leave cores idle under concurrent load.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
 worker_class = "sync"
 timeout = 60
