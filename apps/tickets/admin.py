@@ -102,15 +102,21 @@ class TicketAdmin(TenantScopedAdmin):
             if not acting(request.user).is_platform:
                 fields.remove("tenant")
             return fields
-        # a closed ticket takes no replies (ticket_reply refuses them): no reply box to fill
-        reply = list(self.reply_fields) if obj.status != TicketStatus.CLOSED and self.has_change_permission(request, obj) else []
+        reply = list(self.reply_fields) if self._offers_reply(request, obj) else []
         return list(self.change_fields) + list(self.readonly_fields) + reply
+
+    def _offers_reply(self, request, obj) -> bool:
+        # a closed ticket takes no replies (ticket_reply refuses them): no reply box to fill
+        return obj.status != TicketStatus.CLOSED and self.has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else ()
 
     def get_form(self, request, obj=None, **kwargs):
-        kwargs["form"] = TicketAddForm if obj is None else TicketChangeForm
+        if obj is None:
+            kwargs["form"] = TicketAddForm
+        elif self._offers_reply(request, obj):
+            kwargs["form"] = TicketChangeForm
         return super().get_form(request, obj, **kwargs)
 
     def get_inlines(self, request, obj):
