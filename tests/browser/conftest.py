@@ -29,6 +29,7 @@ def browser_page(monkeypatch):
 
 
 # --- journeys (tests/browser/test_journeys.py): the loopback sshd and screenshots kept as artifacts ---
+import contextlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from tests.targets.conftest import sshd  # noqa: E402,F401  (the real loopback OpenSSH server)
@@ -66,10 +67,8 @@ def shots(request, browser_page):
     yield shot
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        try:
+        with contextlib.suppress(Exception):  # the page may be gone; the test's own error is what matters
             shot("failure")
-        except Exception:  # the page may be gone; the test's own error is what matters
-            pass
     _artifact_dirs.append(folder)
     print(f"\nscreenshots: {folder}")
 
