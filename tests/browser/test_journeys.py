@@ -49,23 +49,19 @@ def _messages(page) -> str:
 
 
 # -- 1. log in with MFA ----------------------------------------------------------------------
-@pytest.fixture
-def admin_requires_otp(settings, monkeypatch):
-    """PORTAL_ADMIN_REQUIRE_OTP on for this test. config/urls.py reads it once at import and
-    swaps the admin site's class for django-otp's OTPAdminSite; do the same for this test only."""
-    from django.contrib import admin
-    from django_otp.admin import OTPAdminSite
-
-    settings.PORTAL_ADMIN_REQUIRE_OTP = True
-    if not isinstance(admin.site, OTPAdminSite):
-        monkeypatch.setattr(admin.site, "__class__", OTPAdminSite)
-
-
-def test_staff_logs_in_with_password_then_totp_token(transactional_db, live_server, browser_page, shots, admin_requires_otp):
+def test_staff_logs_in_with_password_then_totp_token(transactional_db, live_server, browser_page, shots, settings):
+    """Tenant A requires staff MFA (Organization.require_staff_mfa=on, the per-tenant switch):
+    the password opens a session that owes its code; every admin page leads to /admin/mfa/."""
     from django_otp.oath import totp
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from apps.core.choices import StaffMfa
+
+    settings.PORTAL_ADMIN_REQUIRE_OTP = False  # the tenant's own switch decides, not the global default
     world = build_world()
+    tenant = world.tenant("a")
+    tenant.require_staff_mfa = StaffMfa.ON
+    tenant.save(update_fields=["require_staff_mfa"])
     user = world.user("a", "admin")
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
 
@@ -73,39 +69,39 @@ def test_staff_logs_in_with_password_then_totp_token(transactional_db, live_serv
         return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=drift):06d}"
 
     page, base = browser_page, live_server.url
-    page.goto(f"{base}/admin/")
+    page.goto(f"{base}/admin/tickets/ticket/")
     assert "/admin/login/" in page.url
     shots("login-form")
 
-    # password alone is not enough: the form asks for the token
+    # the password alone is not enough: the portal asks for the code before any admin page
     page.fill("#id_username", "a-admin")
     page.fill("#id_password", PASSWORD)
-    page.click("#login-form input[type=submit][value='Log in']")
-    assert "Please enter your OTP token" in page.inner_text("#content")
-    assert page.locator("#id_otp_device option", has_text="phone").count() == 1
-    shots("token-required")
+    with page.expect_navigation():
+        page.click("#login-form input[type=submit]")
+    assert "/admin/mfa/" in page.url
+    assert page.locator("#user-tools a", has_text="Tickets").count() == 0
+    shots("code-required")
+    page.goto(f"{base}/admin/tickets/ticket/")  # typing an admin URL does not get around it
+    assert "/admin/mfa/" in page.url
 
-    # a wrong token is refused (one that no step in the accepted window would produce)
+    # a wrong code is refused (one that no step in the accepted window would produce)
     valid_now = {token(d) for d in (-2, -1, 0, 1, 2)}
     wrong = next(t for t in ("000000", "123456", "999999", "424242") if t not in valid_now)
-    page.fill("#id_password", PASSWORD)
-    page.select_option("#id_otp_device", label="phone")
     page.fill("#id_otp_token", wrong)
-    page.click("#login-form input[type=submit][value='Log in']")
-    assert "/admin/login/" in page.url
-    assert "Invalid token" in page.inner_text("#content")
-    assert page.locator("#user-tools").count() == 0
-    shots("wrong-token-refused")
+    with page.expect_navigation():
+        page.click("#content form [type=submit]")
+    assert "/admin/mfa/" in page.url
+    assert "not valid" in page.inner_text("#content")
+    shots("wrong-code-refused")
 
     # django-otp throttles a device for 1 s after a failure; a person takes longer to retype
     page.wait_for_timeout(1500)
-    page.fill("#id_password", PASSWORD)
-    page.select_option("#id_otp_device", label="phone")
     page.fill("#id_otp_token", token())
     with page.expect_navigation():
-        page.click("#login-form input[type=submit][value='Log in']")
+        page.click("#content form [type=submit]")
     page.wait_for_selector("#user-tools")
-    assert page.url.rstrip("/").endswith("/admin")
+    assert "/admin/tickets/ticket/" in page.url  # back where the person was going
+    page.goto(f"{base}/admin/")
     assert "Operations" in page.inner_text("#content")  # the admin index (index_title)
     assert page.locator("#content-main a", has_text="Tickets").count() >= 1
     shots("admin-index")
