@@ -44,3 +44,51 @@ def artifacts_dir(request):
         shutil.rmtree(path)
     path.mkdir(parents=True)
     return path
+
+
+# --- journeys (tests/browser/test_journeys.py): screenshots kept as artifacts ---
+import contextlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS_DIR") or Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "browser")
+_artifact_dirs: list[Path] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def shots(request, browser_page):
+    """`shots("step")` saves a full-page screenshot as var/test-artifacts/browser/<test>/NN-step.png
+    (BROWSER_ARTIFACTS_DIR overrides the root); a failing test also leaves NN-failure.png."""
+    folder = ARTIFACTS / request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
+    if folder.exists():
+        for old in folder.glob("*.png"):
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    browser_page.set_viewport_size({"width": 1600, "height": 900})  # wide changelists fit on the picture
+    counter = {"n": 0}
+
+    def shot(step: str) -> Path:
+        counter["n"] += 1
+        path = folder / f"{counter['n']:02d}-{step}.png"
+        browser_page.screenshot(path=str(path), full_page=True)
+        return path
+
+    shot.folder = folder
+    yield shot
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        with contextlib.suppress(Exception):  # the page may be gone; the test's own error is what matters
+            shot("failure")
+    _artifact_dirs.append(folder)
+    print(f"\nscreenshots: {folder}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _artifact_dirs:
+        terminalreporter.write_line(f"browser screenshots: {ARTIFACTS} ({len(_artifact_dirs)} test(s))")
