@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -12,7 +14,7 @@ from apps.core.choices import Role
 from apps.tenants.models import Membership
 
 from .choices import CLOCK_RUNNING_STATUSES, OPEN_STATUSES, TicketPriority
-from .models import Ticket
+from .models import Ticket, TicketAgent
 
 
 def agent_workloads(*, tenant_id: int) -> list[dict]:
@@ -42,3 +44,27 @@ def tickets_at_risk(*, tenant_id: int, include_breached: bool = True) -> QuerySe
     if not include_breached:
         flagged &= Q(first_response_breached=False, resolution_breached=False)
     return Ticket.objects.filter(flagged, tenant_id=tenant_id, status__in=list(CLOCK_RUNNING_STATUSES)).order_by("resolution_due_at")
+
+
+def assignment_candidates(*, tenant_id: int, with_loads: bool) -> list[tuple]:
+    """(user_id, username, is_available, last_assigned_at, open tickets or 0) of the tenant's
+    active support agents, for auto-assignment. Raw SQL: it runs while the tenant's assignment
+    lock is held, so it is one round trip with no query compilation (agents, their TicketAgent
+    profile and their loads at once)."""
+    user_table = get_user_model()._meta.db_table
+    open_statuses = sorted(s.value for s in OPEN_STATUSES)
+    load = (
+        f'(SELECT COUNT(*) FROM "{Ticket._meta.db_table}" t WHERE t.tenant_id = %s AND t.assignee_id = m.user_id '
+        f"AND t.status IN ({', '.join(['%s'] * len(open_statuses))}))"
+        if with_loads else "0"
+    )
+    sql = (
+        f"SELECT m.user_id, u.username, a.is_available, a.last_assigned_at, {load} "
+        f'FROM "{Membership._meta.db_table}" m JOIN "{user_table}" u ON u.id = m.user_id '
+        f'LEFT JOIN "{TicketAgent._meta.db_table}" a ON a.tenant_id = %s AND a.user_id = m.user_id '
+        f"WHERE m.organization_id = %s AND m.role = %s AND m.is_active AND u.is_active"
+    )
+    params = [*([tenant_id, *open_statuses] if with_loads else []), tenant_id, tenant_id, Role.SUPPORT_AGENT.value]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()

@@ -8,14 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.choices import OrgKind, Role
-from apps.core.events import enqueue_dispatch_many, publish
-from apps.core.models import Event
+from apps.core.events import publish
 from apps.core.policy import policy
 from apps.core.tenancy import acting
 from apps.tenants.models import Membership, Organization
@@ -35,7 +33,9 @@ from .choices import (
 from .config import TenantConfig, tenant_config
 from .models import STAFF_WORKERS, Ticket, TicketAgent, TicketAttachment, TicketEvent, TicketMessage
 from .numbers import new_ticket_number
+from .selectors import assignment_candidates
 from .sla import business_seconds_between, sla_clock, sla_targets
+from .writes import BatchedWrites
 
 mimetypes.add_type("text/plain", ".log")  # diagnostics.log is the most common attachment
 NUMBER_ATTEMPTS = 12
@@ -102,33 +102,6 @@ def _notify(type_: str, priority: str, *, user_ids=(), roles=(), title: str = ""
 
 def _timeline(ticket, kind, *, actor=None, text="", **data) -> TicketEvent:
     return TicketEvent.objects.create(ticket=ticket, kind=kind, actor=actor if actor is not None else None, text=text[:300], data=data)
-
-
-class _Writes:
-    """Timeline rows and outbox events of one service call, written with one INSERT each at the
-    end of its transaction (`flush`); one task dispatches all the events after commit. The
-    events are the rows `apps.core.events.publish` would write, in the same order."""
-
-    def __init__(self) -> None:
-        self.timeline_rows: list[TicketEvent] = []
-        self.events: list[Event] = []
-
-    def timeline(self, ticket, kind, *, actor=None, text="", **data) -> TicketEvent:
-        row = TicketEvent(ticket=ticket, kind=kind, actor=actor, text=text[:300], data=data)
-        self.timeline_rows.append(row)
-        return row
-
-    def publish(self, name: str, ticket, *, actor, payload: dict) -> None:
-        due = timezone.now() + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
-        self.events.append(Event(name=name, tenant_id=ticket.tenant_id, payload=payload, actor_id=getattr(actor, "pk", None), next_attempt_at=due))
-
-    def flush(self) -> None:
-        if self.timeline_rows:
-            TicketEvent.objects.bulk_create(self.timeline_rows)
-        if self.events:
-            Event.objects.bulk_create(self.events)
-            ids = [str(e.pk) for e in self.events]
-            transaction.on_commit(lambda: enqueue_dispatch_many(ids))
 
 
 def _require(actor, action: str, ticket: Ticket) -> None:
@@ -239,7 +212,7 @@ def validate_attachment(upload) -> str:
     return guessed
 
 
-def _store_attachments(ticket, files, *, actor, message=None, writes: _Writes | None = None) -> list[TicketAttachment]:
+def _store_attachments(ticket, files, *, actor, message=None, writes: BatchedWrites | None = None) -> list[TicketAttachment]:
     stored = []
     timeline = writes.timeline if writes is not None else _timeline
     for upload in files or ():
@@ -356,7 +329,7 @@ def _create(ctx, *, actor, origin, target, subject, message, priority, tenant, p
     ticket.number = new_ticket_number()
     ticket.save(force_insert=True)
     first = TicketMessage.objects.create(ticket=ticket, author=actor, author_type=origin, body=message, created_at=now)
-    writes = _Writes()
+    writes = BatchedWrites()
     stored = _store_attachments(ticket, attachments, actor=actor, message=first, writes=writes)
     writes.timeline(ticket, TimelineKind.CREATED, actor=actor, text=f"Opened by {origin} for {target}", origin=origin, target=target)
     assignee_username = _auto_assign(ticket, conf, writes) if target == ActorType.TENANT else None
@@ -385,7 +358,7 @@ def _create(ctx, *, actor, origin, target, subject, message, priority, tenant, p
     return ticket
 
 
-def _publish_to_partner(ticket, *, actor, reason: str, writes: _Writes | None = None) -> None:
+def _publish_to_partner(ticket, *, actor, reason: str, writes: BatchedWrites | None = None) -> None:
     partner_staff = Membership.objects.filter(
         organization_id=ticket.partner_id, is_active=True, role__in=list(STAFF_WORKERS)
     ).values_list("user_id", flat=True)
@@ -415,32 +388,9 @@ def pick_agent(tenant, mode: str, *, only_available: bool) -> int | None:
     return picked[0] if picked else None
 
 
-def _pick_rows(tenant_id: int, *, with_loads: bool) -> list[tuple]:
-    """(user_id, username, is_available, last_assigned_at, open tickets) of the tenant's active
-    support agents. Raw SQL: it runs while the tenant's assignment lock is held, so it is one
-    round trip with no query compilation (agents, profiles and loads at once)."""
-    user_table = get_user_model()._meta.db_table
-    open_statuses = sorted(s.value for s in OPEN_STATUSES)
-    load = (
-        f'(SELECT COUNT(*) FROM "{Ticket._meta.db_table}" t WHERE t.tenant_id = %s AND t.assignee_id = m.user_id '
-        f"AND t.status IN ({', '.join(['%s'] * len(open_statuses))}))"
-        if with_loads else "0"
-    )
-    sql = (
-        f"SELECT m.user_id, u.username, a.is_available, a.last_assigned_at, {load} "
-        f'FROM "{Membership._meta.db_table}" m JOIN "{user_table}" u ON u.id = m.user_id '
-        f'LEFT JOIN "{TicketAgent._meta.db_table}" a ON a.tenant_id = %s AND a.user_id = m.user_id '
-        f"WHERE m.organization_id = %s AND m.role = %s AND m.is_active AND u.is_active"
-    )
-    params = [*([tenant_id, *open_statuses] if with_loads else []), tenant_id, tenant_id, Role.SUPPORT_AGENT.value]
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
-
-
 def _pick(tenant_id: int, mode: str, *, only_available: bool) -> tuple[int, str] | None:
     least_loaded = mode != AssignmentMode.ROUND_ROBIN
-    rows = _pick_rows(tenant_id, with_loads=least_loaded)
+    rows = assignment_candidates(tenant_id=tenant_id, with_loads=least_loaded)
     if only_available:
         rows = [r for r in rows if r[2] is None or r[2]]  # no profile yet counts as available
     if not rows:
@@ -464,7 +414,7 @@ def _assignment_lock(tenant_id: int) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ASSIGN_LOCK_NAMESPACE, tenant_id])
 
 
-def _auto_assign(ticket: Ticket, conf: TenantConfig, writes: _Writes) -> str | None:
+def _auto_assign(ticket: Ticket, conf: TenantConfig, writes: BatchedWrites) -> str | None:
     """Assign a new ticket per the tenant's mode; returns the assignee's username. The lock is
     taken as late as possible (the ticket and its message are written already): it is held to
     the commit, so the next creator counts this ticket."""
@@ -478,7 +428,7 @@ def _auto_assign(ticket: Ticket, conf: TenantConfig, writes: _Writes) -> str | N
     return picked[1]
 
 
-def _set_assignee(ticket: Ticket, user_id: int | None, *, actor, how: str, writes: _Writes) -> None:
+def _set_assignee(ticket: Ticket, user_id: int | None, *, actor, how: str, writes: BatchedWrites) -> None:
     previous = ticket.assignee_id
     now = timezone.now()
     ticket.assignee_id = user_id
@@ -523,7 +473,7 @@ def ticket_assign(ticket: Ticket, *, actor, assignee=None, auto: bool = False) -
             user_id = pick_agent(ticket.tenant_id, mode, only_available=conf["only_available"])
             if user_id is None:
                 raise ValidationError({"assignee": "No available support agent in this tenant."})
-            writes = _Writes()
+            writes = BatchedWrites()
             _set_assignee(ticket, user_id, actor=actor, how=mode, writes=writes)
             writes.flush()
             return ticket
@@ -531,7 +481,7 @@ def ticket_assign(ticket: Ticket, *, actor, assignee=None, auto: bool = False) -
             raise ValidationError({"assignee": f"{assignee} is not an active staff member of this ticket's organizations."})
         new_id = assignee.pk if assignee is not None else None
         if new_id != ticket.assignee_id:
-            writes = _Writes()
+            writes = BatchedWrites()
             _set_assignee(ticket, new_id, actor=actor, how="manual", writes=writes)
             writes.flush()
     return ticket
@@ -744,7 +694,6 @@ class _Row:
 
 
 def _sweep_events(rows, *, kind: str, name: str, now) -> None:
-    from datetime import timedelta
 
     from apps.core.events import enqueue_dispatch
     from apps.core.models import Event
