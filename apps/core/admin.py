@@ -104,6 +104,10 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         except PermissionDenied as exc:
             raise PermissionDenied(str(exc)) from exc
 
+    def delete_model(self, request, obj):
+        """Override to call the app's service; the default deletes and audits (`config.deleted`)."""
+        services.scoped_delete(obj, actor=request.user)
+
     def run_service(self, request, func, *args, success: str | None = None, **kwargs):
         """Run a service from an admin action and turn a validation error into a message."""
         try:
