@@ -18,6 +18,7 @@ if settings.PORTAL_ADMIN_REQUIRE_OTP:
 urlpatterns = [
     path("", home, name="home"),
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
+    path("admin/timeline/", include("apps.dashboard.urls")),  # tenant timeline pages (apps/dashboard/views.py)
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -67,7 +67,8 @@ def _decode(cursor: str) -> tuple[datetime, str]:
     return parsed, pk
 
 
-def _tenant_for(user, slug: str):
+def tenant_for(user, slug: str):
+    """The tenant whose timeline `user` may read, and the acting context; PermissionDenied otherwise."""
     from apps.tenants.models import Organization
 
     tenant = Organization.objects.filter(kind=OrgKind.TENANT, slug=slug).first()
@@ -112,7 +113,8 @@ def timeline_queryset(*, tenant_id: int, topics: list[str], limit: int, ctx=None
         base = base.filter(created_at__gte=after)
     if cursor is not None:
         at, pk = cursor
-        base = base.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk))
+        # (created_at, id) < (at, pk); the plain bound keeps the index range starting at the cursor
+        base = base.filter(Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk)))
     alerts = Q(topic="alert") & Q(name__in=HIDDEN)
     if ctx is not None and not (ctx.is_platform or ctx.role in MANAGER_ROLES):
         alerts |= Q(topic="alert") & Q(payload__assigned_to_id__gt=0) & ~Q(payload__assigned_to_id=user_id)
@@ -141,7 +143,7 @@ def timeline_page(*, user, tenant_slug: str, kinds="", cursor: str = "", limit=5
     "next_cursor": str | None}`. `after` is inclusive, `before` exclusive; a date means its start
     (UTC). PermissionDenied (→ 404) for a tenant the user may not see, ValidationError (→ 400)
     for bad filters."""
-    tenant, ctx = _tenant_for(user, tenant_slug)
+    tenant, ctx = tenant_for(user, tenant_slug)
     try:
         limit = max(1, min(int(limit), MAX_LIMIT))
     except (TypeError, ValueError) as exc:

@@ -33,8 +33,7 @@ SCALARS = (models.BooleanField, models.IntegerField, models.FloatField, models.D
 
 
 def _fields(obj) -> list:
-    return [f for f in obj._meta.concrete_fields
-            if not f.primary_key and not f.generated and f.name not in SKIPPED and getattr(f, "editable", True)]
+    return [f for f in obj._meta.concrete_fields if not f.primary_key and not f.generated and f.name not in SKIPPED]
 
 
 def _stored(obj) -> dict[str, Any]:

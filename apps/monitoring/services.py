@@ -357,7 +357,9 @@ def trend_rule_update(rule: TrendRule, *, actor, **fields) -> TrendRule:
         if key not in TREND_FIELDS:
             raise ValidationError(f"Field {key!r} cannot be changed.")
     with transaction.atomic():
-        stored = TrendRule.objects.select_for_update().get(pk=rule.pk)
+        # the locked row, not the caller's copy: its state may have moved since it was read
+        stored = TrendRule.objects.select_for_update().select_related("endpoint").get(pk=rule.pk)
+        rule = TrendRule.objects.select_related("endpoint").get(pk=rule.pk)
         for key, value in fields.items():
             setattr(rule, key, value)
         with config_change(rule, actor=actor):
