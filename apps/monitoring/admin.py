@@ -12,8 +12,6 @@ from . import selectors, services
 from .choices import EndpointKind
 from .models import Endpoint, TrendRule
 
-COLOURS = {"up": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "unknown": "#757575"}
-
 
 def sparkline(values, width=120, height=24):
     points = [v for v in values if v is not None]
@@ -43,14 +41,16 @@ class EndpointAdmin(TenantScopedAdmin):
     )
     actions = ["check_now", "pause", "resume"]
 
+    class Media:
+        css = {"all": ["monitoring/admin.css"]}
+
     @admin.display(description="target")
     def target(self, obj):
         return obj.url
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
-        return format_html('<b style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</b>',
-                           COLOURS.get(obj.status, "#757575"), obj.get_status_display())
+        return format_html('<b class="mon-badge {}">{}</b>', obj.status, obj.get_status_display())
 
     @admin.display(description="last result")
     def last_result(self, obj):
@@ -120,6 +120,9 @@ class TrendRuleAdmin(TenantScopedAdmin):
     readonly_fields = ("state", "state_since", "last_value", "last_samples", "last_reason", "last_evaluated_at", "created_by")
     actions = ["evaluate_now"]
 
+    class Media:
+        css = {"all": ["monitoring/admin.css"]}
+
     @admin.display(description="budget")
     def budget(self, obj):
         if obj.kind == "latency_p95":
@@ -128,8 +131,7 @@ class TrendRuleAdmin(TenantScopedAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
-        colour = {"ok": COLOURS["up"], "breached": COLOURS["down"]}.get(obj.state, COLOURS["unknown"])
-        return format_html('<b style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</b>', colour, obj.get_state_display())
+        return format_html('<b class="mon-badge {}">{}</b>', obj.state, obj.get_state_display())
 
     def save_service(self, request, obj, form, change):
         fields = {f: getattr(obj, f) for f in services.TREND_FIELDS if f in form.cleaned_data}
