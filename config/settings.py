@@ -494,6 +494,7 @@ MONITORING_RESULT_RETENTION_DAYS = env.int("MONITORING_RESULT_RETENTION_DAYS", d
 MONITORING_MIN_INTERVAL_SECONDS = env.int("MONITORING_MIN_INTERVAL_SECONDS", default=10)
 MONITORING_BODY_LIMIT_BYTES = env.int("MONITORING_BODY_LIMIT_BYTES", default=262144)  # read for keyword/JSON match
 MONITORING_USER_AGENT = env.str("MONITORING_USER_AGENT", default="opsportal-monitor/1.0")
+MONITORING_TREND_EVERY_SECONDS = env.int("MONITORING_TREND_EVERY_SECONDS", default=60)  # trend rules (p95, TLS expiry)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "EndpointStatusEnum": "apps.monitoring.choices.EndpointStatus",
     "CheckResultStatusEnum": "apps.monitoring.choices.ResultStatus",

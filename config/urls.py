@@ -16,6 +16,7 @@ admin.site.__class__ = PortalAdminSite
 urlpatterns = [
     path("", home, name="home"),
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
+    path("admin/timeline/", include("apps.dashboard.urls")),  # tenant timeline pages (apps/dashboard/views.py)
     path("admin/mfa/", mfa_view, name="admin-mfa"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),

@@ -12,6 +12,7 @@ class AlertType(models.TextChoices):
     UNASSIGNED_CRITICAL = "unassigned_critical", "Unassigned critical ticket"
     JOB_FAILED = "job_failed", "Job failed"
     ENDPOINT_DOWN = "endpoint_down", "Endpoint down"
+    ENDPOINT_TREND = "endpoint_trend", "Endpoint trend (latency p95, TLS expiry)"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     CUSTOM = "custom", "Custom"
     EXTERNAL = "external", "External (Alertmanager)"

@@ -107,6 +107,39 @@ def endpoint_up(event) -> None:
                                     resource_type=str(p.get("object_type", "")), resource_id=p["id"], reason="Endpoint is up again.")
 
 
+TREND_RULE = "monitoring.trendrule"
+
+
+@subscribe("endpoint.trend_breached")
+def endpoint_trend_breached(event) -> None:
+    """A monitoring trend rule breached (p95 over budget, certificate expiring): an
+    `endpoint_trend` alert with the endpoint's and the rule's labels, so `alert` rules can match
+    it and their actions open a ticket or run a job (incident_on_fired) before a hard failure."""
+    p = event.payload or {}
+    if not event.tenant_id or p.get("id") is None:
+        return
+    labels = {str(k): str(v) for k, v in (p.get("labels") or {}).items()}
+    labels.update({"endpoint": str(p.get("endpoint", "")), "trend": str(p.get("trend", ""))})
+    severity = p.get("severity") if p.get("severity") in Severity.values else Severity.WARNING
+    alert_raise(
+        tenant=event.tenant_id, alert_type=AlertType.ENDPOINT_TREND, severity=severity, title=str(p.get("title") or p.get("rule")),
+        message=str(p.get("reason", "")), resource_type=TREND_RULE, resource_id=str(p["id"]), labels=labels,
+        source=AlertSource.EVENT,
+        metadata={"event": event.name, "url": p.get("url", ""), "event_id": str(event.pk), "endpoint_id": p.get("endpoint_id"),
+                  "value": p.get("value"), "threshold": p.get("threshold"), "unit": p.get("unit")},
+    )
+
+
+@subscribe("endpoint.trend_recovered")
+def endpoint_trend_recovered(event) -> None:
+    """The trend is back within its budget (or the rule went away): the alert resolves, and with
+    it the incident ticket (incident_on_resolved)."""
+    p = event.payload or {}
+    if event.tenant_id and p.get("id") is not None:
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.ENDPOINT_TREND], resource_type=TREND_RULE,
+                                    resource_id=p["id"], reason=str(p.get("title") or "Trend recovered."))
+
+
 @subscribe("*")
 def event_rules(event) -> None:
     """User-defined `event` rules; our own alert.* / silence.* events never trigger rules."""

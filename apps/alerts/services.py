@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from apps.core.audit import config_change, config_deleted
 from apps.core.choices import MANAGER_ROLES, STAFF_ROLES, OrgKind
 from apps.core.events import publish
 from apps.core.policy import policy
@@ -504,7 +505,7 @@ def _save_config(obj, *, actor, action: str):
     assign_tenant(obj, actor=actor)
     if actor is not None and not policy.allows(actor, action, type(obj)):
         raise PermissionDenied(f"Your role does not allow you to {action} {type(obj)._meta.verbose_name_plural}.")
-    with transaction.atomic():
+    with transaction.atomic(), config_change(obj, actor=actor):
         obj.full_clean()
         obj.save()
     return obj
@@ -513,9 +514,9 @@ def _save_config(obj, *, actor, action: str):
 def _update_config(obj, *, actor, fields: dict):
     _require(actor, "change", obj)
     fields.pop("tenant", None)
-    for key, value in fields.items():
-        setattr(obj, key, value)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(obj, actor=actor):
+        for key, value in fields.items():
+            setattr(obj, key, value)
         obj.full_clean()
         obj.save()
     return obj
@@ -523,7 +524,9 @@ def _update_config(obj, *, actor, fields: dict):
 
 def _delete_config(obj, *, actor) -> None:
     _require(actor, "delete", obj)
-    obj.delete()
+    with transaction.atomic():
+        config_deleted(obj, actor=actor)
+        obj.delete()
 
 
 def rule_create(*, actor, **fields) -> AlertRule:

@@ -104,6 +104,10 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         except PermissionDenied as exc:
             raise PermissionDenied(str(exc)) from exc
 
+    def delete_model(self, request, obj):
+        """Override to call the app's service; the default deletes and audits (`config.deleted`)."""
+        services.scoped_delete(obj, actor=request.user)
+
     def construct_change_message(self, request, form, formsets, add=False):
         # Portal inlines are read-only and their formsets are never saved (the service wrote
         # everything), so Django's history message would read attributes only save() sets.

@@ -101,13 +101,25 @@ def assign_tenant(obj, *, actor) -> None:
 
 def scoped_save(obj, *, actor, update_fields=None):
     """Validate and save a tenant-owned row on behalf of `actor` (the generic admin/API path
-    for models without special rules)."""
+    for models without special rules); the change is published as a `config.*` event."""
+    from .audit import config_change
+
     if hasattr(obj, "tenant_id"):
         assign_tenant(obj, actor=actor)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(obj, actor=actor):
         obj.full_clean()
         obj.save(update_fields=update_fields)
     return obj
+
+
+def scoped_delete(obj, *, actor) -> None:
+    """Delete a row through the generic admin path (the admin checked the permission), published
+    as `config.deleted`."""
+    from .audit import config_deleted
+
+    with transaction.atomic():
+        config_deleted(obj, actor=actor)
+        obj.delete()
 
 
 def user_revoke_tokens(*, actor, user) -> int:

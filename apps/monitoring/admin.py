@@ -1,4 +1,5 @@
-"""Admin: endpoints with a status colour, the last result, a latency sparkline and actions."""
+"""Admin: endpoints with a status colour, the last result, a latency sparkline and actions;
+trend rules with their state and an "evaluate now" action."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from apps.core.admin import TenantScopedAdmin
 
 from . import selectors, services
 from .choices import EndpointKind
-from .models import Endpoint
-
-COLOURS = {"up": "#2e7d32", "degraded": "#ef6c00", "down": "#c62828", "unknown": "#757575"}
+from .models import Endpoint, TrendRule
 
 
 def sparkline(values, width=120, height=24):
@@ -42,14 +41,16 @@ class EndpointAdmin(TenantScopedAdmin):
     )
     actions = ["check_now", "pause", "resume"]
 
+    class Media:
+        css = {"all": ["monitoring/admin.css"]}
+
     @admin.display(description="target")
     def target(self, obj):
         return obj.url
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
-        return format_html('<b style="color:#fff;background:{};padding:1px 6px;border-radius:8px">{}</b>',
-                           COLOURS.get(obj.status, "#757575"), obj.get_status_display())
+        return format_html('<b class="mon-badge {}">{}</b>', obj.status, obj.get_status_display())
 
     @admin.display(description="last result")
     def last_result(self, obj):
@@ -106,3 +107,48 @@ class EndpointAdmin(TenantScopedAdmin):
     def resume(self, request, queryset):
         for endpoint in queryset:
             self.run_service(request, services.endpoint_resume, endpoint, actor=request.user)
+
+
+@admin.register(TrendRule)
+class TrendRuleAdmin(TenantScopedAdmin):
+    list_display = ("name", "tenant", "endpoint", "kind", "budget", "severity", "state_badge", "state_since", "last_reason", "enabled")
+    list_filter = ("state", "kind", "severity", "enabled", "tenant")
+    search_fields = ("name", "endpoint__name")
+    list_select_related = ("tenant", "endpoint")
+    autocomplete_fields = ("endpoint",)
+    exclude = ("tenant",)  # a rule belongs to its endpoint's tenant
+    readonly_fields = ("state", "state_since", "last_value", "last_samples", "last_reason", "last_evaluated_at", "created_by")
+    actions = ["evaluate_now"]
+
+    class Media:
+        css = {"all": ["monitoring/admin.css"]}
+
+    @admin.display(description="budget")
+    def budget(self, obj):
+        if obj.kind == "latency_p95":
+            return f"p95 ≤ {obj.threshold_ms} ms over {obj.window_minutes} min"
+        return f"certificate valid ≥ {obj.days} days"
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        return format_html('<b class="mon-badge {}">{}</b>', obj.state, obj.get_state_display())
+
+    def save_service(self, request, obj, form, change):
+        fields = {f: getattr(obj, f) for f in services.TREND_FIELDS if f in form.cleaned_data}
+        if change:
+            return services.trend_rule_update(TrendRule.objects.get(pk=obj.pk), actor=request.user, **fields)
+        rule = services.trend_rule_create(actor=request.user, **fields)
+        obj.pk, obj.tenant_id = rule.pk, rule.tenant_id
+        return rule
+
+    def delete_model(self, request, obj):
+        services.trend_rule_delete(obj, actor=request.user)
+
+    def has_evaluate_permission(self, request):
+        return request.user.is_staff and self._allowed(request, "evaluate")
+
+    @admin.action(description="Evaluate the selected trend rules now", permissions=["evaluate"])
+    def evaluate_now(self, request, queryset):
+        done = sum(1 for rule in queryset.select_related("endpoint")[:100]
+                   if self.run_service(request, services.trend_rule_evaluate_now, rule, actor=request.user) is not None)
+        self.message_user(request, f"{done} trend rule(s) evaluated.", level=messages.SUCCESS)

@@ -89,18 +89,39 @@ def _url(spec: CheckSpec) -> str:
     return f"{spec.kind}://{host}{port}{spec.path or '/'}"
 
 
-def _cert_expiry(resp) -> datetime | None:
-    conn = resp.connection
-    transport = conn.transport if conn is not None else None
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
+def _not_after(ssl_object) -> datetime | None:
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
         return None
     from cryptography import x509
 
     return x509.load_der_x509_certificate(der).not_valid_after_utc
+
+
+def _cert_expiry(resp) -> datetime | None:
+    """The peer certificate's notAfter from the response's connection. A small body is read with
+    the headers and the connection goes back to the pool at once (`resp.connection` is then
+    None), so the protocol the response was read from is asked too; None if neither has it."""
+    conn = resp.connection
+    protocol = conn.protocol if conn is not None else getattr(resp, "_protocol", None)
+    transport = getattr(protocol, "transport", None)
+    return _not_after(transport.get_extra_info("ssl_object")) if transport is not None else None
+
+
+async def fetch_cert_expiry(host: str, port: int | None, timeout: float) -> datetime | None:
+    """A TLS handshake of its own (no verification: only the certificate's dates are wanted)
+    when the response's connection was already closed."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    async with asyncio.timeout(timeout):
+        _, writer = await asyncio.open_connection(host, port or 443, ssl=context, server_hostname=host)
+    try:
+        return _not_after(writer.get_extra_info("ssl_object"))
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+            await asyncio.wait_for(writer.wait_closed(), 1)
 
 
 def _match(spec: CheckSpec, body: bytes) -> str:
@@ -136,6 +157,9 @@ async def check_http(session: aiohttp.ClientSession, spec: CheckSpec, body_limit
                 if not spec.match_kind:
                     await resp.release()
         out.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        if spec.kind == "https" and out.tls_expires_at is None and resp.url.scheme == "https":
+            with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+                out.tls_expires_at = await fetch_cert_expiry(resp.url.host or spec.host, resp.url.port, min(spec.timeout, 5.0))
         if out.status_code != spec.expected_status:
             out.error = f"HTTP {out.status_code}, expected {spec.expected_status}"
         else:

@@ -36,3 +36,20 @@ class PingKind(models.TextChoices):
     SUCCESS = "success", "Success"
     FAIL = "fail", "Failure"
     START = "start", "Start"
+
+
+class TrendKind(models.TextChoices):
+    LATENCY_P95 = "latency_p95", "Latency p95 over budget for a window"
+    TLS_EXPIRY = "tls_expiry", "TLS certificate expiring within N days"
+
+
+class TrendState(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown (not enough data yet)"
+    OK = "ok", "OK"
+    BREACHED = "breached", "Breached"
+
+
+class TrendSeverity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"

@@ -1,4 +1,5 @@
-"""Endpoints the portal checks (HTTP/HTTPS, TCP, heartbeat push URLs) and their check results."""
+"""Endpoints the portal checks (HTTP/HTTPS, TCP, heartbeat push URLs), their check results and
+the trend rules that warn before a hard failure."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.db import models
 from apps.core.choices import Role
 from apps.core.models import PortalManager, TenantOwnedModel
 
-from .choices import EndpointKind, EndpointStatus, MatchKind, ResultStatus
+from .choices import EndpointKind, EndpointStatus, MatchKind, ResultStatus, TrendKind, TrendSeverity, TrendState
 
 R = Role
 
@@ -166,3 +167,71 @@ class CheckResult(models.Model):
         return queryset.filter(endpoint__in=Endpoint.scope_queryset(Endpoint.objects.all(), ctx, action))
 
     PARTNER_VISIBLE = True
+
+
+class TrendRule(TenantOwnedModel):
+    """A degradation rule on one endpoint, evaluated by the beat task `monitoring.evaluate_trends`
+    from what the checks stored — so something can happen before a hard failure.
+
+    `latency_p95`: the 95th percentile of the latencies of the endpoint's successful checks in the
+    last `window_minutes` (results inside maintenance windows left out) is over `threshold_ms`,
+    with at least `min_samples` results → breached; at or under the budget → ok. `tls_expiry`:
+    the certificate the endpoint's HTTPS checks read (its notAfter, `Endpoint.tls_expires_at`)
+    expires within `days` → breached; renewed → ok. Too little data changes nothing.
+
+    A move to breached publishes `endpoint.trend_breached`, back to ok `endpoint.trend_recovered`;
+    the alerts app raises and resolves an `endpoint_trend` alert whose rules' actions open a
+    ticket or run a job (docs/incident.md).
+    """
+
+    name = models.CharField(max_length=120)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="trend_rules")
+    kind = models.CharField(max_length=16, choices=TrendKind.choices)
+    threshold_ms = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)],
+                                               help_text="latency_p95: the p95 budget in milliseconds.")
+    window_minutes = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+                                                 help_text="latency_p95: the window the p95 is computed over.")
+    min_samples = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)],
+                                              help_text="latency_p95: fewer results in the window decide nothing.")
+    days = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(365)],
+                                       help_text="tls_expiry: breached when the certificate expires within this many days.")
+    severity = models.CharField(max_length=10, choices=TrendSeverity.choices, default=TrendSeverity.WARNING)
+    labels = models.JSONField(default=dict, blank=True, help_text='Added to the alert\'s labels, e.g. {"service": "web"}.')
+    enabled = models.BooleanField(default=True)
+    state = models.CharField(max_length=10, choices=TrendState.choices, default=TrendState.UNKNOWN, editable=False)
+    state_since = models.DateTimeField(null=True, blank=True, editable=False)
+    last_value = models.FloatField(null=True, blank=True, editable=False, help_text="p95 in ms, or days left.")
+    last_samples = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    last_reason = models.CharField(max_length=500, blank=True, default="", editable=False)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+
+    PARTNER_VISIBLE = True
+    PORTAL_ROLE_ACTIONS = {"evaluate": {R.OWNER, R.ADMIN, R.OPERATOR}}
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="monitoring_trendrule_name_uniq")]
+        indexes = [models.Index(fields=["enabled", "kind"], name="monitoring_trendrule_due_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        errors = {}
+        if self.endpoint_id and self.tenant_id and self.endpoint.tenant_id != self.tenant_id:
+            errors["endpoint"] = "The endpoint belongs to another tenant."
+        if self.kind == TrendKind.LATENCY_P95:
+            if not self.threshold_ms:
+                errors["threshold_ms"] = "Give the p95 latency budget in milliseconds."
+            if self.endpoint_id and self.endpoint.kind == EndpointKind.HEARTBEAT:
+                errors["endpoint"] = "A heartbeat has no response time; pick an HTTP(S) or TCP endpoint."
+        if self.kind == TrendKind.TLS_EXPIRY:
+            if not self.days:
+                errors["days"] = "Give the number of days before expiry that should raise the alarm."
+            if self.endpoint_id and self.endpoint.kind != EndpointKind.HTTPS:
+                errors["endpoint"] = "Only HTTPS endpoints have a certificate to watch."
+        if not isinstance(self.labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in (self.labels or {}).items()):
+            errors["labels"] = "Labels are an object of strings, e.g. {\"service\": \"web\"}."
+        if errors:
+            raise ValidationError(errors)

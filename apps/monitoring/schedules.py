@@ -10,4 +10,11 @@ SCHEDULES = [
         queue="monitoring",
         description="Claim every endpoint whose next check is due and check them in concurrent batches.",
     ),
+    Schedule(
+        name="monitoring: evaluate trend rules",
+        task="monitoring.evaluate_trends",
+        every_seconds=settings.MONITORING_TREND_EVERY_SECONDS,
+        queue="monitoring",
+        description="Latency p95 over budget, TLS certificates expiring soon: publish breaches and recoveries.",
+    ),
 ]

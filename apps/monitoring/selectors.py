@@ -102,3 +102,51 @@ def health_summary(endpoints) -> dict:
 def recent_latencies(endpoint_id: int, n: int = 30) -> list[float | None]:
     rows = CheckResult.objects.filter(endpoint_id=endpoint_id).exclude(status=ResultStatus.STARTED).order_by("-checked_at")
     return list(reversed([r for r in rows.values_list("latency_ms", flat=True)[:n]]))
+
+
+GOOD = [ResultStatus.UP, ResultStatus.SLOW, ResultStatus.WARNING]
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """PostgreSQL's percentile_cont (linear interpolation), for the SQLite path and tests."""
+    data = sorted(values)
+    if not data:
+        return None
+    pos = fraction * (len(data) - 1)
+    low = int(pos)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def latency_p95_by_rule(rules, *, now) -> dict[int, tuple[int, float | None]]:
+    """{rule id: (samples, p95 ms)} over each latency rule's window: the latencies of the
+    endpoint's successful checks (up, slow, warning) outside maintenance windows. On
+    PostgreSQL one query for every rule (each reads its endpoint's results by the
+    (endpoint, checked_at) index)."""
+    rules = list(rules)
+    if not rules:
+        return {}
+    if connection.vendor == "postgresql":
+        from .models import TrendRule
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT r.id, count(c.latency_ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY c.latency_ms)
+                    FROM {TrendRule._meta.db_table} r
+                    LEFT JOIN {CheckResult._meta.db_table} c
+                      ON c.endpoint_id = r.endpoint_id AND c.checked_at > %s - make_interval(mins => r.window_minutes)
+                     AND c.checked_at <= %s AND c.latency_ms IS NOT NULL AND c.status = ANY(%s) AND NOT c.in_maintenance
+                    WHERE r.id = ANY(%s) GROUP BY r.id""",
+                [now, now, [str(s) for s in GOOD], [r.pk for r in rules]],
+            )
+            return {row[0]: (row[1], None if row[2] is None else float(row[2])) for row in cursor.fetchall()}
+    out = {}
+    for rule in rules:
+        latencies = list(
+            CheckResult.objects.filter(
+                endpoint_id=rule.endpoint_id, checked_at__gt=now - timedelta(minutes=rule.window_minutes), checked_at__lte=now,
+                latency_ms__isnull=False, status__in=GOOD, in_maintenance=False,
+            ).values_list("latency_ms", flat=True)
+        )
+        out[rule.pk] = (len(latencies), percentile_cont(latencies, 0.95))
+    return out

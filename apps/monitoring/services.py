@@ -1,5 +1,7 @@
 """Services of the monitoring app: endpoints, the check dispatcher, results and status
-transitions (published as `endpoint.down` / `endpoint.degraded` / `endpoint.up`), heartbeats."""
+transitions (published as `endpoint.down` / `endpoint.degraded` / `endpoint.up`), heartbeats,
+and trend rules (`endpoint.trend_breached` / `endpoint.trend_recovered`). Changes to endpoints
+and trend rules are audited as `config.*` events (apps/core/audit.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.audit import config_change, config_deleted
 from apps.core.events import publish
 from apps.core.policy import policy
 from apps.core.services import assign_tenant
 from apps.maintenance.selectors import active_windows, candidate_windows
 
+from . import selectors
 from .checkers import CheckSpec, Outcome, run_checks
-from .choices import EndpointKind, EndpointStatus, PingKind, ResultStatus
-from .models import CheckResult, Endpoint
+from .choices import EndpointKind, EndpointStatus, PingKind, ResultStatus, TrendKind, TrendState
+from .models import CheckResult, Endpoint, TrendRule
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ STATE_FIELDS = [
     "status", "status_since", "status_reason", "notified_status", "consecutive_failures", "consecutive_slow",
     "in_maintenance", "last_checked_at", "last_latency_ms", "last_status_code", "last_error", "tls_expires_at",
 ]
+NOT_CONFIG = (*STATE_FIELDS, "next_check_at", "last_ping_at", "last_start_at")
 
 
 # -- endpoints --------------------------------------------------------------------------------
@@ -51,7 +56,7 @@ def endpoint_create(*, actor, **fields) -> Endpoint:
         raise PermissionDenied("Your role may not register endpoints.")
     if endpoint.kind != EndpointKind.HEARTBEAT and endpoint.enabled:
         endpoint.next_check_at = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), config_change(endpoint, actor=actor, ignore=NOT_CONFIG):
         endpoint.full_clean()
         endpoint.save()
     return endpoint
@@ -70,7 +75,7 @@ def endpoint_update(endpoint: Endpoint, *, actor, **fields) -> Endpoint:
         endpoint.next_check_at = timezone.now()
     else:
         endpoint.next_check_at = None
-    with transaction.atomic():
+    with transaction.atomic(), config_change(endpoint, actor=actor, ignore=NOT_CONFIG):
         endpoint.full_clean()
         endpoint.save()
     return endpoint
@@ -82,21 +87,27 @@ def endpoint_delete(endpoint: Endpoint, *, actor) -> None:
     with transaction.atomic():
         if endpoint.notified_status in (EndpointStatus.DOWN, EndpointStatus.DEGRADED):
             _publish(endpoint, EndpointStatus.UP, previous=endpoint.notified_status, reason="endpoint removed")
+        for rule in endpoint.trend_rules.filter(state=TrendState.BREACHED):
+            _trend_publish(rule, TrendState.OK, previous=rule.state, value=rule.last_value, samples=rule.last_samples,
+                           reason="endpoint removed")
+        config_deleted(endpoint, actor=actor)
         endpoint.delete()
 
 
 def endpoint_pause(endpoint: Endpoint, *, actor) -> Endpoint:
     _check(actor, "pause", endpoint)
-    Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False, next_check_at=None, updated_at=timezone.now())
-    endpoint.refresh_from_db()
+    with transaction.atomic(), config_change(endpoint, actor=actor, ignore=NOT_CONFIG):
+        Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False, next_check_at=None, updated_at=timezone.now())
+        endpoint.refresh_from_db()
     return endpoint
 
 
 def endpoint_resume(endpoint: Endpoint, *, actor) -> Endpoint:
     _check(actor, "pause", endpoint)
     nxt = endpoint.heartbeat_deadline if endpoint.kind == EndpointKind.HEARTBEAT else timezone.now()
-    Endpoint.objects.filter(pk=endpoint.pk).update(enabled=True, next_check_at=nxt, updated_at=timezone.now())
-    endpoint.refresh_from_db()
+    with transaction.atomic(), config_change(endpoint, actor=actor, ignore=NOT_CONFIG):
+        Endpoint.objects.filter(pk=endpoint.pk).update(enabled=True, next_check_at=nxt, updated_at=timezone.now())
+        endpoint.refresh_from_db()
     return endpoint
 
 
@@ -308,3 +319,157 @@ def heartbeat_ping(*, ping_id, kind: str = PingKind.SUCCESS, message: str = "") 
                           error="" if kind == PingKind.SUCCESS else (message or "the job reported a failure")[:500])
         results_record(outcomes=[outcome], endpoints={e.pk: e})
     return e
+
+
+# -- trend rules ------------------------------------------------------------------------------
+TREND_FIELDS = ("name", "endpoint", "kind", "threshold_ms", "window_minutes", "min_samples", "days", "severity", "labels", "enabled")
+TREND_EVENTS = {TrendState.BREACHED: "endpoint.trend_breached", TrendState.OK: "endpoint.trend_recovered"}
+
+
+def trend_rule_create(*, actor, **fields) -> TrendRule:
+    """Add a trend rule to an endpoint (the rule belongs to the endpoint's tenant); it is first
+    evaluated at the next `monitoring.evaluate_trends` tick."""
+    unknown = set(fields) - set(TREND_FIELDS) - {"tenant", "tenant_id"}
+    if unknown:
+        raise ValidationError(f"Unknown trend rule fields: {', '.join(sorted(unknown))}.")
+    fields.pop("tenant", None)
+    fields.pop("tenant_id", None)
+    rule = TrendRule(created_by=actor if getattr(actor, "pk", None) else None, **fields)
+    if rule.endpoint_id is None:
+        raise ValidationError({"endpoint": "Pick the endpoint the rule watches."})
+    rule.tenant_id = rule.endpoint.tenant_id
+    assign_tenant(rule, actor=actor)
+    if actor is not None and not policy.allows(actor, "add", TrendRule):
+        raise PermissionDenied("Your role may not add trend rules.")
+    with transaction.atomic(), config_change(rule, actor=actor):
+        rule.full_clean()
+        rule.save()
+    return rule
+
+
+def trend_rule_update(rule: TrendRule, *, actor, **fields) -> TrendRule:
+    """Change a trend rule. Disabling a breached rule (or moving it to another endpoint)
+    publishes its recovery, so its alert resolves."""
+    _check(actor, "change", rule)
+    fields.pop("tenant", None)
+    fields.pop("tenant_id", None)
+    for key in fields:
+        if key not in TREND_FIELDS:
+            raise ValidationError(f"Field {key!r} cannot be changed.")
+    with transaction.atomic():
+        # the locked row, not the caller's copy: its state may have moved since it was read
+        stored = TrendRule.objects.select_for_update().select_related("endpoint").get(pk=rule.pk)
+        rule = TrendRule.objects.select_related("endpoint").get(pk=rule.pk)
+        for key, value in fields.items():
+            setattr(rule, key, value)
+        with config_change(rule, actor=actor):
+            rule.full_clean()
+            rule.save()
+        moved = stored.endpoint_id != rule.endpoint_id or stored.kind != rule.kind
+        if stored.state == TrendState.BREACHED and (not rule.enabled or moved):
+            _trend_publish(stored, TrendState.OK, previous=stored.state, value=stored.last_value, samples=stored.last_samples,
+                           reason="rule disabled" if not rule.enabled else "rule changed")
+        if moved or not rule.enabled:
+            TrendRule.objects.filter(pk=rule.pk).update(state=TrendState.UNKNOWN, state_since=timezone.now())
+            rule.refresh_from_db()
+    return rule
+
+
+def trend_rule_delete(rule: TrendRule, *, actor) -> None:
+    """Remove a trend rule; a breached one publishes its recovery first."""
+    _check(actor, "delete", rule)
+    with transaction.atomic():
+        if rule.state == TrendState.BREACHED:
+            _trend_publish(rule, TrendState.OK, previous=rule.state, value=rule.last_value, samples=rule.last_samples,
+                           reason="rule removed")
+        config_deleted(rule, actor=actor)
+        rule.delete()
+
+
+def _judge(rule: TrendRule, figures: dict, now) -> tuple[str | None, float | None, int | None, str]:
+    """(new state or None for "no verdict", value, samples, reason) for one rule."""
+    e = rule.endpoint
+    if rule.kind == TrendKind.LATENCY_P95:
+        samples, p95 = figures.get(rule.pk, (0, None))
+        if samples < rule.min_samples or p95 is None:
+            return None, p95, samples, f"{samples} result(s) in the last {rule.window_minutes} min; {rule.min_samples} needed"
+        over = p95 > rule.threshold_ms
+        reason = (f"p95 latency {p95:.0f} ms {'over' if over else 'within'} the {rule.threshold_ms} ms budget "
+                  f"(last {rule.window_minutes} min, {samples} checks)")
+        return (TrendState.BREACHED if over else TrendState.OK), p95, samples, reason
+    if e.tls_expires_at is None:
+        return None, None, None, "no TLS certificate seen yet (the endpoint's HTTPS checks read it)"
+    left = (e.tls_expires_at - now).total_seconds() / 86400
+    soon = left < rule.days
+    when = f"{e.tls_expires_at:%Y-%m-%d %H:%M} UTC"
+    reason = (f"TLS certificate {'expired' if left < 0 else f'expires in {left:.1f} days'} ({when}); "
+              f"{'within' if soon else 'outside'} the {rule.days}-day warning")
+    return (TrendState.BREACHED if soon else TrendState.OK), round(left, 3), None, reason
+
+
+def trend_rules_evaluate(*, rule_ids: list[int] | None = None, now: datetime | None = None) -> dict:
+    """Evaluate enabled trend rules of enabled endpoints (all, or `rule_ids`) and publish the
+    transitions: ok → breached (`endpoint.trend_breached`), breached → ok
+    (`endpoint.trend_recovered`). The first verdict ok publishes nothing; a breach of an endpoint
+    inside a maintenance window is not published (as with down/degraded) until the window ends.
+    The latency p95 of every rule comes from one query over the stored check results."""
+    now = now or timezone.now()
+    rules = TrendRule.objects.filter(enabled=True, endpoint__enabled=True).select_related("endpoint")
+    if rule_ids is not None:
+        rules = rules.filter(pk__in=rule_ids)
+    rules = list(rules)
+    figures = selectors.latency_p95_by_rule([r for r in rules if r.kind == TrendKind.LATENCY_P95], now=now)
+    counts = {"evaluated": 0, "breached": 0, "recovered": 0}
+    for rule in rules:
+        verdict, value, samples, reason = _judge(rule, figures, now)
+        counts["evaluated"] += 1
+        with transaction.atomic():
+            TrendRule.objects.filter(pk=rule.pk).update(last_value=value, last_samples=samples, last_reason=reason[:500],
+                                                        last_evaluated_at=now)
+            if verdict is None or verdict == rule.state:
+                continue
+            if verdict == TrendState.BREACHED and rule.endpoint.in_maintenance:
+                continue  # silenced by a maintenance window; published when the window ends if still breached
+            # claim the transition, so a concurrent "evaluate now" never publishes it twice
+            if not TrendRule.objects.filter(pk=rule.pk, state=rule.state).update(state=verdict, state_since=now):
+                continue
+            if verdict == TrendState.BREACHED or rule.state == TrendState.BREACHED:
+                _trend_publish(rule, verdict, previous=rule.state, value=value, samples=samples, reason=reason)
+                counts["breached" if verdict == TrendState.BREACHED else "recovered"] += 1
+    return counts
+
+
+def trend_rule_evaluate_now(rule: TrendRule, *, actor) -> TrendRule:
+    """Evaluate one rule now (admin/API "evaluate now")."""
+    _check(actor, "evaluate", rule)
+    if not rule.enabled or not rule.endpoint.enabled:
+        raise ValidationError("The rule or its endpoint is disabled; enable both to evaluate it.")
+    trend_rules_evaluate(rule_ids=[rule.pk])
+    rule.refresh_from_db()
+    return rule
+
+
+def _trend_publish(rule: TrendRule, state: str, *, previous: str, value, samples, reason: str) -> None:
+    e = rule.endpoint
+    breached = state == TrendState.BREACHED
+    if breached:
+        title = f"{e.name}: {reason}"
+    elif rule.kind == TrendKind.LATENCY_P95:
+        title = f"{e.name}: p95 latency back within its budget" + (f" ({reason})" if reason else "")
+    else:
+        title = f"{e.name}: TLS certificate no longer expiring soon" + (f" ({reason})" if reason else "")
+    payload = {
+        "id": rule.pk, "object_type": "monitoring.trendrule", "title": title[:300],
+        "url": f"/admin/monitoring/trendrule/{rule.pk}/change/",
+        "rule": rule.name, "trend": rule.kind, "state": state, "previous_state": previous, "reason": reason,
+        "value": value, "samples": samples, "unit": "ms" if rule.kind == TrendKind.LATENCY_P95 else "days",
+        "threshold": rule.threshold_ms if rule.kind == TrendKind.LATENCY_P95 else rule.days,
+        "window_minutes": rule.window_minutes if rule.kind == TrendKind.LATENCY_P95 else None,
+        "severity": rule.severity if breached else "info",
+        "endpoint_id": e.pk, "endpoint": e.name, "target": e.url,
+        "tls_expires_at": e.tls_expires_at.isoformat() if e.tls_expires_at else None,
+        "labels": {**(e.labels or {}), **(rule.labels or {})},
+        "linked_type": e.linked_type, "linked_id": e.linked_id,
+        "fingerprint": f"monitoring.trendrule:{rule.pk}",
+    }
+    publish(TREND_EVENTS[state], tenant=rule.tenant_id, payload=payload)

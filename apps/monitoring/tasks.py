@@ -44,3 +44,12 @@ def check_endpoint_task(endpoint_id: int) -> str | None:
     if endpoint is None or endpoint.kind == "heartbeat":
         return None
     return endpoint_check_now(endpoint, actor=None).status
+
+
+@shared_task(base=PortalTask, name="monitoring.evaluate_trends", autoretry_for=())
+def evaluate_trends_task() -> dict:
+    """Beat, every MONITORING_TREND_EVERY_SECONDS: evaluate every enabled trend rule and publish
+    breaches and recoveries. Not retried: the next tick evaluates again."""
+    from .services import trend_rules_evaluate
+
+    return trend_rules_evaluate()

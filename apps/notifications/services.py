@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.core.audit import config_change, config_deleted
 from apps.core.choices import OrgKind, Role
 from apps.core.crypto import PLACEHOLDER, encrypt
 from apps.core.policy import policy
@@ -277,7 +278,7 @@ def channel_save(instance: ChannelConfig | None = None, *, actor, url=None, sign
         raise ValidationError({"url": "A channel needs a URL."})
     if channel.user_id is not None and not _members(_organization(channel.tenant_id), user_id=channel.user_id).exists():
         raise ValidationError({"user": "A personal channel's user must be a member of the tenant."})
-    with transaction.atomic():
+    with transaction.atomic(), config_change(channel, actor=actor):
         channel.full_clean()
         channel.save()
     return channel
@@ -286,7 +287,9 @@ def channel_save(instance: ChannelConfig | None = None, *, actor, url=None, sign
 def channel_delete(instance: ChannelConfig, *, actor) -> None:
     if not policy.allows_object(actor, "delete", instance):
         raise PermissionDenied("Your role does not allow deleting this channel.")
-    instance.delete()
+    with transaction.atomic():
+        config_deleted(instance, actor=actor)
+        instance.delete()
 
 
 def channel_test(*, actor, channel: ChannelConfig) -> tuple[bool, str]:

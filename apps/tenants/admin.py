@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.core.admin import TenantScopedAdmin
 from apps.core.choices import OrgKind
@@ -88,6 +90,15 @@ class OrganizationAdminBase(TenantScopedAdmin):
 @admin.register(Tenant)
 class TenantAdmin(OrganizationAdminBase):
     kind = OrgKind.TENANT
+    fields = (*OrganizationAdminBase.fields, "timeline")
+    readonly_fields = (*OrganizationAdminBase.readonly_fields, "timeline")
+
+    @admin.display(description="timeline")
+    def timeline(self, obj):
+        # the page lives in the dashboard app (a higher layer): linked by URL name only
+        if not obj or not obj.pk:
+            return "—"
+        return format_html('<a href="{}">Everything that happened to {}</a>', reverse("admin-tenant-timeline", args=[obj.slug]), obj.name)
 
 
 @admin.register(Partner)

@@ -1,6 +1,6 @@
 import pytest
 
-from .servers import LoopbackHTTP, LoopbackTCP
+from .servers import LoopbackHTTP, LoopbackHTTPS, LoopbackTCP
 
 
 @pytest.fixture
@@ -12,4 +12,11 @@ def http_server():
 @pytest.fixture
 def tcp_server():
     with LoopbackTCP() as server:
+        yield server
+
+
+@pytest.fixture
+def https_server():
+    """HTTPS on loopback with a self-signed certificate expiring in 3 days."""
+    with LoopbackHTTPS() as server:
         yield server

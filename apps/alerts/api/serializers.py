@@ -189,9 +189,19 @@ class TimelineEntrySerializer(serializers.Serializer):
     object_type = serializers.CharField()
     object_id = serializers.CharField()
     url = serializers.CharField()
+    actor_id = serializers.IntegerField(allow_null=True, help_text="Who did it (None: the system).")
+    actor = serializers.CharField(help_text="Their username, or empty for the system.")
     data = serializers.DictField()
 
 
+class TimelineTenantSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
 class TimelinePageSerializer(serializers.Serializer):
+    tenant = TimelineTenantSerializer()
+    kinds = serializers.ListField(child=serializers.CharField(), help_text="The kinds this page shows.")
     results = TimelineEntrySerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)

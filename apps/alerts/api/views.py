@@ -345,14 +345,18 @@ class RunbookRequestViewSet(TenantScopedReadOnlyViewSet):
 
 
 class TenantTimelineView(APIView):
-    """One tenant's incident timeline, newest first: alerts, tickets, job runs, runbooks,
-    maintenance windows, endpoint health and deployment operations, from the events outbox.
-    Filters: `kind` (comma list: alert, ticket, job_run, runbook, maintenance, endpoint,
-    operation), `before`/`after` (ISO time); paged by `cursor` (`next_cursor`), `limit` ≤ 200."""
+    """One tenant's timeline, newest first: alerts, tickets, job runs, runbooks, maintenance
+    windows, health changes (endpoints, trend rules), deployment operations and audited
+    configuration changes, from the events outbox. Filters: `kind` (comma list: alert, ticket,
+    job_run, runbook, maintenance, endpoint (alias health), operation (alias deployment),
+    config), `after` (inclusive) / `before` (exclusive) as ISO time or date; paged by `cursor`
+    (`next_cursor`), `limit` ≤ 200."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("kind", str), OpenApiParameter("cursor", str), OpenApiParameter("limit", int),
-                    OpenApiParameter("before", str), OpenApiParameter("after", str)],
+        parameters=[OpenApiParameter("kind", str, description="Comma list of kinds; all when empty."),
+                    OpenApiParameter("cursor", str), OpenApiParameter("limit", int),
+                    OpenApiParameter("before", str, description="ISO 8601 time or date (exclusive)."),
+                    OpenApiParameter("after", str, description="ISO 8601 time or date (inclusive).")],
         responses=serializers.TimelinePageSerializer,
     )
     def get(self, request, slug: str):

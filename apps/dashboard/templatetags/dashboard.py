@@ -27,10 +27,13 @@ def portal_dashboard(context):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"show": False}
+    from ..views import timeline_url_for
+
     board = dashboard_for(user)
     s = board["summary"]
     trend = s["jobs"]["trend"]
     return {
+        "timeline_url": timeline_url_for(user),
         "show": bool(s["tenants"] or board["health"] or board["checkpoints"]),
         "s": s,
         "as_of": _short(s["computed_at"]),

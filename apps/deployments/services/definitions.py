@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from apps.core.audit import config_change, config_deleted
 from apps.core.services import assign_tenant
 
 from ..choices import ACTIVE_OPERATION_STATUSES, InstanceStatus
@@ -40,7 +41,7 @@ def instance_create(*, actor, targets=(), tenant=None, tenant_id=None, **fields)
 
         raise PermissionDenied("Your role does not allow adding instances.")
     _same_tenant_targets(instance, targets)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(instance, actor=actor):
         instance.full_clean()
         instance.save()
         instance.targets.set(targets)
@@ -59,9 +60,10 @@ def instance_update(instance: Instance, *, actor, targets=None, **fields) -> Ins
     for key, value in fields.items():
         setattr(instance, key, value)
     _same_tenant_targets(instance, targets)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(instance, actor=actor) as change:
         instance.full_clean()
         instance.save()
+        change["fields"] = ["targets"] if targets is not None else []
         if targets is not None:
             instance.targets.set(targets)
     return instance
@@ -75,6 +77,7 @@ def instance_delete(instance: Instance, *, actor) -> None:
     if instance.status not in (InstanceStatus.DESTROYED, InstanceStatus.PROVISIONING):
         raise ValidationError(f"Instance {instance.name!r} is {instance.status}; run a destroy operation before deleting its record.")
     with transaction.atomic():
+        config_deleted(instance, actor=actor)
         instance.operations.all().delete()
         instance.delete()
 
@@ -93,7 +96,7 @@ def runbook_create(*, actor, tenant=None, tenant_id=None, **fields) -> Runbook:
         from django.core.exceptions import PermissionDenied
 
         raise PermissionDenied("Your role does not allow adding runbooks.")
-    with transaction.atomic():
+    with transaction.atomic(), config_change(runbook, actor=actor):
         runbook.full_clean()
         runbook.save()
     return runbook
@@ -106,7 +109,7 @@ def runbook_update(runbook: Runbook, *, actor, **fields) -> Runbook:
     _fields(fields, RUNBOOK_FIELDS)
     for key, value in fields.items():
         setattr(runbook, key, value)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(runbook, actor=actor):
         runbook.full_clean()
         runbook.save()
     return runbook
@@ -114,4 +117,6 @@ def runbook_update(runbook: Runbook, *, actor, **fields) -> Runbook:
 
 def runbook_delete(runbook: Runbook, *, actor) -> None:
     require(actor, "delete", runbook, "Your role does not allow deleting this runbook.")
-    runbook.delete()
+    with transaction.atomic():
+        config_deleted(runbook, actor=actor)
+        runbook.delete()

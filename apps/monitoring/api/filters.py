@@ -1,6 +1,6 @@
 import django_filters
 
-from ..models import CheckResult, Endpoint
+from ..models import CheckResult, Endpoint, TrendRule
 
 
 class EndpointFilter(django_filters.FilterSet):
@@ -13,3 +13,9 @@ class CheckResultFilter(django_filters.FilterSet):
     class Meta:
         model = CheckResult
         fields = {"status": ["exact"], "checked_at": ["gte", "lte"], "in_maintenance": ["exact"]}
+
+
+class TrendRuleFilter(django_filters.FilterSet):
+    class Meta:
+        model = TrendRule
+        fields = {"kind": ["exact"], "state": ["exact"], "enabled": ["exact"], "endpoint": ["exact"], "severity": ["exact"]}

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import ScopedModelSerializer
 
-from ..models import CheckResult, Endpoint
+from ..models import CheckResult, Endpoint, TrendRule
 
 
 class EndpointSerializer(ScopedModelSerializer):
@@ -70,3 +70,20 @@ class HealthSummarySerializer(serializers.Serializer):
 class ServiceCheckSerializer(serializers.Serializer):
     status = serializers.CharField()
     checks = serializers.DictField(child=serializers.DictField())
+
+
+class TrendRuleSerializer(ScopedModelSerializer):
+    endpoint_name = serializers.CharField(source="endpoint.name", read_only=True)
+
+    class Meta:
+        model = TrendRule
+        fields = [
+            "id", "tenant", "name", "endpoint", "endpoint_name", "kind", "threshold_ms", "window_minutes", "min_samples", "days",
+            "severity", "labels", "enabled", "state", "state_since", "last_value", "last_samples", "last_reason",
+            "last_evaluated_at", "created_by", "created_at", "updated_at",
+        ]
+        read_only_fields = [
+            "id", "tenant", "endpoint_name", "state", "state_since", "last_value", "last_samples", "last_reason",
+            "last_evaluated_at", "created_by", "created_at", "updated_at",
+        ]
+        validators: list = []  # (tenant, name) uniqueness is checked by the service's full_clean()

@@ -1,10 +1,11 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .views import EndpointViewSet, HealthSummaryView, OperationsStatusView, PingView, ServiceHealthCheckView
+from .views import EndpointViewSet, HealthSummaryView, OperationsStatusView, PingView, ServiceHealthCheckView, TrendRuleViewSet
 
 router = SimpleRouter()
 router.register("monitoring/endpoints", EndpointViewSet, basename="endpoint")
+router.register("monitoring/trend-rules", TrendRuleViewSet, basename="trendrule")
 
 urlpatterns = [
     path("monitoring/health", HealthSummaryView.as_view(), name="monitoring-health"),

@@ -1,5 +1,6 @@
-"""Monitoring API: endpoints (+ results, trends, check now, pause/resume), the health
-summary, service health checks, the operations status and heartbeat pings."""
+"""Monitoring API: endpoints (+ results, trends, check now, pause/resume), trend rules (+
+evaluate now), the health summary, service health checks, the operations status and heartbeat
+pings."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from apps.core.tenancy import acting
 
 from .. import selectors, services
 from ..choices import PingKind
-from ..models import CheckResult, Endpoint
-from .filters import CheckResultFilter, EndpointFilter
+from ..models import CheckResult, Endpoint, TrendRule
+from .filters import CheckResultFilter, EndpointFilter, TrendRuleFilter
 from .serializers import (
     CheckResultSerializer,
     EndpointSerializer,
     HealthSummarySerializer,
     ServiceCheckSerializer,
+    TrendRuleSerializer,
     TrendSerializer,
 )
 
@@ -81,6 +83,26 @@ class EndpointViewSet(TenantScopedViewSet):
     def trends(self, request, pk=None):
         window = request.query_params.get("window", "24h")
         return Response(selectors.endpoint_trends(self.get_object(), window=window))
+
+
+class TrendRuleViewSet(TenantScopedViewSet):
+    """Trend rules: latency p95 over a budget for a window, TLS certificate expiring within N
+    days; a breach raises an `endpoint_trend` alert (docs/monitoring.md)."""
+
+    queryset = TrendRule.objects.select_related("tenant", "endpoint")
+    serializer_class = TrendRuleSerializer
+    filterset_class = TrendRuleFilter
+    search_fields = ["name", "endpoint__name"]
+    ordering_fields = ["name", "state", "state_since", "last_evaluated_at"]
+    create_service = staticmethod(services.trend_rule_create)
+    update_service = staticmethod(services.trend_rule_update)
+    delete_service = staticmethod(services.trend_rule_delete)
+    action_permissions = {"evaluate": "evaluate"}
+
+    @extend_schema(request=None, responses=TrendRuleSerializer)
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request, pk=None):
+        return Response(self.get_serializer(services.trend_rule_evaluate_now(self.get_object(), actor=request.user)).data)
 
 
 class StaffOnly(permissions.BasePermission):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
+from apps.core.audit import config_change, config_deleted
 from apps.core.choices import Role
 from apps.core.crypto import PLACEHOLDER, encrypt
 from apps.core.policy import policy
@@ -64,7 +65,7 @@ def credential_create(*, actor, name: str, kind: str, tenant=None, username: str
     assign_tenant(cred, actor=actor)
     cred.secret = _seal(secret) or ""
     cred.passphrase = (_seal(passphrase) or "") if kind == CredentialKind.SSH_KEY else ""
-    with transaction.atomic():
+    with transaction.atomic(), config_change(cred, actor=actor):
         cred.full_clean(exclude=["secret", "passphrase"])
         cred.save()
     return cred
@@ -79,7 +80,7 @@ def credential_update(cred: Credential, *, actor, secret: str | None = None, pas
         cred.secret, cred.rotated_at = sealed, timezone.now()
     if (sealed := _seal(passphrase)) is not None:
         cred.passphrase = sealed
-    with transaction.atomic():
+    with transaction.atomic(), config_change(cred, actor=actor):
         cred.full_clean(exclude=["secret", "passphrase"])
         cred.save()
     return cred
@@ -90,7 +91,8 @@ def credential_rotate(cred: Credential, *, actor, secret: str, passphrase: str |
     _require(actor, "rotate", cred)
     if not secret or secret == PLACEHOLDER:
         raise ValidationError({"secret": "Give the new secret."})
-    with transaction.atomic():
+    with transaction.atomic(), config_change(cred, actor=actor) as change:
+        change["note"] = "secret rotated"
         cred.secret = encrypt(secret)
         if passphrase is not None and passphrase != PLACEHOLDER:
             cred.passphrase = encrypt(passphrase) if passphrase else ""
@@ -101,7 +103,9 @@ def credential_rotate(cred: Credential, *, actor, secret: str, passphrase: str |
 
 def credential_delete(cred: Credential, *, actor) -> None:
     _require(actor, "delete", cred)
-    cred.delete()
+    with transaction.atomic():
+        config_deleted(cred, actor=actor)
+        cred.delete()
 
 
 def _check_grantee(cred: Credential, user) -> None:
@@ -133,7 +137,7 @@ def credential_unshare(cred: Credential, *, actor, user, permission: str = "view
 def group_create(*, actor, name: str, tenant=None, description: str = "") -> TargetGroup:
     group = TargetGroup(tenant=tenant, name=name, description=description)
     assign_tenant(group, actor=actor)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(group, actor=actor):
         group.full_clean()
         group.save()
     return group
@@ -143,7 +147,7 @@ def group_update(group: TargetGroup, *, actor, **fields) -> TargetGroup:
     _require(actor, "change", group)
     _set(group, fields, {"name", "description", "tenant"})
     assign_tenant(group, actor=actor)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(group, actor=actor):
         group.full_clean()
         group.save()
     return group
@@ -151,7 +155,9 @@ def group_update(group: TargetGroup, *, actor, **fields) -> TargetGroup:
 
 def group_delete(group: TargetGroup, *, actor) -> None:
     _require(actor, "delete", group)
-    group.delete()
+    with transaction.atomic():
+        config_deleted(group, actor=actor)
+        group.delete()
 
 
 # -- targets -----------------------------------------------------------------------------------
@@ -165,7 +171,7 @@ def target_create(*, actor, groups=(), **fields) -> Target:
         target.os = TargetOS.WINDOWS if target.protocol == Protocol.WINRM else TargetOS.LINUX
     assign_tenant(target, actor=actor)
     _same_tenant(groups, target.tenant_id, "groups")
-    with transaction.atomic():
+    with transaction.atomic(), config_change(target, actor=actor):
         target.full_clean()
         target.save()
         target.groups.set(groups)
@@ -176,9 +182,10 @@ def target_update(target: Target, *, actor, groups=None, **fields) -> Target:
     _require(actor, "change", target)
     _set(target, fields, TARGET_FIELDS)
     assign_tenant(target, actor=actor)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(target, actor=actor) as change:
         target.full_clean()
         target.save()
+        change["fields"] = ["groups"] if groups is not None else []
         if groups is not None:
             _same_tenant(groups, target.tenant_id, "groups")
             target.groups.set(groups)
@@ -187,7 +194,9 @@ def target_update(target: Target, *, actor, groups=None, **fields) -> Target:
 
 def target_delete(target: Target, *, actor) -> None:
     _require(actor, "delete", target)
-    target.delete()
+    with transaction.atomic():
+        config_deleted(target, actor=actor)
+        target.delete()
 
 
 async def _probe(spec, timeout: float) -> tuple[bool, str]:
@@ -261,7 +270,7 @@ def job_create(*, actor, name: str, steps, tenant=None, overlap_policy: str | No
     assign_tenant(job, actor=actor)
     _same_tenant(default_targets, job.tenant_id, "default_targets")
     _same_tenant(default_groups, job.tenant_id, "default_groups")
-    with transaction.atomic():
+    with transaction.atomic(), config_change(job, actor=actor):
         job.full_clean()
         job.save()
         job.default_targets.set(default_targets)
@@ -282,7 +291,7 @@ def job_update(job: Job, *, actor, default_targets=None, default_groups=None, **
     changed = current is None or any(merged[k] != getattr(current, k) for k in VERSIONED_FIELDS)
     if changed:
         _validate_definition(merged)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(job, actor=actor) as change:
         job.full_clean()
         job.save()
         if default_targets is not None:
@@ -292,7 +301,10 @@ def job_update(job: Job, *, actor, default_targets=None, default_groups=None, **
             _same_tenant(default_groups, job.tenant_id, "default_groups")
             job.default_groups.set(default_groups)
         if changed:
-            _new_version(job, merged, actor)
+            version = _new_version(job, merged, actor)
+            if current is not None:
+                fields = [k for k in VERSIONED_FIELDS if merged[k] != getattr(current, k)]
+                change["note"] = f"definition version {version.number} ({', '.join(fields)})"
         for schedule in job.schedules.all():
             from ..scheduling import sync_periodic_task
 
@@ -311,5 +323,6 @@ def job_delete(job: Job, *, actor) -> None:
         for schedule in job.schedules.all():
             delete_periodic_task(schedule)
         Job.objects.filter(pk=job.pk).update(current_version=None)
+        config_deleted(job, actor=actor)
         job.delete()
 

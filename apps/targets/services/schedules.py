@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.audit import config_change, config_deleted
 from apps.core.events import publish
 from apps.core.policy import policy
 from apps.core.services import assign_tenant
@@ -41,7 +42,7 @@ def schedule_create(*, actor, job: Job, name: str, targets=(), groups=(), **fiel
     schedule = JobSchedule(job=job, tenant_id=job.tenant_id, name=name, **fields)
     assign_tenant(schedule, actor=actor)
     _check(schedule, targets, groups)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(schedule, actor=actor):
         schedule.full_clean()
         schedule.save()
         schedule.targets.set(targets)
@@ -60,9 +61,10 @@ def schedule_update(schedule: JobSchedule, *, actor, targets=None, groups=None, 
     for key, value in fields.items():
         setattr(schedule, key, value)
     _check(schedule, targets, groups)
-    with transaction.atomic():
+    with transaction.atomic(), config_change(schedule, actor=actor) as change:
         schedule.full_clean()
         schedule.save()
+        change["fields"] = [name for name, given in (("targets", targets), ("groups", groups)) if given is not None]
         if targets is not None:
             schedule.targets.set(targets)
         if groups is not None:
@@ -75,6 +77,7 @@ def schedule_delete(schedule: JobSchedule, *, actor) -> None:
     if actor is not None and not policy.allows_object(actor, "delete", schedule):
         raise PermissionDenied("Your role does not allow deleting this schedule.")
     with transaction.atomic():
+        config_deleted(schedule, actor=actor)
         delete_periodic_task(schedule)
         schedule.delete()
 
