@@ -122,7 +122,9 @@ def main() -> None:
     token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
     port = free_port()
     env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
-           "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING"}
+           "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING",
+           # production keeps connections (DB_CONN_MAX_AGE defaults to 60 outside DJANGO_ENV=test)
+           "DB_CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(WORKERS),
          "--log-level", "warning", "--keep-alive", "30"],
