@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -93,7 +95,12 @@ def _str_map(value, *, field: str, index: int, required: bool) -> dict:
 
 
 def _is_str_map(value) -> bool:
-    return value.__class__ is dict and all(isinstance(v, str) for v in value.values())
+    if value.__class__ is not dict:
+        return False
+    for v in value.values():  # noqa: SIM110 - a loop is three times faster than all(<genexpr>)
+        if v.__class__ is not str:
+            return False
+    return True
 
 
 _MISSING = object()
@@ -109,18 +116,45 @@ def _time(value, parsed: dict, *, field: str, index: int):
     return hit
 
 
-# matching.canonical_labels / labels_fingerprint for labels already checked to be strings
-# (one encoder instead of one per call; a test proves the fingerprints equal).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-_DUMP = json.JSONEncoder(separators=(",", ":")).encode
+def _no_default(value):
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _encoder(*, sort_keys: bool):
+    """A reusable compact, ASCII-only JSON encoder (json's C encoder, built once instead of
+    per call; json.dumps output byte for byte)."""
+    if json.encoder.c_make_encoder is None:  # pragma: no cover - CPython always has _json
+        return json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":")).encode
+    encode = json.encoder.c_make_encoder(None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",",
+                                         sort_keys, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+# matching.canonical_labels for labels already checked to be strings (a test proves the
+# fingerprints equal labels_fingerprint's); the text is also what the upsert stores.
+_CANONICAL = _encoder(sort_keys=True)
+_COMPACT = _encoder(sort_keys=False)
+_QUOTE = json.encoder.encode_basestring_ascii
 _SEVERITY_TEXT = {k: str(v) for k, v in SEVERITY_ALIASES.items()}
 _WARNING = str(Severity.WARNING)
+_RANK = {str(k): v for k, v in SEVERITY_RANK.items()}
+_RECORD = ('{"fp":"%s","severity":"%s","title":%s,"message":%s,"labels":%s,"annotations":%s,"generator_url":%s,'
+           '"starts_at":"%s","ends_at":%s,"n":%d,"silenced":%s,"policy":%s,"escalate_at":%s}')
+
+
+def _records(rows: list[dict]) -> str:
+    """The rows as the JSON array the upserts read with jsonb_to_recordset."""
+    return "[" + ",".join([_RECORD % (
+        r["fp"], r["severity"], _QUOTE(r["title"]), _QUOTE(r["message"]), r["labels_json"], _COMPACT(r["annotations"]),
+        _QUOTE(r["generator_url"]), r["starts_at"], f'"{r["ends_at"]}"' if r["ends_at"] else "null", r["n"],
+        "true" if r["silenced"] else "false", r.get("policy") or "null",
+        f'"{r["escalate_at"]}"' if r.get("escalate_at") else "null") for r in rows]) + "]"
 
 
 def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | None) -> tuple[list[dict], list[dict]]:
     """Validate a list of Alertmanager-shaped alerts; returns (firing rows, resolved rows),
-    each deduplicated by fingerprint within the batch (rows are the JSON records the upsert
-    reads)."""
+    each deduplicated by fingerprint within the batch (`_records` turns them into the JSON the
+    upserts read)."""
     if not isinstance(items, list):
         raise ValidationError({"alerts": "Send a JSON list of alerts ({labels, annotations, startsAt, endsAt, generatorURL})."})
     if len(items) > settings.ALERTS_INGEST_MAX_BATCH:
@@ -155,13 +189,14 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
         generator = item.get("generatorURL") or ""
         if not isinstance(generator, str):
             raise ValidationError({f"alerts[{i}].generatorURL": "Must be a string."})
-        fp = sha256((salt + _CANONICAL(labels)).encode()).hexdigest()[:32]
+        labels_json = _CANONICAL(labels)
+        fp = sha256((salt + labels_json).encode()).hexdigest()[:32]
         severity = labels.get("severity")
         row = {
             "fp": fp, "severity": _SEVERITY_TEXT.get(severity.lower(), _WARNING) if severity else _WARNING,
             "title": (annotations.get("summary") or annotations.get("title") or labels.get("alertname") or "External alert")[:300],
             "message": annotations.get("description") or annotations.get("message") or "",
-            "labels": labels, "annotations": annotations, "generator_url": generator[:1000],
+            "labels": labels, "labels_json": labels_json, "annotations": annotations, "generator_url": generator[:1000],
             "starts_at": starts_iso, "n": 1, "silenced": False,
         }
         if ends is not None and ends <= now:
@@ -285,10 +320,10 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
     if cfg.policies:
         _arm_policies(firing, cfg, now)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
-    with transaction.atomic(), connection.cursor() as cur:
+    with transaction.atomic(), _statement_cursor() as cur:
         new: list[tuple[int, dict]] = []
         if firing:
-            cur.execute(_FIRING_SQL, {**params, "rows": _DUMP(firing)})
+            cur.execute(_FIRING_SQL, {**params, "rows": _records(firing)}, prepare=True)
             by_fp = {row["fp"]: row for row in firing}
             for pk, inserted, fp in cur.fetchall():
                 if not inserted:
@@ -301,7 +336,7 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
                 else:
                     new.append((pk, row))
         if resolved:
-            cur.execute(_RESOLVED_SQL, {**params, "rows": _DUMP(resolved)})
+            cur.execute(_RESOLVED_SQL, {**params, "rows": _records(resolved)}, prepare=True)
             closed, added, closed_ids, ticket_ids = cur.fetchone()
             result.resolved = closed + added
             if closed_ids:
@@ -311,6 +346,16 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
         if new:
             _announce(tenant_id, new, cfg, source_name, actor)
     return result
+
+
+@contextmanager
+def _statement_cursor():
+    """A server-side-binding cursor on Django's connection (inside the caller's atomic block):
+    the batch travels as one parameter instead of a quoted literal, and the two upserts are
+    prepared once per connection. Database errors surface as django.db errors, as from
+    connection.cursor()."""
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
+        yield cur
 
 
 def _muted(labels: dict, silences: list, windows: list) -> bool:
@@ -374,7 +419,7 @@ def _drop_inhibited(tenant_id: int, new: list[tuple[int, dict]], rules) -> list[
 
 
 def _announce(tenant_id: int, new: list[tuple[int, dict]], cfg: TenantConfig, source_name: str, actor) -> None:
-    worst = max((row["severity"] for _, row in new), key=lambda s: SEVERITY_RANK[Severity(s)])
+    worst = max((row["severity"] for _, row in new), key=_RANK.__getitem__)
     user_ids, channels = cfg.subscribers(worst)
     names = sorted({row["labels"].get("alertname", "") for _, row in new} - {""})
     title = f"{len(new)} new alert(s) from {source_name}" + (f": {', '.join(names[:5])}" if names else "")

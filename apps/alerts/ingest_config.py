@@ -206,11 +206,15 @@ def _rate_key(tenant_id: int, window: int) -> str:
 
 
 def _client(key: str):
-    """The raw redis client for a cache key, or None when the cache is not Redis."""
+    """The raw redis client of the default cache (made once per cache backend: redis-py's
+    client constructor costs more than a round trip), or None when the cache is not Redis."""
     backend = caches["default"]  # `cache` is a proxy
-    if isinstance(backend, RedisCache):
-        return backend._cache.get_client(key, write=True)
-    return None
+    if not isinstance(backend, RedisCache):
+        return None
+    client = getattr(backend, "_alerts_ingest_client", None)
+    if client is None:
+        client = backend._alerts_ingest_client = backend._cache.get_client(key, write=True)
+    return client
 
 
 def _new_version() -> str:
