@@ -100,6 +100,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -203,8 +204,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
-# Staff must confirm a TOTP device before the admin opens (django-otp); off in development.
-PORTAL_ADMIN_REQUIRE_OTP = env.bool("PORTAL_ADMIN_REQUIRE_OTP", default=False)
+# Staff must confirm a TOTP device before the admin opens (django-otp, apps/core/mfa.py): the
+# default for organizations whose rule is "inherit" (Organization.require_staff_mfa); on in
+# production. Self-enrolment lets a person without a device register one at their next sign-in.
+PORTAL_ADMIN_REQUIRE_OTP = env.bool("PORTAL_ADMIN_REQUIRE_OTP", default=PRODUCTION)
+PORTAL_MFA_SELF_ENROLL = env.bool("PORTAL_MFA_SELF_ENROLL", default=True)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="opsportal")
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
@@ -224,7 +229,7 @@ PORTAL_ENCRYPTION_KEYS = _encryption_keys()
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.core.api.auth.PortalJWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.core.mfa.PortalSessionAuthentication",  # the admin session, once its second factor is confirmed
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PortalPagination",
@@ -331,6 +336,37 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=production")
+# Content-Security-Policy on every response (apps/core/csp.py). Inline <script>/<style> run only
+# with the per-request nonce; style="" attributes stay allowed (they cannot run code, and every
+# resource they could name is limited to the portal by img-src/font-src). Each CSP_<DIRECTIVE>
+# variable adds sources to its directive, e.g. CSP_IMG_SRC=https://cdn.example.com.
+CSP_ENABLED = env.bool("CSP_ENABLED", default=True)
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+CSP_REPORT_URI = env.str("CSP_REPORT_URI", default="")
+CSP_DIRECTIVES: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+for _directive in ("default-src", "script-src", "style-src", "img-src", "font-src", "connect-src", "form-action"):
+    CSP_DIRECTIVES[_directive] += env.list("CSP_" + _directive.upper().replace("-", "_"), default=[])
+for _directive, _sources in CSP_DIRECTIVES.items():
+    for _source in _sources:
+        if not _source or any(c in _source for c in ";, \t\r\n"):
+            raise ImproperlyConfigured(
+                f"CSP source {_source!r} for {_directive} (CSP_{_directive.upper().replace('-', '_')}) must be one token "
+                "such as 'self' or https://cdn.example.com; separate several with commas"
+            )
+if any(c in CSP_REPORT_URI for c in ";, "):
+    raise ImproperlyConfigured("CSP_REPORT_URI must be one URL")
 
 # --- logging ------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -496,6 +532,9 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
     "apps.core.api.schema.document_error_responses",
 ]
+# Uploads are written under a temporary name and renamed when complete: a full disk leaves no
+# partial file, and the API answers 507 (apps/core/storage.py, apps/core/api/errors.py).
+STORAGES["default"]["BACKEND"] = "apps.core.storage.AtomicFileSystemStorage"
 # The Redis cache degrades to misses while Redis is down (apps/core/cache.py) and never waits long.
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "apps.core.cache.ResilientRedisCache"

@@ -1,8 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.core.mfa import PortalAdminSite, mfa_view
 from apps.core.views import health_view, home, metrics_view, switch_organization
 
 admin.site.site_header = "opsportal"
@@ -10,18 +10,18 @@ admin.site.site_title = "opsportal"
 admin.site.index_title = "Operations"
 # Bulk delete bypasses services; every delete goes through a ModelAdmin's delete_model.
 admin.site.disable_action("delete_selected")
-if settings.PORTAL_ADMIN_REQUIRE_OTP:
-    from django_otp.admin import OTPAdminSite
-
-    admin.site.__class__ = OTPAdminSite
+# Staff whose organization requires two-factor sign-in confirm a TOTP device at /admin/mfa/ first.
+admin.site.__class__ = PortalAdminSite
 
 urlpatterns = [
     path("", home, name="home"),
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
+    path("admin/mfa/", mfa_view, name="admin-mfa"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # the split view serves Swagger UI's init script from ?script, not inline (CSP: apps/core/csp.py)
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("health/", health_view, name="health"),
     path("metrics", metrics_view, name="metrics"),
     # heartbeat pings (healthchecks.io style): /ping/<uuid>, /ping/<uuid>/fail, /ping/<uuid>/start

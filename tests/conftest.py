@@ -75,3 +75,56 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def celery_beat(transactional_db, settings, tmp_path):
+    """A real `celery -A config beat` process with django-celery-beat's DatabaseScheduler on the
+    test database and the test broker, after the portal's schedules were synced as
+    `manage.py setup_periodic_tasks` does. Use it with `celery_worker` (which consumes what it
+    sends). Yields the process; its log is `proc.log_path`."""
+    import contextlib
+    import io
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("needs CELERY_BROKER_URL=redis://…")
+    call_command("setup_periodic_tasks", stdout=io.StringIO())
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(DJANGO_ENV="test", DATABASE_URL=f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+               CELERY_BROKER_URL=settings.CELERY_BROKER_URL, CELERY_TASK_ALWAYS_EAGER="false", SECRET_KEY=settings.SECRET_KEY,
+               PYTHONUNBUFFERED="1")
+    log_path = tmp_path / "celery-beat.log"
+    root = Path(__file__).resolve().parents[1]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "celery"), "-A", "config", "beat", "-S", "django_celery_beat.schedulers:DatabaseScheduler",
+             "-l", "INFO", "--pidfile="], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    proc.log_path = log_path
+    deadline = time.monotonic() + 30
+    while "Sending due task" not in log_path.read_text(errors="replace"):  # loaded the schedules and ticking
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("celery beat did not start:\n" + log_path.read_text(errors="replace")[-4000:])
+        time.sleep(0.2)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)

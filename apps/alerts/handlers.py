@@ -13,7 +13,20 @@ from .services import alert_raise, alerts_resolve_for_resource
 TICKET = "tickets.ticket"
 
 
-def _raise_from(event, alert_type: str, severity: str, *, title_prefix: str, rule=None) -> None:
+# Labels an alert computes itself; an event's labels never override them.
+RESERVED_LABELS = ("alertname", "severity", "resource_type", "resource_id")
+
+
+def _event_labels(payload: dict) -> dict:
+    """The labels an event carries about its object (e.g. an endpoint's `service`/`instance`),
+    so rules can match them, incidents dedup on them and runbooks map targets from them."""
+    labels = payload.get("labels")
+    if not isinstance(labels, dict):
+        return {}
+    return {str(k): str(v) for k, v in labels.items() if str(k) not in RESERVED_LABELS and v is not None}
+
+
+def _raise_from(event, alert_type: str, severity: str, *, title_prefix: str, rule=None, with_labels: bool = False) -> None:
     p = event.payload or {}
     if not event.tenant_id or p.get("id") is None:
         return
@@ -28,7 +41,8 @@ def _raise_from(event, alert_type: str, severity: str, *, title_prefix: str, rul
         title=f"{title_prefix}: {p.get('title') or p.get('object_type')} ",
         message=cfg.get("message", "") or str(p.get("message", "")),
         resource_type=str(p.get("object_type", "")), resource_id=str(p["id"]), assigned_to=assignee,
-        labels={k: str(p[k]) for k in ("priority",) if p.get(k)}, source=AlertSource.EVENT, rule=rule,
+        labels={**(_event_labels(p) if with_labels else {}), **{k: str(p[k]) for k in ("priority",) if p.get(k)}},
+        source=AlertSource.EVENT, rule=rule,
         metadata={"event": event.name, "url": p.get("url", ""), "event_id": str(event.pk)},
     )
 
@@ -77,12 +91,12 @@ def job_run_failed(event) -> None:
 
 @subscribe("endpoint.down")
 def endpoint_down(event) -> None:
-    _raise_from(event, AlertType.ENDPOINT_DOWN, Severity.CRITICAL, title_prefix="Endpoint down")
+    _raise_from(event, AlertType.ENDPOINT_DOWN, Severity.CRITICAL, title_prefix="Endpoint down", with_labels=True)
 
 
 @subscribe("endpoint.degraded")
 def endpoint_degraded(event) -> None:
-    _raise_from(event, AlertType.ENDPOINT_DOWN, Severity.WARNING, title_prefix="Endpoint degraded")
+    _raise_from(event, AlertType.ENDPOINT_DOWN, Severity.WARNING, title_prefix="Endpoint degraded", with_labels=True)
 
 
 @subscribe("endpoint.up")

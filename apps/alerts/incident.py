@@ -425,6 +425,27 @@ def incident_rules_for(alert: Alert) -> list[AlertRule]:
     return rules
 
 
+def _same_runbook_in_flight(alert: Alert, job, action: dict) -> bool:
+    """A second alert linked to an incident whose runbook (same job, same targets) is still
+    pending, queued or running does not start it again: the run in flight is the remediation
+    (and the job's overlap policy would refuse it, failing and escalating a healthy incident).
+    The ticket gets a note. The dedup lock in `alert_open_ticket` orders the two alerts, so the
+    first one's request is committed before the second one gets here."""
+    if not alert.ticket_id:
+        return False
+    targets = {t.pk for t in _map_targets(alert, job, target_ids=action.get("target_ids"), target_label=action.get("target_label"))}
+    for req in RunbookRequest.objects.filter(ticket_id=alert.ticket_id, job=job, status__in=RUNBOOK_OPEN_STATUSES).order_by("created_at"):
+        if set(req.target_ids or []) == targets:
+            from apps.tickets.services import ticket_reply
+
+            with contextlib.suppress(ValidationError):
+                ticket_reply(alert.ticket, actor=None, is_internal=True,
+                             body=f"Alert #{alert.pk}: runbook '{job.name}' is already {req.status} for this incident "
+                                  f"(request #{req.pk}); not started again.")
+            return True
+    return False
+
+
 def incident_actions_run(*, alert_id: int, since=None) -> dict:
     """Run the `open_ticket` and `run_job` actions of the rules matching a fired alert (the
     `alert.fired` handler). Silenced alerts (silence, inhibition, maintenance) run nothing.
@@ -456,6 +477,8 @@ def incident_actions_run(*, alert_id: int, since=None) -> dict:
             if since is not None:
                 recent = recent.filter(created_at__gte=since)
             if job is None or recent.exists():
+                continue
+            if _same_runbook_in_flight(alert, job, action):
                 continue
             try:
                 runbook_request(alert, actor=None, job=job, rule=rule, target_ids=action.get("target_ids"),

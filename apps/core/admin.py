@@ -104,6 +104,15 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         except PermissionDenied as exc:
             raise PermissionDenied(str(exc)) from exc
 
+    def construct_change_message(self, request, form, formsets, add=False):
+        # Portal inlines are read-only and their formsets are never saved (the service wrote
+        # everything), so Django's history message would read attributes only save() sets.
+        for formset in formsets or ():
+            for attr in ("new_objects", "changed_objects", "deleted_objects"):
+                if not hasattr(formset, attr):
+                    setattr(formset, attr, [])
+        return super().construct_change_message(request, form, formsets, add)
+
     def run_service(self, request, func, *args, success: str | None = None, **kwargs):
         """Run a service from an admin action and turn a validation error into a message."""
         try:

@@ -11,4 +11,5 @@ class CoreConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         autodiscover_modules("handlers")
+        from . import checks  # noqa: F401  (uploaded files stay private: core.E101/E102)
         from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)

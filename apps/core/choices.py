@@ -10,6 +10,14 @@ class OrgKind(models.TextChoices):
     CUSTOMER = "customer", "Customer"
 
 
+class StaffMfa(models.TextChoices):
+    """Whether an organization's staff must confirm a TOTP device before the admin opens."""
+
+    INHERIT = "inherit", "Portal default (PORTAL_ADMIN_REQUIRE_OTP)"
+    ON = "on", "Required"
+    OFF = "off", "Not required"
+
+
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"

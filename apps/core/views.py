@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from django_prometheus.exports import ExportToDjangoView
 from health_check.views import HealthCheckView
 
+from .mfa import mfa_pending
 from .middleware import SESSION_KEY
 from .tenancy import memberships_of
 
@@ -51,6 +52,6 @@ def metrics_view(request):
     """Prometheus metrics for staff sessions or `Authorization: Bearer $METRICS_TOKEN`."""
     header = request.headers.get("Authorization", "")
     token_ok = bool(settings.METRICS_TOKEN) and hmac.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}")
-    if not token_ok and not (request.user.is_authenticated and request.user.is_staff):
+    if not token_ok and not (request.user.is_authenticated and request.user.is_staff and not mfa_pending(request)):
         return HttpResponseForbidden("Metrics need a staff login or the metrics bearer token.")
     return ExportToDjangoView(request)

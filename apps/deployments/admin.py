@@ -3,7 +3,10 @@ schedules (their PeriodicTask is editable in django-celery-beat's admin) and pro
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.utils.html import format_html
 
 from apps.core.admin import TenantScopedAdmin
@@ -11,6 +14,7 @@ from apps.core.admin import TenantScopedAdmin
 from . import services
 from .choices import OperationKind
 from .models import DeploymentSchedule, Instance, Operation, OperationBatch, ProvisioningRun, Runbook
+from .services.schedules import REQUEST_FOR
 
 
 class OperationInline(admin.TabularInline):
@@ -153,20 +157,103 @@ class RunbookAdmin(TenantScopedAdmin):
         services.runbook_delete(obj, actor=request.user)
 
 
+class DeploymentScheduleAddForm(forms.ModelForm):
+    """The admin's way to `schedule_deployment`: one-time (no cron, no interval), cron in the
+    tenant's time zone, or an interval; the request is the operation's JSON body."""
+
+    cron_expression = forms.CharField(required=False, help_text='5 fields in the tenant\'s time zone, e.g. "0 2 * * 0". '
+                                                                "Leave cron and interval empty for a one-time schedule.")
+    interval_seconds = forms.IntegerField(required=False, help_text="Every N seconds (60 to 2,592,000) from the start time.")
+    request = forms.JSONField(required=False, initial=dict, help_text='upgrade: {"to_version": "2.0", "rollback_on_failure": true}; '
+                                                                      'scale: {"cpu_cores": 4}; provision: {"version": "1.0"}; others: {}.')
+
+    class Meta:
+        model = DeploymentSchedule
+        fields = ("instance", "operation", "scheduled_at", "metadata")
+
+    actor = None  # set by the admin for the request
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["instance"].required = True
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        operation = data["operation"]
+        kwargs = {"tenant_id": None, "operation": operation, "scheduled_at": data["scheduled_at"], "instance_id": data["instance"].pk,
+                  "cron_expression": data.get("cron_expression") or None, "interval_seconds": data.get("interval_seconds"),
+                  "metadata": data.get("metadata") or {}}
+        key = REQUEST_FOR.get(operation)
+        if key:
+            kwargs[key] = data.get("request") or None
+        return kwargs
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or not data.get("instance") or not data.get("operation"):
+            return data
+        if data.get("request") and not REQUEST_FOR.get(data["operation"]):
+            self.add_error("request", f"A {data['operation']} takes no request; leave it empty.")
+            return data
+        # A dry run of the service in a savepoint that is always rolled back: every rule (timing,
+        # request shape, duplicates, permission) answers here as a form error, never as a 500.
+        try:
+            with transaction.atomic():
+                services.schedule_deployment(actor=self.actor, **self.service_kwargs())
+                raise _DryRun
+        except _DryRun:
+            pass
+        except PermissionDenied as exc:
+            self.add_error(None, str(exc))
+        except ValidationError as exc:
+            fields = {"instance_id": "instance", "provision_request": "request", "upgrade_request": "request", "scale_request": "request"}
+            if hasattr(exc, "error_dict"):
+                for field, errors in exc.message_dict.items():
+                    field = fields.get(field, field)
+                    self.add_error(field if field in self.fields else None, errors)
+            else:
+                self.add_error(None, exc.messages)
+        return data
+
+
+class _DryRun(Exception):
+    pass
+
+
 @admin.register(DeploymentSchedule)
 class DeploymentScheduleAdmin(TenantScopedAdmin):
     list_display = ("__str__", "tenant", "instance", "operation", "scheduled_at", "timing", "enabled_flag", "next_run", "fire_count", "last_error")
     list_filter = ("operation", "tenant")
     search_fields = ("instance__name",)
     list_select_related = ("tenant", "instance", "periodic_task", "periodic_task__crontab", "periodic_task__interval", "periodic_task__clocked")
-    raw_id_fields = ("instance", "created_by")
+    raw_id_fields = ("created_by",)
+    autocomplete_fields = ("instance",)
     readonly_fields = ("instance", "operation", "parameters", "scheduled_at", "timezone", "metadata", "created_by", "last_fired_at",
                        "fire_count", "last_error", "periodic_task_link", "timing", "next_run")
     exclude = ("periodic_task",)
     actions = ["pause", "resume"]
+    add_fields = ("instance", "operation", "scheduled_at", "cron_expression", "interval_seconds", "request", "metadata")
 
-    def has_add_permission(self, request):
-        return False  # created through POST /api/v1/deployments/schedule
+    def get_fields(self, request, obj=None):
+        return list(self.add_fields) if obj is None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:
+            return super().get_form(request, obj, **kwargs)
+        kwargs["form"] = DeploymentScheduleAddForm
+        form = super().get_form(request, obj, **kwargs)
+        return type("DeploymentScheduleAddFormFor", (form,), {"actor": request.user})
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing on the change page is editable; timing lives on the PeriodicTask
+        created = services.schedule_deployment(actor=request.user, **form.service_kwargs())
+        saved = DeploymentSchedule.objects.select_related("periodic_task").get(pk=created["schedule_id"])
+        obj.pk, obj.tenant_id, obj.periodic_task = saved.pk, saved.tenant_id, saved.periodic_task
+        obj._state.adding = False
 
     @admin.display(description="timing")
     def timing(self, obj):

@@ -296,10 +296,11 @@ class JobRunAdmin(TenantScopedAdmin):
         url = reverse("admin:targets_jobrun_output", args=[obj.pk])
         return format_html(
             '<pre id="run-output" style="max-height:30em;overflow:auto;white-space:pre-wrap"></pre>'
-            '<script>(function(){{var after=0,box=document.getElementById("run-output");'
+            '<script nonce="{}">(function(){{var after=0,box=document.getElementById("run-output");'
             'function tick(){{fetch("{}?after="+after).then(r=>r.json()).then(function(d){{'
             'd.chunks.forEach(function(c){{box.append(document.createTextNode("["+c.target_name+"#"+c.step_index+" "+c.stream+"] "+c.data));}});'
-            'after=d.next_after; if(!d.finished){{setTimeout(tick, d.chunks.length?200:1500);}}}});}} tick();}})();</script>', url)
+            'after=d.next_after; if(!d.finished){{setTimeout(tick, d.chunks.length?200:1500);}}}});}} tick();}})();</script>',
+            getattr(self._request, "csp_nonce", ""), url)  # the CSP nonce (apps/core/csp.py)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         self._request = request

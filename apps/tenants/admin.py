@@ -25,13 +25,19 @@ class MembershipInline(admin.TabularInline):
 
 class OrganizationAdminBase(TenantScopedAdmin):
     kind: str | None = None
-    list_display = ("name", "slug", "kind", "status", "timezone", "member_count", "created_at")
-    list_filter = ("status",)
+    list_display = ("name", "slug", "kind", "status", "timezone", "require_staff_mfa", "member_count", "created_at")
+    list_filter = ("status", "require_staff_mfa")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at", "updated_at")
     inlines = [MembershipInline]
-    fields = ("name", "slug", "status", "timezone", "settings", "created_at", "updated_at")
+    fields = ("name", "slug", "status", "timezone", "require_staff_mfa", "settings", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # whether staff need two-factor sign-in is the platform's call (the service enforces it too)
+        if acting(request.user).is_platform:
+            return self.readonly_fields
+        return (*self.readonly_fields, "require_staff_mfa")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -96,7 +102,7 @@ class CustomerOrganizationAdmin(OrganizationAdminBase):
     kind = OrgKind.CUSTOMER
     list_display = ("name", "slug", "parent", "status", "member_count", "created_at")
     list_select_related = ("parent",)
-    fields = ("name", "slug", "parent", "status", "timezone", "settings", "created_at", "updated_at")
+    fields = ("name", "slug", "parent", "status", "timezone", "require_staff_mfa", "settings", "created_at", "updated_at")
     autocomplete_fields = ("parent",)
 
     def has_add_permission(self, request):
@@ -108,7 +114,7 @@ class OrganizationAdmin(OrganizationAdminBase):
     """All organizations in one list (platform staff find anything here)."""
 
     list_filter = ("kind", "status")
-    fields = ("kind", "name", "slug", "parent", "status", "timezone", "settings", "created_at", "updated_at")
+    fields = ("kind", "name", "slug", "parent", "status", "timezone", "require_staff_mfa", "settings", "created_at", "updated_at")
     autocomplete_fields = ("parent",)
 
     def save_service(self, request, obj, form, change):

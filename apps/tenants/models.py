@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from apps.core.choices import MANAGER_ROLES, OrgKind, Role
+from apps.core.choices import MANAGER_ROLES, OrgKind, Role, StaffMfa
 from apps.core.models import PortalManager, PortalQuerySet, TimeStampedModel
 from apps.core.tenancy import Acting
 
@@ -33,6 +33,15 @@ class Organization(TimeStampedModel):
     slug = models.SlugField(max_length=60, unique=True)
     status = models.CharField(max_length=12, choices=OrgStatus.choices, default=OrgStatus.ACTIVE, db_index=True)
     timezone = models.CharField(max_length=64, default="UTC")
+    require_staff_mfa = models.CharField(
+        "staff two-factor sign-in",
+        max_length=8,
+        choices=StaffMfa.choices,
+        default=StaffMfa.INHERIT,
+        help_text="Whether this organization's staff must confirm a TOTP authenticator before the admin opens "
+        "(apps/core/mfa.py). Platform staff follow the platform organization; a person in several organizations "
+        "must confirm if any of them requires it.",
+    )
     # Tenant settings such as SLA defaults and the agent workload threshold; apps read their keys.
     settings = models.JSONField(default=dict, blank=True)
     parent = models.ForeignKey(

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
-from apps.core.choices import MANAGER_ROLES, ROLE_RANK, OrgKind, Role
+from apps.core.choices import MANAGER_ROLES, ROLE_RANK, OrgKind, Role, StaffMfa
 from apps.core.events import publish
 from apps.core.tenancy import acting
 
@@ -51,12 +51,16 @@ def organization_create(
     settings: dict | None = None,
     parent: Organization | None = None,
     served_tenants=(),
+    require_staff_mfa: str = StaffMfa.INHERIT,
 ) -> Organization:
-    """Create an organization of any kind; see `_check_may_create_org` for who may."""
+    """Create an organization of any kind; see `_check_may_create_org` for who may (a staff
+    two-factor rule other than the default: platform staff only)."""
     ctx = acting(actor) if actor else None
     if kind == OrgKind.CUSTOMER and parent is None and ctx and ctx.kind == OrgKind.TENANT:
         parent = Organization.objects.get(pk=ctx.tenant_id)
     _check_may_create_org(actor, kind, parent)
+    if require_staff_mfa != StaffMfa.INHERIT and ctx is not None and not ctx.is_platform:
+        raise PermissionDenied("Only platform staff decide whether an organization's staff need two-factor sign-in.")
     if kind == OrgKind.PLATFORM and Organization.objects.filter(kind=OrgKind.PLATFORM).exists():
         raise ValidationError({"kind": "There is already a platform organization; there can be only one."})
     with transaction.atomic():
@@ -68,6 +72,7 @@ def organization_create(
             timezone=timezone,
             settings=settings or {},
             parent=parent,
+            require_staff_mfa=require_staff_mfa,
         )
         org.full_clean()
         org.save()
@@ -88,7 +93,8 @@ def _set_served(org: Organization, tenants) -> None:
 
 
 def organization_update(org: Organization, *, actor, **changes) -> Organization:
-    """Change an organization's name, status, time zone, settings or served tenants."""
+    """Change an organization's name, status, time zone, settings, staff two-factor rule or served
+    tenants (status and the two-factor rule: platform staff only)."""
     served = changes.pop("served_tenants", None)
     for immutable in ("kind", "parent"):
         if immutable in changes and changes[immutable] != getattr(org, immutable):
@@ -98,6 +104,8 @@ def organization_update(org: Organization, *, actor, **changes) -> Organization:
         raise PermissionDenied("You cannot change this organization.")
     if "status" in changes and actor is not None and not acting(actor).is_platform:
         raise PermissionDenied("Only platform staff change an organization's status.")
+    if changes.get("require_staff_mfa", org.require_staff_mfa) != org.require_staff_mfa and actor is not None and not acting(actor).is_platform:
+        raise PermissionDenied("Only platform staff change whether an organization's staff need two-factor sign-in.")
     with transaction.atomic():
         for key, value in changes.items():
             setattr(org, key, value)

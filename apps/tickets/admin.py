@@ -4,6 +4,8 @@ queries), SLA policies, business calendars and agents. Every write calls a servi
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.core.admin import TenantScopedAdmin
 from apps.core.tenancy import acting
@@ -49,8 +51,15 @@ class MessageInline(_ReadOnlyInline):
 
 class AttachmentInline(_ReadOnlyInline):
     model = TicketAttachment
-    fields = ("created_at", "filename", "content_type", "size", "uploaded_by")
+    fields = ("created_at", "download", "content_type", "size", "uploaded_by")
     readonly_fields = fields
+
+    @admin.display(description="file")
+    def download(self, obj):
+        # Never the storage URL (MEDIA is not served): the API download view checks the tenant
+        # gate and hides internal-note attachments from customers on every request.
+        url = reverse("ticket-download", kwargs={"pk": obj.ticket_id, "attachment_id": obj.pk})
+        return format_html('<a href="{}">{}</a>', url, obj.filename)
 
 
 class TimelineInline(_ReadOnlyInline):
@@ -66,6 +75,16 @@ class TicketAddForm(forms.ModelForm):
     class Meta:
         model = Ticket
         fields = ("tenant", "subject", "priority", "target_type", "partner", "tags", "metadata")
+
+
+class TicketChangeForm(forms.ModelForm):
+    reply = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                            help_text="Added to the messages when you save (ticket_reply); leave empty to only save the fields above.")
+    reply_is_internal = forms.BooleanField(required=False, label="Internal note", help_text="Staff only; the customer never sees it.")
+
+    class Meta:
+        model = Ticket
+        fields = ("subject", "priority", "assignee", "tags", "metadata")
 
 
 @admin.register(Ticket)
@@ -84,6 +103,7 @@ class TicketAdmin(TenantScopedAdmin):
                        "resolved_at", "closed_at", "sla_at_risk", "first_response_breached", "resolution_breached",
                        "sla_paused_at", "created_at")
     change_fields = ("subject", "priority", "assignee", "tags", "metadata")
+    reply_fields = ("reply", "reply_is_internal")
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -91,7 +111,12 @@ class TicketAdmin(TenantScopedAdmin):
             if not acting(request.user).is_platform:
                 fields.remove("tenant")
             return fields
-        return list(self.change_fields) + list(self.readonly_fields)
+        reply = list(self.reply_fields) if self._offers_reply(request, obj) else []
+        return list(self.change_fields) + list(self.readonly_fields) + reply
+
+    def _offers_reply(self, request, obj) -> bool:
+        # a closed ticket takes no replies (ticket_reply refuses them): no reply box to fill
+        return obj.status != TicketStatus.CLOSED and self.has_change_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else ()
@@ -99,6 +124,8 @@ class TicketAdmin(TenantScopedAdmin):
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = TicketAddForm
+        elif self._offers_reply(request, obj):
+            kwargs["form"] = TicketChangeForm
         return super().get_form(request, obj, **kwargs)
 
     def get_inlines(self, request, obj):
@@ -129,10 +156,12 @@ class TicketAdmin(TenantScopedAdmin):
                                tags=data.get("tags") or [], metadata=data.get("metadata") or {})
         if "assignee" in form.changed_data:
             services.ticket_assign(original, actor=request.user, assignee=data.get("assignee"))
+        if (data.get("reply") or "").strip():
+            services.ticket_reply(original, actor=request.user, body=data["reply"], is_internal=bool(data.get("reply_is_internal")))
         return original
 
     def save_formset(self, request, form, formset, change):
-        pass  # inlines are read-only; replies go through the API (ticket_reply)
+        pass  # inlines are read-only; replies come from the reply box (ticket_reply)
 
     def save_related(self, request, form, formsets, change):
         pass

@@ -86,3 +86,18 @@ def test_event_rule_raises_custom_alert(world):
 def test_events_of_another_tenant_stay_there(world):
     _emit("endpoint.down", world.tenant("b"), id=4, object_type="monitoring.endpoint", title="x")
     assert Alert.objects.get().tenant == world.tenant("b")
+
+
+def test_endpoint_labels_reach_the_alert_but_never_override_its_own(world):
+    """Rules match, incidents dedup and runbooks map targets on the endpoint's labels."""
+    t = world.tenant("a")
+    ep = {"id": 5, "object_type": "monitoring.endpoint", "title": "web health is down", "url": "/admin/monitoring/endpoint/5/change/",
+          "labels": {"service": "web", "instance": "web-1", "severity": "info", "alertname": "mine"}}
+    _emit("endpoint.down", t, **ep)
+    alert = Alert.objects.get()
+    assert alert.labels["service"] == "web" and alert.labels["instance"] == "web-1"
+    assert alert.labels["alertname"] == AlertType.ENDPOINT_DOWN and alert.labels["severity"] == Severity.CRITICAL
+    assert alert.labels["resource_type"] == "monitoring.endpoint" and alert.labels["resource_id"] == "5"
+    # tickets' events carry no labels of their object: unchanged
+    _emit("ticket.escalated", t, **_ticket(labels={"service": "web"}))
+    assert "service" not in Alert.objects.get(alert_type=AlertType.ESCALATED_TICKET).labels

@@ -10,6 +10,7 @@ temp dir, trust auth, another port). The portal runs as real processes: gunicorn
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -254,12 +255,32 @@ def jwt_for(user) -> str:
 
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on loopback recording every message; `stop()`/`start()` on
-    the same port simulate the mail relay being down."""
+    the same port simulate the mail relay being down. With a `spool` folder it queues each message
+    to disk first, as a relay does, and answers a write that fails for lack of space the way
+    Postfix does (452 4.3.1 Insufficient system storage), keeping no partial file."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, spool: Path | None = None):
         self.port = port or free_port()
+        self.spool = spool
         self.messages: list = []
+        self.refused: list[str] = []
         self.controller = None
+
+    def _queue(self, envelope) -> str | None:
+        path = self.spool / f"{time.time_ns()}.eml"
+        try:
+            with open(path, "xb") as fh:
+                fh.write(envelope.original_content or envelope.content)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            if exc.errno != errno.ENOSPC:
+                raise
+            self.refused.append(str(exc))
+            return "452 4.3.1 Insufficient system storage"
+        return None
 
     def start(self) -> SmtpSink:
         from aiosmtpd.controller import Controller
@@ -268,6 +289,10 @@ class SmtpSink:
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                if sink.spool is not None:
+                    refusal = sink._queue(envelope)
+                    if refusal:
+                        return refusal
                 sink.messages.append(envelope)
                 return "250 OK"
 
@@ -289,3 +314,43 @@ class SmtpSink:
             subject = str(make_header(decode_header(message_from_bytes(env.content).get("Subject", ""))))
             out.extend((rcpt, subject) for rcpt in env.rcpt_tos)
         return out
+
+
+class TinyDisk:
+    """A real filesystem of a few hundred KiB (tmpfs, mounted for one test; the tests run as root,
+    as CI does) standing in for a full data disk: `fill()` takes every free block with a filler
+    file, `free()` gives them back. Writes on it fail with the kernel's own ENOSPC."""
+
+    def __init__(self, path: Path, size: str = "512k"):
+        self.path = path
+        self.size = size
+        self.filler = path / ".filler"
+
+    def mount(self) -> TinyDisk:
+        self.path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size},mode=0755", "tmpfs", str(self.path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"cannot mount a tmpfs at {self.path} (the fault tests run as root): {done.stderr.strip()}")
+        return self
+
+    def unmount(self) -> None:
+        subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+
+    def free_bytes(self) -> int:
+        st = os.statvfs(self.path)
+        return st.f_bavail * st.f_frsize
+
+    def fill(self) -> None:
+        block = b"\0" * 4096
+        with open(self.filler, "ab", buffering=0) as fh:
+            try:
+                while True:
+                    fh.write(block)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+        assert self.free_bytes() < 4096, self.free_bytes()
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)

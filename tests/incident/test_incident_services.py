@@ -148,3 +148,35 @@ def test_purge_is_registered_with_maintenance_and_recorded(world):
     assert run.status == "succeeded" and run.rows_removed == {"alerts_alert": 1}
     assert list(Alert.objects.values_list("labels__instance", flat=True)) == ["keep"]
 
+
+
+def test_second_alert_of_an_incident_does_not_restart_the_runbook_in_flight(world, django_capture_on_commit_callbacks):
+    """Two checks of one service fail together: one ticket, ONE runbook run; the second alert is
+    linked and noted instead of a second run that the job's overlap policy would refuse (which
+    would fail the request and escalate a healthy incident)."""
+    from apps.alerts.models import AlertRule
+
+    tenant = world.tenant("a")
+    make_target(tenant, name="web-1")
+    job = make_job(tenant, name="restart web")
+    AlertRule.objects.create(tenant=tenant, name="web", rule_type="alert",
+                             conditions={"label_matchers": [{"name": "service", "op": "=", "value": "web"}]},
+                             actions=[{"type": "open_ticket", "dedup_labels": ["service"]},
+                                      {"type": "run_job", "job_id": job.pk, "target_label": "instance"}])
+    first, _ = alert_raise(tenant=tenant, alert_type=AlertType.CUSTOM, title="web home down", labels={"service": "web", "instance": "web-1", "probe": "home"})
+    second, _ = alert_raise(tenant=tenant, alert_type=AlertType.CUSTOM, title="web health down", labels={"service": "web", "instance": "web-1", "probe": "health"})
+    with django_capture_on_commit_callbacks(execute=False):  # the first run stays queued, as on a busy worker
+        assert incident.incident_actions_run(alert_id=first.pk) == {"tickets": 1, "runbooks": 1}
+        assert incident.incident_actions_run(alert_id=second.pk) == {"tickets": 0, "runbooks": 0}
+    ticket = Ticket.objects.get()
+    assert set(Alert.objects.filter(ticket=ticket).values_list("pk", flat=True)) == {first.pk, second.pk}
+    req = RunbookRequest.objects.get()
+    assert req.alert_id == first.pk and req.status == RunbookStatus.QUEUED
+    assert ticket.messages.filter(is_internal=True, body__contains="not started again").exists()
+    ticket.refresh_from_db()
+    assert ticket.escalation_level == 0
+    # once the first run is over, a new alert of the same incident may run the job again
+    RunbookRequest.objects.filter(pk=req.pk).update(status=RunbookStatus.SUCCEEDED)
+    third, _ = alert_raise(tenant=tenant, alert_type=AlertType.CUSTOM, title="web api down", labels={"service": "web", "instance": "web-1", "probe": "api"})
+    with django_capture_on_commit_callbacks(execute=False):
+        assert incident.incident_actions_run(alert_id=third.pk)["runbooks"] == 1

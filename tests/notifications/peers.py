@@ -63,6 +63,13 @@ def smtp_peer(settings):
     class Sink:
         def __init__(self):
             self.messages = []
+            self.rcpt_answers = []  # answers to give to RCPT TO first (e.g. "452 ..."), then accept
+
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if self.rcpt_answers:
+                return self.rcpt_answers.pop(0)
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
 
         async def handle_DATA(self, server, session, envelope):
             self.messages.append(envelope)

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.utils import timezone
 
 from apps.notifications import services
@@ -158,6 +159,22 @@ def test_email_through_a_real_smtp_server_has_text_and_html(world, smtp_peer, dj
     assert "Subject: Job failed: backup" in raw and "text/plain" in raw and "text/html" in raw
     assert "<b>exit &lt;1&gt;</b>" in raw  # HTML is autoescaped
     assert Delivery.objects.get(kind="email").status == "sent"
+
+
+@pytest.mark.parametrize("answer, status", [("452 4.3.1 Insufficient system storage", "pending"), ("550 5.1.1 No such user", "failed")])
+def test_email_refused_at_rcpt_retries_on_4xx_and_fails_on_5xx(world, smtp_peer, django_capture_on_commit_callbacks, answer, status):
+    """A relay whose spool is full answers 452 to RCPT TO: that is "try later", not a lost email."""
+    user = world.user("a", "admin")
+    smtp_peer.rcpt_answers = [answer]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notify_team(tenant=world.tenant("a"), team_members=[user.pk], title="spool", message="m", notification_type="job_run_failed")
+    d = Delivery.objects.get(kind="email")
+    assert (d.status, d.attempts) == (status, 1) and answer[:3] in d.last_error
+    assert smtp_peer.messages == []
+    if status == "pending":
+        services.deliveries_send(delivery_ids=[d.pk], now=d.next_attempt_at + timedelta(seconds=1))
+        d.refresh_from_db()
+        assert (d.status, d.attempts) == ("sent", 2) and len(smtp_peer.messages) == 1
 
 
 def test_email_default_templates_in_locmem(world, mailoutbox, django_capture_on_commit_callbacks):

@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from apps.core.api.auth import PortalJWTAuthentication
 from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedViewSet
 from apps.core.choices import OrgKind
+from apps.core.mfa import PortalSessionAuthentication
 from apps.core.policy import policy
 from apps.core.tenancy import acting, choose_organization
 
@@ -241,7 +242,7 @@ class IngestTokenAuthentication(BaseAuthentication):
 
 
 class _IngestView(APIView):
-    authentication_classes = [IngestTokenAuthentication, PortalJWTAuthentication, SessionAuthentication]
+    authentication_classes = [IngestTokenAuthentication, PortalJWTAuthentication, PortalSessionAuthentication]  # a session owing its second factor is refused
     permission_classes = []
     throttle_classes = []
     webhook = False

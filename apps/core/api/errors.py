@@ -1,10 +1,14 @@
 """Every API error is JSON: `{"detail": "<what a person can act on>", "errors": {field: [...]}}`.
 
 Django's ValidationError (raised by services and `full_clean`) becomes a 400, PermissionDenied
-a 403, a protected delete a 409; nothing a client sends may turn into a 500.
+a 403, a protected delete a 409, a full disk (ENOSPC/EDQUOT while storing an upload) a 507;
+nothing a client sends may turn into a 500.
 """
 
 from __future__ import annotations
+
+import errno
+import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,6 +18,9 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _flatten(errors) -> list[str]:
@@ -56,6 +63,16 @@ def portal_exception_handler(exc, context):
         return Response(
             {"detail": f"This cannot be deleted while other rows refer to it ({', '.join(names)}).", "errors": {}},
             status=status.HTTP_409_CONFLICT,
+        )
+    elif isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
+        # The transaction rolled back and the storage removed the partial file: nothing was
+        # stored, the client may simply send it again once space is back.
+        logger.error("Storage full while handling %s: %s", getattr(context.get("request"), "path", "?"), exc)
+        return Response(
+            {"detail": "The portal has run out of storage space, so nothing was saved. Try again later; "
+                       "if it persists, tell the portal's operators.", "errors": {}, "code": "insufficient_storage"},
+            status=status.HTTP_507_INSUFFICIENT_STORAGE,
+            headers={"Retry-After": "300"},
         )
     response = exception_handler(exc, context)
     if response is None:

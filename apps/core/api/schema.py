@@ -11,6 +11,18 @@ class PortalJWTScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 
+class PortalSessionScheme(OpenApiAuthenticationExtension):
+    """The admin session cookie (once its second factor is confirmed: apps/core/mfa.py)."""
+
+    target_class = "apps.core.mfa.PortalSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        from django.conf import settings
+
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+
+
 # Every operation can answer with the portal's error body (apps.core.api.errors); documenting
 # it keeps clients (and schemathesis) honest about 4xx bodies instead of leaving them undescribed.
 ERROR_COMPONENT = {
@@ -44,6 +56,8 @@ def document_error_responses(result, generator, request, public):
             codes = dict(_ERRORS)
             if method == "delete":
                 codes["409"] = "Other rows still refer to this one."
+            if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
+                codes["507"] = "The portal is out of storage space; nothing was saved, try again later."
             for code, description in codes.items():
                 responses.setdefault(code, {"description": description, "content": ref})
     return result

@@ -26,7 +26,10 @@ class EmailTransport(Transport):
         try:
             mail.send(fail_silently=False)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise TransportError(f"The mail server refused {message.to_email}: {exc.recipients}", permanent=True) from exc
+            # A 4xx at RCPT (mailbox busy, relay's spool full) is "try again later"; only 5xx is final.
+            codes = [code for code, _text in exc.recipients.values()]
+            permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+            raise TransportError(f"The mail server refused {message.to_email}: {exc.recipients}", permanent=permanent) from exc
         except smtplib.SMTPResponseException as exc:
             # 5xx is a final answer, 4xx means "try again later".
             raise TransportError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600) from exc

@@ -1,0 +1,128 @@
+"""The disk fills up: uploads get a clear 507, deliveries wait and retry, nothing is lost.
+
+What is real: a tmpfs of 512 KiB mounted for the test (we run as root, as CI does) and filled
+to the last block, so every write on it fails with the kernel's own ENOSPC — no mock, no
+patched `open`. Two places write to disk on the way of a person's data:
+
+1. the portal's MEDIA_ROOT, where ticket attachments land (`POST /tickets/{id}/attachments/`,
+   and a new ticket with attachments) — MEDIA_ROOT points at the full tmpfs;
+2. the mail relay's queue: a loopback SMTP relay (aiosmtpd) that spools each message to the full
+   tmpfs before accepting it, and answers the failed write as Postfix does
+   ("452 4.3.1 Insufficient system storage"), so the portal's email delivery meets a real
+   transient refusal caused by a real full disk.
+
+Expected: the API answers 507 with a message and a Retry-After (never a 500), stores nothing
+(no row, no partial file), and the same upload succeeds once space returns; the email delivery
+stays pending with the relay's answer, retries at growing intervals, is visible as such in the
+admin, and is sent exactly once when space returns.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.faults.harness import SmtpSink, TinyDisk
+
+pytestmark = [pytest.mark.faults]
+
+PAYLOAD = b"diagnostics line\n" * 2000  # 34 KB: larger than anything left on the full disk
+
+
+@pytest.fixture
+def disk(tmp_path):
+    tiny = TinyDisk(tmp_path / "tiny").mount()
+    yield tiny
+    tiny.unmount()
+
+
+def _files_under(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and p.name != ".filler")
+
+
+def test_upload_on_a_full_disk_answers_507_stores_nothing_and_works_once_space_returns(disk, world, api, settings):
+    from apps.tickets import services
+    from apps.tickets.models import Ticket, TicketAttachment
+
+    settings.MEDIA_ROOT = disk.path / "media"
+    admin = world.user("a", "admin")
+    ticket = services.ticket_create(actor=admin, subject="disk test", message="first")
+    client = api.as_user(admin)
+    url = f"/api/v1/tickets/{ticket.pk}/attachments/"
+    disk.fill()
+
+    r = client.post(url, {"file": SimpleUploadedFile("diag.log", PAYLOAD, content_type="text/plain")}, format="multipart")
+    assert r.status_code == 507, (r.status_code, r.content[:300])
+    body = r.json()
+    assert "storage space" in body["detail"] and body["code"] == "insufficient_storage" and int(r["Retry-After"]) > 0
+    created = client.post("/api/v1/tickets/", {"subject": "with a file", "message": "see attached",
+                                               "attachments": [SimpleUploadedFile("b.log", PAYLOAD, content_type="text/plain")]},
+                          format="multipart")
+    assert created.status_code == 507, (created.status_code, created.content[:300])
+    assert not TicketAttachment.objects.exists()
+    assert Ticket.objects.filter(subject="with a file").count() == 0  # the whole ticket rolled back
+    assert _files_under(disk.path) == []  # no partial file eats the space that is left
+
+    disk.free()
+    r = client.post(url, {"file": SimpleUploadedFile("diag.log", PAYLOAD, content_type="text/plain")}, format="multipart")
+    assert r.status_code == 201, r.content[:300]
+    download = client.get(r.json()["download_url"])
+    assert download.status_code == 200 and b"".join(download.streaming_content) == PAYLOAD
+    assert len(_files_under(disk.path)) == 1
+    print(f"\nFAULT disk_full upload: 507 while full (free {disk.free_bytes()} B after), 201 and identical bytes once space returned")
+
+
+def test_email_relay_with_a_full_disk_retries_with_backoff_visible_in_admin_then_sends_once(
+    disk, world, settings, client, django_capture_on_commit_callbacks
+):
+    from apps.notifications import services
+    from apps.notifications.choices import DeliveryStatus
+    from apps.notifications.models import Delivery
+
+    spool = disk.path / "spool"
+    spool.mkdir()
+    relay = SmtpSink(spool=spool).start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", relay.port, 5
+    try:
+        disk.fill()
+        viewer = world.user("a", "viewer")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.notify_team(tenant=world.tenant("a"), team_members=[viewer.pk], actor=None, title="disk full test", priority="high")
+        delivery = Delivery.objects.get(kind="email", recipient=viewer)
+
+        waits, now = [], timezone.now()
+        for _ in range(3):
+            delivery.refresh_from_db()
+            assert delivery.status == DeliveryStatus.PENDING, (delivery.status, delivery.last_error)
+            assert "452" in delivery.last_error and "storage" in delivery.last_error.lower(), delivery.last_error
+            waits.append((delivery.next_attempt_at - now).total_seconds())
+            now = delivery.next_attempt_at + timedelta(seconds=1)
+            services.deliveries_send(delivery_ids=[delivery.pk], now=now)
+        delivery.refresh_from_db()
+        assert delivery.attempts == 4 and len(relay.refused) == 4 and relay.messages == []
+        assert waits[0] < waits[1] < waits[2], waits
+        assert _files_under(spool) == []
+
+        client.force_login(world.user("platform", "admin"))
+        page = client.get(reverse("admin:notifications_delivery_changelist") + "?status=pending").content.decode()
+        assert f"/{delivery.pk}/change/" in page
+        detail = client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk])).content.decode()
+        assert "Insufficient system storage" in detail
+
+        disk.free()
+        services.deliveries_send(delivery_ids=[delivery.pk], now=delivery.next_attempt_at + timedelta(seconds=1))
+        services.deliveries_send(delivery_ids=[delivery.pk], now=delivery.next_attempt_at + timedelta(seconds=2))  # a duplicate task
+    finally:
+        relay.stop()
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+    assert [s for r, s in relay.subjects() if r == viewer.email and "disk full test" in s] != []
+    assert len([1 for r, s in relay.subjects() if r == viewer.email and "disk full test" in s]) == 1
+    assert len(_files_under(spool)) == 1  # queued on the relay's disk exactly once
+    print(f"\nFAULT disk_full email: attempts={delivery.attempts} backoff waits={[round(w) for w in waits]}s, "
+          f"relay refused {len(relay.refused)}x with 452, sent once when space returned")
