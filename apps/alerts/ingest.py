@@ -103,17 +103,14 @@ def _is_str_map(value) -> bool:
     return True
 
 
-_MISSING = object()
-
-
-def _time(value, parsed: dict, *, field: str, index: int):
-    """_parse_time, remembered per batch (a batch's alerts usually share a few timestamps)."""
-    if value.__class__ is not str:
-        return _parse_time(value, field=field, index=index)
-    hit = parsed.get(value, _MISSING)
-    if hit is _MISSING:
-        hit = parsed[value] = _parse_time(value, field=field, index=index)
-    return hit
+def _timestamp(value, seen: dict, *, field: str, index: int) -> tuple:
+    """(datetime or None, its ISO text) of an RFC 3339 value, remembered per batch in `seen`
+    (a batch's alerts usually share a few timestamps)."""
+    parsed = _parse_time(value, field=field, index=index)
+    pair = (parsed, parsed.isoformat() if parsed is not None else None)
+    if value.__class__ is str:
+        seen[value] = pair
+    return pair
 
 
 def _no_default(value):
@@ -161,8 +158,7 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
         raise ValidationError({"alerts": f"At most {settings.ALERTS_INGEST_MAX_BATCH} alerts per request; split the batch."})
     firing: dict[str, list] = {}  # fingerprint -> [row, starts]
     resolved: dict[str, list] = {}
-    parsed: dict = {}
-    isoformat: dict = {}
+    seen: dict = {}
     now_iso = now.isoformat()
     default_end = (now + default_ends_after).isoformat() if default_ends_after else None
     salt = f"{tenant_id}\x00"
@@ -178,12 +174,15 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
             annotations = {}
         elif not _is_str_map(annotations):
             annotations = _str_map(annotations, field="annotations", index=i, required=False)
-        starts = _time(item.get("startsAt"), parsed, field="startsAt", index=i)
-        ends = _time(item.get("endsAt"), parsed, field="endsAt", index=i)
+        raw = item.get("startsAt")
+        starts, starts_iso = (seen.get(raw) if raw.__class__ is str else None) or _timestamp(raw, seen, field="startsAt", index=i)
         if starts is None:
             starts, starts_iso = now, now_iso
+        raw = item.get("endsAt")
+        if raw is None:
+            ends = ends_iso = None
         else:
-            starts_iso = isoformat.get(starts) or isoformat.setdefault(starts, starts.isoformat())
+            ends, ends_iso = (seen.get(raw) if raw.__class__ is str else None) or _timestamp(raw, seen, field="endsAt", index=i)
         if ends is not None and ends < starts:
             raise ValidationError({f"alerts[{i}].endsAt": "endsAt is before startsAt."})
         generator = item.get("generatorURL") or ""
@@ -200,10 +199,10 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
             "starts_at": starts_iso, "n": 1, "silenced": False,
         }
         if ends is not None and ends <= now:
-            row["ends_at"] = isoformat.get(ends) or isoformat.setdefault(ends, ends.isoformat())
+            row["ends_at"] = ends_iso
             target = resolved
         else:
-            row["ends_at"] = (isoformat.get(ends) or isoformat.setdefault(ends, ends.isoformat())) if ends is not None else default_end
+            row["ends_at"] = ends_iso if ends is not None else default_end
             target = firing
         previous = target.get(fp)
         if previous is None:

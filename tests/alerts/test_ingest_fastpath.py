@@ -89,6 +89,7 @@ def test_token_request_is_served_by_the_lean_route_with_security_headers(token, 
     assert r.json() == {"received": 2, "created": 2, "updated": 0, "resolved": 0, "silenced": 0}
     assert r.headers["content-type"] == "application/json"
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" in r.headers or "content-security-policy-report-only" in r.headers
     assert "set-cookie" not in r.headers and "vary" not in r.headers  # no session, no DRF negotiation: the lean route
     assert set(Alert.objects.values_list("tenant_id", flat=True)) == {world.tenant("a").pk}
     # the same batch again through DRF (test client) answers the same way
@@ -224,3 +225,15 @@ def test_fingerprints_and_stored_labels_match_the_shared_helpers():
     now = datetime.now(UTC)
     firing, _ = normalise([{"labels": labels} for labels in samples], tenant_id=42, now=now, default_ends_after=None)
     assert [row["fp"] for row in firing] == [labels_fingerprint(42, labels) for labels in samples]
+
+
+def test_timestamps_shared_by_a_batch_parse_once_and_keep_their_instant():
+    now = datetime.now(UTC)
+    go = (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"  # Go sends nanoseconds
+    same = (now - timedelta(minutes=1)).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin")).isoformat()
+    items = [{"labels": {"i": str(i)}, "startsAt": go if i % 2 else same, "endsAt": "0001-01-01T00:00:00Z"} for i in range(6)]
+    firing, resolved = normalise(items, tenant_id=1, now=now, default_ends_after=None)
+    assert not resolved and len(firing) == 6 and {row["ends_at"] for row in firing} == {None}
+    assert len({datetime.fromisoformat(row["starts_at"]) for row in firing}) == 1
+    with pytest.raises(Exception, match="alerts\\[3\\].startsAt"):
+        normalise([*items[:3], {"labels": {"x": "y"}, "startsAt": "soon"}], tenant_id=1, now=now, default_ends_after=None)
