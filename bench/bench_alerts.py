@@ -8,6 +8,11 @@ bench PostgreSQL database, authenticated by a per-tenant ingestion token; every 
 durable in PostgreSQL when the response arrives. Alertmanager (in memory) runs in the same
 run through alertmanager_peer.sh with the same N/B/C when /usr/bin/prometheus-alertmanager exists.
 Env: ALERTS_BENCH_N (20000), ALERTS_BENCH_B (100), ALERTS_BENCH_C (8), ALERTS_BENCH_WORKERS (3).
+gunicorn keeps its database connections as in production (DB_CONN_MAX_AGE=60; DJANGO_ENV=test
+would reconnect per request). Besides the rates the line gives CPU per request of B alerts —
+cpu_ms_web (gunicorn), cpu_ms_pg (the PostgreSQL backends of the bench database), cpu_ms_client
+and alertmanager_cpu_ms (its server process) — which a busy shared machine disturbs less than
+the rates.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ N = int(os.environ.get("ALERTS_BENCH_N", 20000))
 B = int(os.environ.get("ALERTS_BENCH_B", 100))
 C = int(os.environ.get("ALERTS_BENCH_C", 8))
 WORKERS = int(os.environ.get("ALERTS_BENCH_WORKERS", 3))
-REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+# a Redis database no helper or test run flushes while we measure (tests clear theirs per test)
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def bodies(run_id: str) -> tuple[list[bytes], int]:
@@ -100,13 +106,46 @@ def wait_http(port: int, timeout=30.0) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def alertmanager_peer() -> float | None:
+def alertmanager_peer() -> tuple[float | None, float | None]:
+    """(alerts/s, server CPU ms per request) of Alertmanager under the same load."""
     if not Path("/usr/bin/prometheus-alertmanager").exists():
-        return None
+        return None, None
     out = subprocess.run(["bash", str(PEERS / "alertmanager_peer.sh")], cwd=PEERS, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "N": str(N), "B": str(B), "C": str(C), "RUNS": "1", "VENV": str(ROOT / ".venv")})
     m = re.search(r"alerts_per_s=([0-9.]+)", out.stdout)
-    return float(m.group(1)) if m else None
+    cpu = re.search(r'"server_cpu_s": ([0-9.]+)', out.stderr)
+    requests = -(-N // B)
+    return (float(m.group(1)) if m else None), (float(cpu.group(1)) * 1000 / requests if cpu else None)
+
+
+def proc_cpu(pid: int) -> float:
+    """utime+stime seconds of a process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(master: int) -> list[int]:
+    """gunicorn's master and workers, and the PostgreSQL backends serving the bench database."""
+    from django.db import connection
+
+    pids = [master]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    with connection.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        backends = [pid for (pid,) in cur.fetchall()]
+    return pids + [-pid for pid in backends]  # negative: a PostgreSQL backend
+
+
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    return sum(proc_cpu(p) for p in pids if p > 0), sum(proc_cpu(-p) for p in pids if p < 0)
 
 
 def main() -> None:
@@ -122,7 +161,9 @@ def main() -> None:
     token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
     port = free_port()
     env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
-           "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING"}
+           "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING",
+           # production keeps connections (DB_CONN_MAX_AGE defaults to 60 outside DJANGO_ENV=test)
+           "DB_CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(WORKERS),
          "--log-level", "warning", "--keep-alive", "30"],
@@ -135,14 +176,18 @@ def main() -> None:
         warm = [json.dumps([{"labels": {"alertname": "warmup", "i": str(i)}}]).encode() for i in range(WORKERS * 2)]
         asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, warm))
         Alert.objects.filter(tenant=tenant).delete()
+        pids = server_pids(server.pid)
+        web0, pg0, client0 = *cpu_split(pids), time.process_time()
         res = asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, payloads))
+        web1, pg1, client1 = *cpu_split(pids), time.process_time()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     rows = Alert.objects.filter(tenant=tenant).count()
     occurrences_ok = rows == distinct
     ours = N / res["seconds"]
-    peer = alertmanager_peer()
+    peer, peer_cpu = alertmanager_peer()
+    requests = len(payloads)
     Alert.objects.filter(tenant=tenant).delete()
     Event.objects.filter(tenant=tenant).delete()
     token.delete()
@@ -154,9 +199,14 @@ def main() -> None:
     except Exception:
         pass
     figures = dict(alerts_per_s=round(ours), n=N, batch=B, conc=C, workers=WORKERS, p50_ms=res["p50"], p99_ms=res["p99"],
-                   errors=res["errors"], rows=rows, distinct=distinct, dedup_ok=occurrences_ok)
+                   errors=res["errors"], rows=rows, distinct=distinct, dedup_ok=occurrences_ok,
+                   # CPU per request of 100 alerts: gunicorn (Python), PostgreSQL backends, this load generator
+                   cpu_ms_web=(web1 - web0) * 1000 / requests, cpu_ms_pg=(pg1 - pg0) * 1000 / requests,
+                   cpu_ms_client=(client1 - client0) * 1000 / requests)
     if peer:
         figures.update(alertmanager_alerts_per_s=round(peer), ratio=ours / peer, peer="same_run")
+        if peer_cpu:
+            figures.update(alertmanager_cpu_ms=peer_cpu)
     else:
         figures.update(alertmanager_alerts_per_s=69635, ratio=ours / 69635, peer="RESULTS.md")
     line("alerts_ingest", **figures)

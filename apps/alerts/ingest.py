@@ -11,24 +11,26 @@ by events reopen instead (services.alert_raise).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.events import publish
-from apps.maintenance.selectors import candidate_windows
 
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
-from .matching import labels_fingerprint
-from .models import Alert, EscalationPolicy, InhibitRule
-from .notify import BROADCAST_ROLES, active_silences, inhibited_by, maintenance_for, silenced_by, subscribers
+from .ingest_config import TenantConfig, rate_and_version, tenant_config
+from .matching import matches_all
+from .models import Alert
+from .notify import BROADCAST_ROLES, inhibited_by, silenced_by
 
 ZERO_TIME_PREFIX = "0001-01-01"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -59,19 +61,9 @@ class IngestResult:
 
 def ingest_rate_check(*, tenant_id: int, count: int, now=None) -> None:
     """Fixed one-minute window per tenant in the cache; raise IngestRateLimited when full."""
-    limit = settings.ALERTS_INGEST_RATE_PER_MINUTE
     now = now or timezone.now()
-    window = int(now.timestamp()) // 60
-    key = f"alerts:ingest:{tenant_id}:{window}"
-    if cache.add(key, count, timeout=90):
-        used = count
-    else:
-        try:
-            used = cache.incr(key, count)
-        except ValueError:  # expired between add and incr
-            cache.add(key, count, timeout=90)
-            used = count
-    if used > limit:
+    used, _ = rate_and_version(tenant_id, count, now)
+    if used > settings.ALERTS_INGEST_RATE_PER_MINUTE:
         raise IngestRateLimited(retry_after=max(1, 60 - int(now.timestamp()) % 60))
 
 
@@ -102,61 +94,133 @@ def _str_map(value, *, field: str, index: int, required: bool) -> dict:
     return value
 
 
+def _is_str_map(value) -> bool:
+    if value.__class__ is not dict:
+        return False
+    for v in value.values():  # noqa: SIM110 - a loop is three times faster than all(<genexpr>)
+        if v.__class__ is not str:
+            return False
+    return True
+
+
+def _timestamp(value, seen: dict, *, field: str, index: int) -> tuple:
+    """(datetime or None, its ISO text) of an RFC 3339 value, remembered per batch in `seen`
+    (a batch's alerts usually share a few timestamps)."""
+    parsed = _parse_time(value, field=field, index=index)
+    pair = (parsed, parsed.isoformat() if parsed is not None else None)
+    if value.__class__ is str:
+        seen[value] = pair
+    return pair
+
+
+def _no_default(value):
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _encoder(*, sort_keys: bool):
+    """A reusable compact, ASCII-only JSON encoder (json's C encoder, built once instead of
+    per call; json.dumps output byte for byte)."""
+    if json.encoder.c_make_encoder is None:  # pragma: no cover - CPython always has _json
+        return json.JSONEncoder(sort_keys=sort_keys, separators=(",", ":")).encode
+    encode = json.encoder.c_make_encoder(None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",",
+                                         sort_keys, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+# matching.canonical_labels for labels already checked to be strings (a test proves the
+# fingerprints equal labels_fingerprint's); the text is also what the upsert stores.
+_CANONICAL = _encoder(sort_keys=True)
+_COMPACT = _encoder(sort_keys=False)
+_QUOTE = json.encoder.encode_basestring_ascii
+_SEVERITY_TEXT = {k: str(v) for k, v in SEVERITY_ALIASES.items()}
+_WARNING = str(Severity.WARNING)
+_RANK = {str(k): v for k, v in SEVERITY_RANK.items()}
+_RECORD = ('{"fp":"%s","severity":"%s","title":%s,"message":%s,"labels":%s,"annotations":%s,"generator_url":%s,'
+           '"starts_at":"%s","ends_at":%s,"n":%d,"silenced":%s,"policy":%s,"escalate_at":%s}')
+
+
+def _records(rows: list[dict]) -> str:
+    """The rows as the JSON array the upserts read with jsonb_to_recordset."""
+    return "[" + ",".join([_RECORD % (
+        r["fp"], r["severity"], _QUOTE(r["title"]), _QUOTE(r["message"]), r["labels_json"], _COMPACT(r["annotations"]),
+        _QUOTE(r["generator_url"]), r["starts_at"], f'"{r["ends_at"]}"' if r["ends_at"] else "null", r["n"],
+        "true" if r["silenced"] else "false", r.get("policy") or "null",
+        f'"{r["escalate_at"]}"' if r.get("escalate_at") else "null") for r in rows]) + "]"
+
+
 def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | None) -> tuple[list[dict], list[dict]]:
     """Validate a list of Alertmanager-shaped alerts; returns (firing rows, resolved rows),
-    each deduplicated by fingerprint within the batch."""
+    each deduplicated by fingerprint within the batch (`_records` turns them into the JSON the
+    upserts read)."""
     if not isinstance(items, list):
         raise ValidationError({"alerts": "Send a JSON list of alerts ({labels, annotations, startsAt, endsAt, generatorURL})."})
     if len(items) > settings.ALERTS_INGEST_MAX_BATCH:
         raise ValidationError({"alerts": f"At most {settings.ALERTS_INGEST_MAX_BATCH} alerts per request; split the batch."})
-    firing: dict[str, dict] = {}
-    resolved: dict[str, dict] = {}
+    firing: dict[str, list] = {}  # fingerprint -> [row, starts]
+    resolved: dict[str, list] = {}
+    seen: dict = {}
+    now_iso = now.isoformat()
+    default_end = (now + default_ends_after).isoformat() if default_ends_after else None
+    salt = f"{tenant_id}\x00"
+    sha256 = hashlib.sha256
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise ValidationError({f"alerts[{i}]": "Each alert must be an object."})
-        labels = _str_map(item.get("labels"), field="labels", index=i, required=True)
-        annotations = _str_map(item.get("annotations"), field="annotations", index=i, required=False)
-        starts = _parse_time(item.get("startsAt"), field="startsAt", index=i) or now
-        ends = _parse_time(item.get("endsAt"), field="endsAt", index=i)
+        labels = item.get("labels")
+        if not labels or not _is_str_map(labels):
+            labels = _str_map(labels, field="labels", index=i, required=True)
+        annotations = item.get("annotations")
+        if annotations is None:
+            annotations = {}
+        elif not _is_str_map(annotations):
+            annotations = _str_map(annotations, field="annotations", index=i, required=False)
+        raw = item.get("startsAt")
+        starts, starts_iso = (seen.get(raw) if raw.__class__ is str else None) or _timestamp(raw, seen, field="startsAt", index=i)
+        if starts is None:
+            starts, starts_iso = now, now_iso
+        raw = item.get("endsAt")
+        if raw is None:
+            ends = ends_iso = None
+        else:
+            ends, ends_iso = (seen.get(raw) if raw.__class__ is str else None) or _timestamp(raw, seen, field="endsAt", index=i)
         if ends is not None and ends < starts:
             raise ValidationError({f"alerts[{i}].endsAt": "endsAt is before startsAt."})
         generator = item.get("generatorURL") or ""
         if not isinstance(generator, str):
             raise ValidationError({f"alerts[{i}].generatorURL": "Must be a string."})
-        fp = labels_fingerprint(tenant_id, labels)
-        sev = SEVERITY_ALIASES.get(labels.get("severity", "").lower(), Severity.WARNING)
-        title = (annotations.get("summary") or annotations.get("title") or labels.get("alertname") or "External alert")[:300]
+        labels_json = _CANONICAL(labels)
+        fp = sha256((salt + labels_json).encode()).hexdigest()[:32]
+        severity = labels.get("severity")
         row = {
-            "fp": fp, "severity": str(sev), "title": title,
+            "fp": fp, "severity": _SEVERITY_TEXT.get(severity.lower(), _WARNING) if severity else _WARNING,
+            "title": (annotations.get("summary") or annotations.get("title") or labels.get("alertname") or "External alert")[:300],
             "message": annotations.get("description") or annotations.get("message") or "",
-            "labels": labels, "annotations": annotations, "generator_url": generator[:1000],
-            "starts_at": starts.isoformat(), "_starts": starts, "n": 1,
+            "labels": labels, "labels_json": labels_json, "annotations": annotations, "generator_url": generator[:1000],
+            "starts_at": starts_iso, "n": 1, "silenced": False,
         }
-        is_resolved = ends is not None and ends <= now
-        target = resolved if is_resolved else firing
-        if not is_resolved:
-            row["ends_at"] = (ends or (now + default_ends_after if default_ends_after else None))
-            row["ends_at"] = row["ends_at"].isoformat() if row["ends_at"] else None
+        if ends is not None and ends <= now:
+            row["ends_at"] = ends_iso
+            target = resolved
         else:
-            row["ends_at"] = ends.isoformat()
+            row["ends_at"] = ends_iso if ends is not None else default_end
+            target = firing
         previous = target.get(fp)
-        if previous is not None:
-            distinct = previous["_starts"] != starts
-            if starts >= previous["_starts"]:
-                row["n"] = previous["n"] + (1 if distinct else 0)
-                target[fp] = row
-            else:
-                previous["n"] += 1 if distinct else 0
+        if previous is None:
+            target[fp] = [row, starts]
+            continue
+        distinct = previous[1] != starts
+        if starts >= previous[1]:
+            row["n"] = previous[0]["n"] + (1 if distinct else 0)
+            target[fp] = [row, starts]
         else:
-            target[fp] = row
+            previous[0]["n"] += 1 if distinct else 0
     # An alert both firing and resolved in one batch: the later report wins.
-    for fp in list(firing):
-        if fp in resolved:
-            if resolved[fp]["_starts"] >= firing[fp]["_starts"]:
-                del firing[fp]
-            else:
-                del resolved[fp]
-    return list(firing.values()), list(resolved.values())
+    for fp in [fp for fp in firing if fp in resolved]:
+        if resolved[fp][1] >= firing[fp][1]:
+            del firing[fp]
+        else:
+            del resolved[fp]
+    return [row for row, _ in firing.values()], [row for row, _ in resolved.values()]
 
 
 _FIRING_SQL = """
@@ -164,13 +228,14 @@ INSERT INTO alerts_alert (
     tenant_id, created_at, updated_at, alert_type, severity, status, source, title, message,
     object_id, resource_type, resource_id, labels, annotations, generator_url, fingerprint,
     occurrences, first_seen, last_seen, starts_at, ends_at, silenced, escalation_step,
-    escalation_round, metadata)
+    escalation_round, escalation_policy_id, next_escalation_at, metadata)
 SELECT %(tenant)s, %(now)s, %(now)s, %(type)s, i.severity, 'firing', %(source)s, i.title, i.message,
     '', '', '', i.labels, i.annotations, i.generator_url, i.fp,
-    i.n, i.starts_at, %(now)s, i.starts_at, i.ends_at, i.silenced, 0, 0, '{}'::jsonb
+    i.n, i.starts_at, %(now)s, i.starts_at, i.ends_at, i.silenced, 0, 0, i.policy, i.escalate_at, '{}'::jsonb
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS i(
     fp text, severity text, title text, message text, labels jsonb, annotations jsonb,
-    generator_url text, n integer, starts_at timestamptz, ends_at timestamptz, silenced boolean)
+    generator_url text, n integer, starts_at timestamptz, ends_at timestamptz, silenced boolean,
+    policy bigint, escalate_at timestamptz)
 ON CONFLICT (tenant_id, fingerprint) WHERE status <> 'resolved' DO UPDATE SET
     occurrences = alerts_alert.occurrences + CASE WHEN EXCLUDED.starts_at = alerts_alert.starts_at
         THEN EXCLUDED.occurrences - 1 ELSE EXCLUDED.occurrences END,
@@ -184,7 +249,7 @@ ON CONFLICT (tenant_id, fingerprint) WHERE status <> 'resolved' DO UPDATE SET
     annotations = EXCLUDED.annotations,
     generator_url = EXCLUDED.generator_url,
     silenced = EXCLUDED.silenced
-RETURNING id, (xmax = 0) AS inserted, severity, silenced, fingerprint
+RETURNING id, (xmax = 0) AS inserted, fingerprint
 """
 
 _RESOLVED_SQL = """
@@ -196,7 +261,7 @@ WITH i AS (
     UPDATE alerts_alert a SET status = 'resolved', resolved_at = i.ends_at, ends_at = i.ends_at,
         last_seen = %(now)s, updated_at = %(now)s, next_escalation_at = NULL
     FROM i WHERE a.tenant_id = %(tenant)s AND a.fingerprint = i.fp AND a.status <> 'resolved'
-    RETURNING a.id, a.fingerprint
+    RETURNING a.id, a.fingerprint, a.ticket_id
 ), added AS (
     INSERT INTO alerts_alert (
         tenant_id, created_at, updated_at, alert_type, severity, status, source, title, message,
@@ -214,104 +279,151 @@ WITH i AS (
     RETURNING id
 )
 SELECT (SELECT count(*) FROM closed), (SELECT count(*) FROM added),
-       COALESCE((SELECT array_agg(id) FROM closed), '{}')
+       COALESCE((SELECT array_agg(id ORDER BY id) FROM closed), '{}'),
+       COALESCE((SELECT array_agg(id ORDER BY id) FROM closed WHERE ticket_id IS NOT NULL), '{}')
 """
 
 
-def _dump(rows: list[dict]) -> str:
-    return json.dumps([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows], separators=(",", ":"))
+def ingest_gate(*, tenant_id: int, count: int, now=None, authorize=None) -> TenantConfig:
+    """Count `count` alerts against the tenant's per-minute limit and return its current
+    configuration snapshot — one Redis round trip for both. `authorize(snapshot)` may refuse
+    the caller first (a token revoked since); then IngestRateLimited when the limit is passed."""
+    now = now or timezone.now()
+    used, version = rate_and_version(tenant_id, count, now)
+    cfg = tenant_config(tenant_id, version=version)
+    if authorize is not None:
+        authorize(cfg)
+    if used > settings.ALERTS_INGEST_RATE_PER_MINUTE:
+        raise IngestRateLimited(retry_after=max(1, 60 - int(now.timestamp()) % 60))
+    return cfg
 
 
 def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_ends_after: timedelta | None = None,
-                  actor=None, now=None) -> IngestResult:
+                  actor=None, now=None, config: TenantConfig | None = None) -> IngestResult:
     """Upsert a batch of external alerts for one tenant; see the module docstring.
 
-    New, unmuted alerts are announced by ONE `alert.fired` event for the batch (grouped like
-    Alertmanager's notifications) and get the first matching escalation policy.
+    Silenced alerts (a silence or a maintenance window) are stored and notify nobody. New,
+    unmuted alerts get the first matching escalation policy in the same INSERT and are
+    announced by ONE `alert.fired` event for the batch (grouped like Alertmanager's
+    notifications); inhibited ones lose the policy and the announcement. `config` is the
+    tenant's snapshot from `ingest_gate` (read here when not given).
     """
     now = now or timezone.now()
     firing, resolved = normalise(alerts, tenant_id=tenant_id, now=now, default_ends_after=default_ends_after)
+    cfg = config if config is not None else tenant_config(tenant_id)
     result = IngestResult(received=len(alerts))
-    silences = active_silences(tenant_id, now)
-    windows = [w for w in candidate_windows(tenant_ids=[tenant_id], at=now) if w.is_active(now)]
-    for row in firing + resolved:
-        row["silenced"] = (bool(silences) and silenced_by(row["labels"], silences) is not None) or (
-            bool(windows) and maintenance_for(tenant_id, row["labels"], at=now, windows=windows) is not None)
+    silences, windows = cfg.active_silences(now), cfg.active_windows(now)
+    if silences or windows:
+        for row in firing + resolved:
+            row["silenced"] = _muted(row["labels"], silences, windows)
+    if cfg.policies:
+        _arm_policies(firing, cfg, now)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
-    with transaction.atomic(), connection.cursor() as cur:
-        new: list[tuple[int, str, str]] = []
+    with transaction.atomic(), _statement_cursor() as cur:
+        new: list[tuple[int, dict]] = []
         if firing:
-            cur.execute(_FIRING_SQL, {**params, "rows": _dump(firing)})
-            for pk, inserted, severity, silenced, fp in cur.fetchall():
-                if inserted:
-                    result.created += 1
-                    if silenced:
-                        result.silenced += 1
-                    else:
-                        new.append((pk, severity, fp))
-                else:
+            cur.execute(_FIRING_SQL, {**params, "rows": _records(firing)}, prepare=True)
+            by_fp = {row["fp"]: row for row in firing}
+            for pk, inserted, fp in cur.fetchall():
+                if not inserted:
                     result.updated += 1
+                    continue
+                result.created += 1
+                row = by_fp[fp]
+                if row["silenced"]:
+                    result.silenced += 1
+                else:
+                    new.append((pk, row))
         if resolved:
-            cur.execute(_RESOLVED_SQL, {**params, "rows": _dump(resolved)})
-            closed, added, closed_ids = cur.fetchone()
+            cur.execute(_RESOLVED_SQL, {**params, "rows": _records(resolved)}, prepare=True)
+            closed, added, closed_ids, ticket_ids = cur.fetchone()
             result.resolved = closed + added
             if closed_ids:
-                _announce_resolved(tenant_id, list(closed_ids), actor)
+                _announce_resolved(tenant_id, list(closed_ids), list(ticket_ids), actor)
+        if new and cfg.inhibit_rules:
+            new = _drop_inhibited(tenant_id, new, cfg.inhibit_rules)
         if new:
-            new = _drop_inhibited(tenant_id, new, {r["fp"]: r["labels"] for r in firing})
-            _arm_policies(tenant_id, new, now)
-            _announce(tenant_id, new, firing, source_name, actor)
+            _announce(tenant_id, new, cfg, source_name, actor)
     return result
 
 
-def _announce_resolved(tenant_id: int, ids: list[int], actor) -> None:
+@contextmanager
+def _statement_cursor():
+    """A server-side-binding cursor on Django's connection (inside the caller's atomic block):
+    the batch travels as one parameter instead of a quoted literal, and the two upserts are
+    prepared once per connection. Database errors surface as django.db errors, as from
+    connection.cursor()."""
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
+        yield cur
+
+
+def _muted(labels: dict, silences: list, windows: list) -> bool:
+    """A silence matches, or an active maintenance window covers the labels (ingested alerts
+    have no related object, so only tenant-wide and label-scoped windows apply)."""
+    return (bool(silences) and silenced_by(labels, silences) is not None) or any(w.covers(labels=labels) for w in windows)
+
+
+def _arm_policies(firing: list[dict], cfg: TenantConfig, now) -> None:
+    """The escalation policy a new alert gets, written by the INSERT (an existing alert keeps its own)."""
+    for row in firing:
+        if row["silenced"]:
+            continue
+        pol = cfg.policy_for(row["severity"])
+        if pol is not None:
+            row["policy"] = pol.pk
+            row["escalate_at"] = (now + timedelta(minutes=pol.steps[0]["wait_minutes"])).isoformat()
+
+
+def _announce_resolved(tenant_id: int, ids: list[int], ticket_ids: list[int], actor) -> None:
     """One grouped `alert.resolved` per batch (no notify block: like auto-resolve it is news for
     handlers — the incident loop resolves linked tickets); `ticket_alert_ids` lists every
     resolved alert that has a ticket."""
-    with_ticket = list(Alert.objects.filter(pk__in=ids, ticket__isnull=False).values_list("pk", flat=True))
     publish("alert.resolved", tenant=tenant_id, actor=actor, payload={
         "id": min(ids), "object_type": "alerts.alert", "title": f"{len(ids)} alert(s) resolved by the source",
         "url": "/admin/alerts/alert/?status__exact=resolved", "count": len(ids), "alert_ids": sorted(ids)[:100],
-        "ticket_alert_ids": with_ticket,
+        "ticket_alert_ids": ticket_ids,
     })
 
 
-def _drop_inhibited(tenant_id: int, new, labels_by_fp) -> list:
-    rules = list(InhibitRule.objects.filter(tenant_id=tenant_id, enabled=True))
-    if not rules:
-        return new
-    kept = []
-    for pk, severity, fp in new:
-        if inhibited_by(tenant_id, labels_by_fp[fp], exclude_id=pk, rules=rules) is None:
-            kept.append((pk, severity, fp))
-    return kept
+_INHIBIT_SOURCES_MAX = 5000
 
 
-def _arm_policies(tenant_id: int, new, now) -> None:
-    policies = list(EscalationPolicy.objects.filter(tenant_id=tenant_id, enabled=True).order_by("name"))
-    taken: set[int] = set()
-    for pol in policies:
-        if pol.alert_types and AlertType.EXTERNAL not in pol.alert_types:
+def _drop_inhibited(tenant_id: int, new: list[tuple[int, dict]], rules) -> list[tuple[int, dict]]:
+    """New alerts minus those an inhibition rule mutes (a firing source alert with the rule's
+    `equal` labels, not the alert itself); one query per rule with targets in the batch. The
+    muted ones lose the escalation policy the INSERT gave them."""
+    muted: set[int] = set()
+    for rule in rules:
+        targets = [(pk, row) for pk, row in new if pk not in muted and matches_all(rule.target_matchers, row["labels"])]
+        if not targets:
             continue
-        floor = SEVERITY_RANK[Severity(pol.min_severity)]
-        ids = [pk for pk, sev, _ in new if pk not in taken and SEVERITY_RANK[Severity(sev)] >= floor]
-        if ids:
-            Alert.objects.filter(pk__in=ids, status=AlertStatus.FIRING).update(
-                escalation_policy=pol, escalation_step=0,
-                next_escalation_at=now + timedelta(minutes=pol.steps[0]["wait_minutes"]),
-            )
-            taken.update(ids)
+        exact = {m["name"]: m["value"] for m in rule.source_matchers if m.get("op", "=") == "="}
+        rows = list(Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, labels__contains=exact)
+                    .values_list("pk", "labels")[:_INHIBIT_SOURCES_MAX + 1])
+        if len(rows) > _INHIBIT_SOURCES_MAX:  # too many candidate sources: ask per alert
+            muted.update(pk for pk, row in targets if inhibited_by(tenant_id, row["labels"], exclude_id=pk, rules=[rule]))
+            continue
+        sources: dict[tuple, set[int]] = {}
+        for pk, labels in rows:
+            if matches_all(rule.source_matchers, labels):
+                sources.setdefault(tuple(str(labels.get(n, "")) for n in rule.equal), set()).add(pk)
+        for pk, row in targets:
+            found = sources.get(tuple(str(row["labels"].get(n, "")) for n in rule.equal), ())
+            if found and (len(found) > 1 or pk not in found):
+                muted.add(pk)
+    if not muted:
+        return new
+    Alert.objects.filter(pk__in=muted, escalation_policy__isnull=False).update(escalation_policy=None, next_escalation_at=None)
+    return [(pk, row) for pk, row in new if pk not in muted]
 
 
-def _announce(tenant_id: int, new, firing: list[dict], source_name: str, actor) -> None:
-    if not new:
-        return
-    worst = max((sev for _, sev, _ in new), key=lambda s: SEVERITY_RANK[Severity(s)])
-    user_ids, channels = subscribers(tenant_id, AlertType.EXTERNAL, worst)
-    names = sorted({r["labels"].get("alertname", "") for r in firing if r["fp"] in {fp for _, _, fp in new}} - {""})
+def _announce(tenant_id: int, new: list[tuple[int, dict]], cfg: TenantConfig, source_name: str, actor) -> None:
+    worst = max((row["severity"] for _, row in new), key=_RANK.__getitem__)
+    user_ids, channels = cfg.subscribers(worst)
+    names = sorted({row["labels"].get("alertname", "") for _, row in new} - {""})
     title = f"{len(new)} new alert(s) from {source_name}" + (f": {', '.join(names[:5])}" if names else "")
     if len(new) == 1:
-        title = next(r["title"] for r in firing if r["fp"] == new[0][2])
+        title = new[0][1]["title"]
     notify = {"type": "alert_external", "priority": {"critical": "urgent", "warning": "high"}.get(worst, "low"),
               "title": title, "action_url": f"/admin/alerts/alert/{new[0][0]}/change/" if len(new) == 1 else "/admin/alerts/alert/?status__exact=firing",
               "action_label": "Open alerts"}
@@ -324,5 +436,5 @@ def _announce(tenant_id: int, new, firing: list[dict], source_name: str, actor) 
     publish("alert.fired", tenant=tenant_id, actor=actor, payload={
         "id": new[0][0], "object_type": "alerts.alert", "title": title, "url": notify["action_url"],
         "alert_type": AlertType.EXTERNAL, "severity": worst, "count": len(new),
-        "alert_ids": [pk for pk, _, _ in new][:100], "source": source_name, "notify": notify,
+        "alert_ids": [pk for pk, _ in new][:100], "source": source_name, "notify": notify,
     })

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Prefetch
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication
@@ -23,7 +24,7 @@ from apps.core.policy import policy
 from apps.core.tenancy import acting, choose_organization
 
 from .. import incident, services
-from ..ingest import IngestRateLimited, alerts_ingest, ingest_rate_check
+from ..ingest import IngestRateLimited, alerts_ingest, ingest_gate
 from ..models import (
     Alert,
     AlertRecipientState,
@@ -244,7 +245,7 @@ class _IngestView(APIView):
     authentication_classes = [IngestTokenAuthentication, PortalJWTAuthentication, PortalSessionAuthentication]  # a session owing its second factor is refused
     permission_classes = []
     throttle_classes = []
-    source_name = "api"
+    webhook = False
 
     def _tenant_id(self, request) -> int:
         if isinstance(request.auth, IngestToken):
@@ -278,47 +279,56 @@ class _IngestView(APIView):
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(f"The body is not valid JSON ({exc}).") from exc
 
-    def _ingest(self, request, alerts, default_ends_after):
+    def post(self, request):
         tenant_id = self._tenant_id(request)
+        alerts, default_ends_after, source_name = payload_alerts(self._body(request), webhook=self.webhook)
+        now = timezone.now()
         try:
-            ingest_rate_check(tenant_id=tenant_id, count=len(alerts) if isinstance(alerts, list) else 1)
+            cfg = ingest_gate(tenant_id=tenant_id, count=len(alerts) if isinstance(alerts, list) else 1, now=now)
         except IngestRateLimited as exc:
             raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from exc
         actor = request.user if getattr(request.user, "pk", None) else None
-        result = alerts_ingest(tenant_id=tenant_id, alerts=alerts, source_name=self.source_name,
-                               default_ends_after=default_ends_after, actor=actor)
+        result = alerts_ingest(tenant_id=tenant_id, alerts=alerts, source_name=source_name,
+                               default_ends_after=default_ends_after, actor=actor, now=now, config=cfg)
         return Response(result.as_dict(), status=status.HTTP_200_OK)
+
+
+def payload_alerts(body, *, webhook: bool) -> tuple[object, timedelta | None, str]:
+    """(alerts, resolve timeout, source name) of an ingestion body; shared with the token route
+    in ingest_wsgi.py. The list itself is checked by the service."""
+    if not webhook:
+        return body, timedelta(minutes=settings.ALERTS_RESOLVE_TIMEOUT_MINUTES), "api"
+    if not isinstance(body, dict) or not isinstance(body.get("alerts"), list):
+        raise exceptions.ValidationError({"alerts": "Expected Alertmanager's webhook payload: {version, status, receiver, alerts: [...]}."})
+    if str(body.get("version", "")) != "4":
+        raise exceptions.ValidationError({"version": f"Webhook payload version {body.get('version')!r} is not supported; Alertmanager sends \"4\"."})
+    return body["alerts"], None, "alertmanager"
 
 
 class BulkIngestView(_IngestView):
     """`POST /api/v1/alerts/ingest`: a list shaped like Alertmanager's `POST /api/v2/alerts`
     body ({labels, annotations, startsAt, endsAt, generatorURL}). Alerts without endsAt resolve
-    after ALERTS_RESOLVE_TIMEOUT_MINUTES unless posted again."""
+    after ALERTS_RESOLVE_TIMEOUT_MINUTES unless posted again. Requests with an ingestion token
+    are served by ingest_wsgi.ingest_view (same service, lean middleware)."""
 
-    source_name = "api"
+    webhook = False
 
     @extend_schema(request=serializers.AlertmanagerAlertSerializer(many=True), responses=serializers.IngestResultSerializer,
                    parameters=[OpenApiParameter("tenant", str, description="Tenant slug (platform staff only)")])
     def post(self, request):
-        timeout = timedelta(minutes=settings.ALERTS_RESOLVE_TIMEOUT_MINUTES)
-        return self._ingest(request, self._body(request), timeout)
+        return super().post(request)
 
 
 class AlertmanagerWebhookView(_IngestView):
     """`POST /api/v1/alerts/ingest/alertmanager`: Alertmanager's webhook payload (version 4).
     Firing alerts stay open until Alertmanager sends them resolved (send_resolved)."""
 
-    source_name = "alertmanager"
+    webhook = True
 
     @extend_schema(request=serializers.AlertmanagerWebhookSerializer, responses=serializers.IngestResultSerializer,
                    parameters=[OpenApiParameter("tenant", str, description="Tenant slug (platform staff only)")])
     def post(self, request):
-        body = self._body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("alerts"), list):
-            raise exceptions.ValidationError({"alerts": "Expected Alertmanager's webhook payload: {version, status, receiver, alerts: [...]}."})
-        if str(body.get("version", "")) != "4":
-            raise exceptions.ValidationError({"version": f"Webhook payload version {body.get('version')!r} is not supported; Alertmanager sends \"4\"."})
-        return self._ingest(request, body["alerts"], None)
+        return super().post(request)
 
 
 class RunbookRequestViewSet(TenantScopedReadOnlyViewSet):

@@ -1,0 +1,305 @@
+"""What ingestion reads besides the alerts themselves, cached per process behind a version key.
+
+A batch needs the tenant's live ingestion tokens, silences, maintenance windows, inhibition
+rules, escalation policies and subscribers of external alerts — six small queries that change a
+few times a day but would run on every request. `tenant_config()` keeps one read-only snapshot
+per tenant in each process and trusts it only while the tenant's version key in Redis still
+holds the value the snapshot was loaded under; any save or delete of those rows (services, the
+admin, cascades — `post_save`/`post_delete` receivers below) writes a new random version, right
+away and again after commit, so the next request of every process reloads. Time does not
+invalidate: snapshots keep silences and windows that have not ended yet and the caller decides
+what is active at its own `now`.
+
+Without Redis (down, or another cache backend) nothing is trusted: every request loads from
+PostgreSQL, so a lost version bump can only leave a snapshot stale until SNAPSHOT_MAX_AGE.
+
+`rate_and_version()` spends one Redis round trip per request on the per-tenant rate counter and
+the version key together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from apps.maintenance.models import MaintenanceWindow
+
+from .choices import SEVERITY_RANK, AlertType, Severity
+from .models import AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_MAX_AGE = 30.0  # seconds; only bounds a version bump lost while Redis was unreachable
+VERSION_TTL = 86400
+RATE_WINDOW_TTL = 90
+_DOWN = (RedisError, OSError)
+_last_log = 0.0
+
+
+def _degraded(op: str, exc: Exception) -> None:
+    global _last_log
+    if time.monotonic() - _last_log > 10:
+        _last_log = time.monotonic()
+        log.warning("ingestion cache unavailable (%s: %s); reading configuration from the database", op, exc)
+
+
+@dataclass
+class TenantConfig:
+    """One tenant's ingestion configuration as loaded at `loaded_at` (read-only; shared by requests)."""
+
+    tenant_id: int
+    version: str | None
+    loaded_at: float
+    tokens: dict[str, tuple[int, str]]  # prefix -> (token id, SHA-256 of the raw token)
+    silences: list[Silence]
+    windows: list[MaintenanceWindow]
+    inhibit_rules: list[InhibitRule]
+    policies: list[EscalationPolicy]
+    subscriptions: list[tuple[int, str, list]]  # (user id, min severity, channels) for external alerts
+    _policy_by_severity: dict = field(default_factory=dict)
+
+    def active_silences(self, now: datetime) -> list[Silence]:
+        return [s for s in self.silences if s.starts_at <= now < s.ends_at]
+
+    def active_windows(self, now: datetime) -> list[MaintenanceWindow]:
+        return [w for w in self.windows if w.is_active(now)]
+
+    def policy_for(self, severity: str) -> EscalationPolicy | None:
+        """The first enabled policy by name for an external alert of this severity."""
+        if severity not in self._policy_by_severity:
+            rank = SEVERITY_RANK[Severity(severity)]
+            self._policy_by_severity[severity] = next(
+                (p for p in self.policies if (not p.alert_types or AlertType.EXTERNAL in p.alert_types)
+                 and rank >= SEVERITY_RANK[Severity(p.min_severity)]), None)
+        return self._policy_by_severity[severity]
+
+    def subscribers(self, severity: str) -> tuple[list[int], list[str]]:
+        """As notify.subscribers() for external alerts: user ids and the union of their channels."""
+        rank = SEVERITY_RANK[Severity(severity)]
+        rows = [(uid, chans) for uid, min_sev, chans in self.subscriptions if SEVERITY_RANK[Severity(min_sev)] <= rank]
+        return sorted({uid for uid, _ in rows}), sorted({c for _, chans in rows for c in chans or []})
+
+
+_snapshots: dict[int, TenantConfig] = {}
+_token_tenant: dict[str, int] = {}  # token prefix -> tenant id (which snapshot to look in)
+
+
+def load_config(tenant_id: int, *, version: str | None) -> TenantConfig:
+    now = timezone.now()
+    return TenantConfig(
+        tenant_id=tenant_id, version=version, loaded_at=time.monotonic(),
+        tokens={p: (pk, h) for pk, p, h in IngestToken.objects.filter(tenant_id=tenant_id, revoked_at__isnull=True)
+                .values_list("pk", "prefix", "token_hash")},
+        silences=list(Silence.objects.filter(tenant_id=tenant_id, ends_at__gt=now)),
+        windows=list(MaintenanceWindow.objects.filter(tenant_id=tenant_id, enabled=True)
+                     .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))),
+        inhibit_rules=list(InhibitRule.objects.filter(tenant_id=tenant_id, enabled=True)),
+        policies=list(EscalationPolicy.objects.filter(tenant_id=tenant_id, enabled=True).order_by("name")),
+        subscriptions=list(AlertSubscription.objects.filter(tenant_id=tenant_id, alert_type=AlertType.EXTERNAL, enabled=True)
+                           .values_list("user_id", "min_severity", "channels")),
+    )
+
+
+READ = object()
+
+
+def tenant_config(tenant_id: int, *, version=READ) -> TenantConfig:
+    """The tenant's snapshot: the cached one while the tenant's version key (read now unless
+    given; None: Redis unavailable, trust nothing) still holds its version, else fresh."""
+    if version is READ:
+        version = _read_version(tenant_id)
+    snap = _snapshots.get(tenant_id)
+    if snap is not None and version is not None and snap.version == version and time.monotonic() - snap.loaded_at < SNAPSHOT_MAX_AGE:
+        return snap
+    snap = load_config(tenant_id, version=version)
+    if version is not None:
+        _snapshots[tenant_id] = snap
+    else:
+        _snapshots.pop(tenant_id, None)
+    return snap
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def token_tenant(raw: str) -> int | None:
+    """The tenant a raw `opa_<prefix>_<secret>` token claims (from this process's memory or the
+    database), or None for an unknown prefix. Not yet proof: `token_valid()` checks the hash."""
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or not parts[1]:
+        return None
+    prefix = parts[1]
+    tenant_id = _token_tenant.get(prefix)
+    if tenant_id is None:
+        tenant_id = IngestToken.objects.filter(prefix=prefix, revoked_at__isnull=True).values_list("tenant_id", flat=True).first()
+        if tenant_id is None:
+            return None
+        _token_tenant[prefix] = tenant_id
+    return tenant_id
+
+
+def authenticate(raw: str) -> int | None:
+    """The tenant of a raw ingestion token if its hash matches a live token of that tenant.
+
+    A token's hash never changes, so any snapshot this process holds can prove it; only a
+    revocation since then is left for the caller to catch with the current snapshot
+    (`ingest.ingest_gate(authorize=...)`)."""
+    tenant_id = token_tenant(raw)
+    if tenant_id is None:
+        return None
+    cfg = _snapshots.get(tenant_id)
+    if cfg is not None and token_valid(cfg, raw) is not None:
+        return tenant_id
+    if token_valid(tenant_config(tenant_id), raw) is not None:  # a snapshot older than the token, or none
+        return tenant_id
+    forget_token(raw)
+    return None
+
+
+def forget_token(raw: str) -> None:
+    parts = raw.split("_", 2)
+    if len(parts) == 3:
+        _token_tenant.pop(parts[1], None)
+
+
+def token_valid(cfg: TenantConfig, raw: str) -> int | None:
+    """The token's id if `raw` is one of the tenant's live tokens (constant-time comparison)."""
+    entry = cfg.tokens.get(raw.split("_", 2)[1])
+    if entry is None or not hmac.compare_digest(entry[1], hash_token(raw)):
+        return None
+    return entry[0]
+
+
+_last_used: dict[int, float] = {}
+
+
+def touch_token(token_id: int) -> None:
+    """Record `last_used_at` at most once a minute per token and process."""
+    if time.monotonic() - _last_used.get(token_id, -1e9) < 60:
+        return
+    _last_used[token_id] = time.monotonic()
+    now = timezone.now()
+    IngestToken.objects.filter(pk=token_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))).update(last_used_at=now)
+
+
+# -- Redis: version keys and the rate counter --------------------------------------------------
+def _version_key(tenant_id: int) -> str:
+    return f"alerts:ingestcfg:{tenant_id}"
+
+
+def _rate_key(tenant_id: int, window: int) -> str:
+    return f"alerts:ingest:{tenant_id}:{window}"
+
+
+def _client(key: str):
+    """The raw redis client of the default cache (made once per cache backend: redis-py's
+    client constructor costs more than a round trip), or None when the cache is not Redis."""
+    backend = caches["default"]  # `cache` is a proxy
+    if not isinstance(backend, RedisCache):
+        return None
+    client = getattr(backend, "_alerts_ingest_client", None)
+    if client is None:
+        client = backend._alerts_ingest_client = backend._cache.get_client(key, write=True)
+    return client
+
+
+def _new_version() -> str:
+    return uuid.uuid4().hex
+
+
+def _read_version(tenant_id: int) -> str | None:
+    key = cache.make_and_validate_key(_version_key(tenant_id))
+    try:
+        client = _client(key)
+        if client is None:
+            return None
+        value = client.get(key)
+        return _ensure_version(client, key, value)
+    except _DOWN as exc:
+        _degraded("version", exc)
+        return None
+
+
+def _ensure_version(client, key: str, value) -> str:
+    if value is None:  # never set or evicted: start a new one nobody can hold a snapshot for
+        fresh = _new_version()
+        if client.set(key, fresh, nx=True, ex=VERSION_TTL):
+            return fresh
+        value = client.get(key) or fresh.encode()
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def bump_version(tenant_id: int) -> None:
+    """Invalidate every process's snapshot of this tenant (now and again after commit)."""
+    _snapshots.pop(tenant_id, None)
+
+    def bump():
+        key = cache.make_and_validate_key(_version_key(tenant_id))
+        try:
+            client = _client(key)
+            if client is not None:
+                client.set(key, _new_version(), ex=VERSION_TTL)
+        except _DOWN as exc:
+            _degraded("bump", exc)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def rate_and_version(tenant_id: int, count: int, now: datetime) -> tuple[int, str | None]:
+    """Add `count` to the tenant's alerts of this minute and read its config version, in one
+    round trip. Returns (alerts counted in this minute, version or None without Redis)."""
+    window = int(now.timestamp()) // 60
+    rate_key = cache.make_and_validate_key(_rate_key(tenant_id, window))
+    version_key = cache.make_and_validate_key(_version_key(tenant_id))
+    try:
+        client = _client(rate_key)
+        if client is None:
+            return _rate_generic(tenant_id, window, count), None
+        pipe = client.pipeline(transaction=False)
+        pipe.incrby(rate_key, count)
+        pipe.expire(rate_key, RATE_WINDOW_TTL)
+        pipe.get(version_key)
+        used, _, value = pipe.execute()
+        return int(used), _ensure_version(client, version_key, value)
+    except _DOWN as exc:
+        _degraded("rate", exc)
+        return count, None
+
+
+def _rate_generic(tenant_id: int, window: int, count: int) -> int:
+    key = _rate_key(tenant_id, window)
+    if cache.add(key, count, timeout=RATE_WINDOW_TTL):
+        return count
+    try:
+        return cache.incr(key, count)
+    except ValueError:  # expired between add and incr
+        cache.add(key, count, timeout=RATE_WINDOW_TTL)
+        return count
+
+
+# -- invalidation ------------------------------------------------------------------------------
+def _changed(sender, instance, **kwargs) -> None:
+    if instance.tenant_id:
+        bump_version(instance.tenant_id)
+    if isinstance(instance, IngestToken):
+        _token_tenant.pop(instance.prefix, None)
+
+
+for _model in (IngestToken, Silence, InhibitRule, EscalationPolicy, AlertSubscription, MaintenanceWindow):
+    post_save.connect(_changed, sender=_model, dispatch_uid=f"alerts.ingest_config.{_model.__name__}.save")
+    post_delete.connect(_changed, sender=_model, dispatch_uid=f"alerts.ingest_config.{_model.__name__}.delete")

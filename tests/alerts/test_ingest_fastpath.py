@@ -1,0 +1,239 @@
+"""The lean WSGI route for token-authenticated ingestion (apps/alerts/api/ingest_wsgi.py), driven
+through config.wsgi.application exactly as gunicorn calls it, and the cached per-tenant
+configuration behind it (apps/alerts/ingest_config.py)."""
+
+import io
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+
+from apps.alerts import ingest_config
+from apps.alerts.choices import AlertStatus, Severity
+from apps.alerts.ingest import _CANONICAL, normalise
+from apps.alerts.matching import canonical_labels, labels_fingerprint
+from apps.alerts.models import Alert, Silence
+from apps.alerts.services import ingest_token_create, ingest_token_revoke, silence_create
+from apps.core.models import Event
+from tests.factories.alerts import AlertSubscriptionFactory, EscalationPolicyFactory, InhibitRuleFactory, SilenceFactory
+from tests.factories.maintenance import MaintenanceWindowFactory
+
+pytestmark = pytest.mark.django_db
+
+INGEST = "/api/v1/alerts/ingest"
+WEBHOOK = "/api/v1/alerts/ingest/alertmanager"
+
+
+class Answer:
+    def __init__(self, status: str, headers: list, body: bytes):
+        self.status_code = int(status.split()[0])
+        self.headers = {k.lower(): v for k, v in headers}
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def wsgi_post(path: str, body, *, token: str | None = None, auth: str | None = None, host: str = "testserver") -> Answer:
+    """POST through config.wsgi.application. Like Django's test client, the request signals
+    must not close the test's connection (it holds the test transaction)."""
+    from config.wsgi import application
+
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80", "HTTP_HOST": host, "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)), "wsgi.input": io.BytesIO(data),
+        "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
+        "wsgi.multiprocess": True, "wsgi.run_once": False,
+    }
+    if token or auth:
+        environ["HTTP_AUTHORIZATION"] = auth or f"Bearer {token}"
+    started = {}
+
+    def start_response(status, headers, exc_info=None):
+        started.update(status=status, headers=headers)
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        result = application(environ, start_response)
+        content = b"".join(result)
+        result.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return Answer(started["status"], started["headers"], content)
+
+
+def _iso(dt):
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _alert(name="HighLatency", instance="h1", severity="critical", **extra):
+    return {"labels": {"alertname": name, "instance": instance, "severity": severity},
+            "annotations": {"summary": f"{name} on {instance}", "description": "p99 > 500ms"}, **extra}
+
+
+@pytest.fixture
+def token(world):
+    return ingest_token_create(actor=None, tenant=world.tenant("a"), name="am")[1]
+
+
+def test_token_request_is_served_by_the_lean_route_with_security_headers(token, world, api):
+    r = wsgi_post(INGEST, [_alert(instance="h1"), _alert(instance="h2")], token=token)
+    assert r.status_code == 200, r.body
+    assert r.json() == {"received": 2, "created": 2, "updated": 0, "resolved": 0, "silenced": 0}
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    assert "content-security-policy" in r.headers or "content-security-policy-report-only" in r.headers
+    assert "set-cookie" not in r.headers and "vary" not in r.headers  # no session, no DRF negotiation: the lean route
+    assert set(Alert.objects.values_list("tenant_id", flat=True)) == {world.tenant("a").pk}
+    # the same batch again through DRF (test client) answers the same way
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert api.post(INGEST, [_alert(instance="h1"), _alert(instance="h2")], format="json").json() == {
+        "received": 2, "created": 0, "updated": 2, "resolved": 0, "silenced": 0}
+
+
+def test_webhook_on_the_lean_route_fires_then_resolves(token):
+    starts = _iso(datetime.now(UTC) - timedelta(minutes=3))
+    firing = {**_alert(), "status": "firing", "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "abc"}
+    body = {"version": "4", "status": "firing", "receiver": "portal", "alerts": [firing]}
+    assert wsgi_post(WEBHOOK, body, token=token).json()["created"] == 1
+    assert Alert.objects.get().ends_at is None
+    resolved = {**firing, "status": "resolved", "endsAt": _iso(datetime.now(UTC) - timedelta(seconds=1))}
+    assert wsgi_post(WEBHOOK, {**body, "status": "resolved", "alerts": [resolved]}, token=token).json()["resolved"] == 1
+    assert Alert.objects.get().status == AlertStatus.RESOLVED
+    assert Event.objects.get(name="alert.resolved").payload["alert_ids"] == [Alert.objects.get().pk]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (INGEST, b"{not json", "not valid JSON"),
+        (INGEST, {"labels": {}}, "Send a JSON list"),
+        (INGEST, [{"labels": {"a": 1}}], "strings"),
+        (INGEST, [{"labels": {"a": "b"}, "startsAt": "2024-01-01T00:00:00"}], "time zone"),
+        (WEBHOOK, {"version": "3", "alerts": []}, "version"),
+        (WEBHOOK, [], "webhook payload"),
+    ],
+)
+def test_bad_input_on_the_lean_route_is_a_json_400(token, path, body, message):
+    r = wsgi_post(path, body, token=token)
+    assert r.status_code == 400 and message in r.json()["detail"], r.body
+    assert "errors" in r.json() and not Alert.objects.exists()
+
+
+def test_unknown_tokens_are_401(token):
+    assert wsgi_post(INGEST, [_alert()], token=token).status_code == 200  # snapshot cached in this process
+    assert wsgi_post(INGEST, [_alert()], token=token[:-4] + "AAAA").status_code == 401  # right prefix, wrong secret
+    unknown = wsgi_post(INGEST, [_alert()], token="opa_deadbeef_nothing")
+    assert unknown.status_code == 401 and unknown.headers["www-authenticate"] == "Bearer"
+    assert "revoked" in unknown.json()["detail"]
+    assert wsgi_post(INGEST, [_alert()], auth="Bearer opa_nounderscore").status_code == 401
+    assert Alert.objects.count() == 1
+
+
+def test_revoking_a_cached_token_takes_effect_at_once(world, token):
+    from apps.alerts.models import IngestToken
+
+    assert wsgi_post(INGEST, [_alert()], token=token).status_code == 200  # snapshot cached in this process
+    ingest_token_revoke(IngestToken.objects.get(tenant=world.tenant("a")), actor=None)
+    assert wsgi_post(INGEST, [_alert()], token=token).status_code == 401
+
+
+def test_lean_route_keeps_host_validation(token):
+    r = wsgi_post(INGEST, [_alert()], token=token, host="evil.example.com")
+    assert r.status_code == 400 and not Alert.objects.exists()
+
+
+def test_jwt_on_the_same_url_takes_the_full_stack(world):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    jwt = RefreshToken.for_user(world.user("b", "operator")).access_token
+    r = wsgi_post(INGEST, [_alert()], auth=f"Bearer {jwt}")
+    assert r.status_code == 200 and Alert.objects.get().tenant == world.tenant("b")
+    assert "vary" in r.headers  # DRF answered
+
+
+def test_rate_limit_on_the_lean_route_is_429_with_retry_after(token, settings):
+    settings.ALERTS_INGEST_RATE_PER_MINUTE = 3
+    assert wsgi_post(INGEST, [_alert(instance="1"), _alert(instance="2")], token=token).status_code == 200
+    r = wsgi_post(INGEST, [_alert(instance="3"), _alert(instance="4")], token=token)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "retry" in r.json()["detail"]
+    assert Alert.objects.count() == 2
+
+
+def test_configuration_changes_reach_the_cached_snapshot(token, world):
+    tenant = world.tenant("a")
+    assert wsgi_post(INGEST, [_alert(instance="web-1")], token=token).json()["silenced"] == 0  # snapshot cached
+    silence_create(actor=None, tenant=tenant, matchers=[{"name": "instance", "op": "=~", "value": "web-.*"}],
+                   ends_at=datetime.now(UTC) + timedelta(hours=1))
+    assert wsgi_post(INGEST, [_alert(instance="web-2")], token=token).json()["silenced"] == 1
+    EscalationPolicyFactory(tenant=tenant, steps=[{"wait_minutes": 7, "roles": ["admin"]}])
+    sub = AlertSubscriptionFactory(tenant=tenant, user=world.user("a", "operator"), alert_type="external", channels=["email"])
+    wsgi_post(INGEST, [_alert(instance="db-1")], token=token)
+    alert = Alert.objects.get(labels__instance="db-1")
+    assert alert.escalation_policy is not None and alert.next_escalation_at is not None
+    notify = Event.objects.filter(name="alert.fired").latest("created_at").payload["notify"]
+    assert notify["user_ids"] == [sub.user_id] and notify["channels"] == ["email"]
+    MaintenanceWindowFactory(tenant=tenant)  # tenant-wide, active now
+    assert wsgi_post(INGEST, [_alert(instance="db-2")], token=token).json()["silenced"] == 1
+
+
+def test_a_snapshot_is_trusted_only_under_its_version(world):
+    tenant_id = world.tenant("a").pk
+    first = ingest_config.tenant_config(tenant_id)
+    assert ingest_config.tenant_config(tenant_id) is first  # same version: no queries
+    SilenceFactory(tenant=world.tenant("a"))  # post_save bumps the version
+    assert ingest_config.tenant_config(tenant_id) is not first
+    assert ingest_config.tenant_config(tenant_id, version=None) is not ingest_config.tenant_config(tenant_id, version=None)
+
+
+def test_without_redis_ingestion_reads_the_database_every_time(token, world, settings):
+    assert wsgi_post(INGEST, [_alert(instance="web-1")], token=token).status_code == 200  # snapshot cached
+    settings.CACHES = {"default": {"BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+                                   "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
+    # a silence written by another process whose version bump was lost (no signal here either)
+    Silence.objects.bulk_create([SilenceFactory.build(tenant=world.tenant("a"), matchers=[{"name": "instance", "op": "=", "value": "web-2"}])])
+    r = wsgi_post(INGEST, [_alert(instance="web-2")], token=token)
+    assert r.status_code == 200 and r.json()["silenced"] == 1
+
+
+def test_inhibited_alerts_in_the_batch_lose_announcement_and_escalation(token, world):
+    tenant = world.tenant("a")
+    InhibitRuleFactory(tenant=tenant)  # critical inhibits warning with the same instance
+    EscalationPolicyFactory(tenant=tenant, min_severity=Severity.INFO)
+    r = wsgi_post(INGEST, [_alert(name="NodeDown", instance="h1", severity="critical"),
+                           _alert(name="HighLatency", instance="h1", severity="warning"),
+                           _alert(name="HighLatency", instance="h2", severity="warning")], token=token)
+    assert r.json()["created"] == 3
+    muted = Alert.objects.get(labels__alertname="HighLatency", labels__instance="h1")
+    assert muted.escalation_policy is None and muted.next_escalation_at is None
+    payload = Event.objects.get(name="alert.fired").payload
+    assert muted.pk not in payload["alert_ids"] and payload["count"] == 2
+    assert Alert.objects.get(labels__instance="h2").escalation_policy is not None
+
+
+def test_fingerprints_and_stored_labels_match_the_shared_helpers():
+    samples = [{"alertname": "x"}, {"b": "2", "a": "1", "é": "ü", "emoji": "🔥", "q": 'say "hi"\n'}, {"z": "", "": "empty"}]
+    for labels in samples:
+        assert _CANONICAL(labels) == canonical_labels(labels)
+    now = datetime.now(UTC)
+    firing, _ = normalise([{"labels": labels} for labels in samples], tenant_id=42, now=now, default_ends_after=None)
+    assert [row["fp"] for row in firing] == [labels_fingerprint(42, labels) for labels in samples]
+
+
+def test_timestamps_shared_by_a_batch_parse_once_and_keep_their_instant():
+    now = datetime.now(UTC)
+    go = (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%f") + "789Z"  # Go sends nanoseconds
+    same = (now - timedelta(minutes=1)).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin")).isoformat()
+    items = [{"labels": {"i": str(i)}, "startsAt": go if i % 2 else same, "endsAt": "0001-01-01T00:00:00Z"} for i in range(6)]
+    firing, resolved = normalise(items, tenant_id=1, now=now, default_ends_after=None)
+    assert not resolved and len(firing) == 6 and {row["ends_at"] for row in firing} == {None}
+    assert len({datetime.fromisoformat(row["starts_at"]) for row in firing}) == 1
+    with pytest.raises(Exception, match="alerts\\[3\\].startsAt"):
+        normalise([*items[:3], {"labels": {"x": "y"}, "startsAt": "soon"}], tenant_id=1, now=now, default_ends_after=None)
