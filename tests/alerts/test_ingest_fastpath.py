@@ -125,6 +125,7 @@ def test_bad_input_on_the_lean_route_is_a_json_400(token, path, body, message):
     r = wsgi_post(path, body, token=token)
     assert r.status_code == 400 and message in r.json()["detail"], r.body
     assert "errors" in r.json() and not Alert.objects.exists()
+    assert r.headers["content-type"] == "application/json"  # found by the fuzzer: was text/html
 
 
 def test_unknown_tokens_are_401(token):

@@ -116,7 +116,8 @@ def _json(data, status: int = 200, headers: dict | None = None) -> HttpResponse:
 
 def _error(exc: Exception) -> HttpResponse:
     answer = portal_exception_handler(exc, {})
-    headers = {k: v for k, v in answer.items()} if answer is not None else {}
+    # the handler's unrendered Response carries Django's default text/html Content-Type: keep ours
+    headers = {k: v for k, v in answer.items() if k.lower() != "content-type"} if answer is not None else {}
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         headers["WWW-Authenticate"] = "Bearer"
     return _json(answer.data, answer.status_code, headers)
