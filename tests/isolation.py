@@ -48,16 +48,34 @@ class IsolationCase:
         return self.name
 
 
-def collect_cases() -> list[IsolationCase]:
-    cases: list[IsolationCase] = []
+@dataclass
+class TenantPage:
+    """A page or endpoint addressed by a tenant's slug rather than a row (e.g. the tenant
+    timeline): tenant B's slug must answer 403/404 to every actor of tenant A, while A's owner
+    gets A's page. `admin`: an admin page (session login) rather than an API endpoint."""
+
+    name: str
+    url_name: str
+    admin: bool = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def collect_tenant_pages() -> list[TenantPage]:
+    return [page for module in _case_modules() for page in getattr(module, "TENANT_PAGES", [])]
+
+
+def _case_modules():
     for info in pkgutil.iter_modules(tests.__path__):
         if not info.ispkg:
             continue
         try:
-            module = importlib.import_module(f"tests.{info.name}.isolation_cases")
+            yield importlib.import_module(f"tests.{info.name}.isolation_cases")
         except ModuleNotFoundError as exc:
             if exc.name != f"tests.{info.name}.isolation_cases":
                 raise
-            continue
-        cases.extend(module.CASES)
-    return cases
+
+
+def collect_cases() -> list[IsolationCase]:
+    return [case for module in _case_modules() for case in module.CASES]

@@ -8,9 +8,10 @@ from django.forms import ModelChoiceField
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from tests.isolation import collect_cases
+from tests.isolation import collect_cases, collect_tenant_pages
 
 CASES = collect_cases()
+PAGES = collect_tenant_pages()
 API_CASES = [c for c in CASES if c.api_list]
 # Actors from tenant A's side (plus a partner that serves A only); the target is tenant B's row.
 ACTORS = [("a", r) for r in ("owner", "admin", "operator", "support_agent", "viewer", "customer")] + [
@@ -127,3 +128,51 @@ def test_every_portal_admin_is_in_the_matrix():
         if m.__module__.startswith("apps.") and hasattr(m, "scope_queryset") and m not in covered
     ]
     assert not missing, f"add these to an isolation_cases.py: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=str)
+@pytest.mark.parametrize("actor", ACTORS, ids=lambda a: f"{a[0]}-{a[1]}")
+def test_tenant_pages_never_cross_tenants(page, actor, world, api, client):
+    """Pages addressed by a tenant's slug (the timeline): tenant B's answer to A's people is a refusal."""
+    url = reverse(page.url_name, args=[world.tenant("b").slug])
+    user = world.user(*actor)
+    if page.admin:
+        client.force_login(user)
+        answer = client.get(url)
+        assert answer.status_code in (302, 403, 404)
+        if answer.status_code == 302:
+            assert "/login/" in answer["Location"]
+    else:
+        answer = api.as_user(user).get(url)
+        assert answer.status_code in (403, 404), answer.content
+    assert world.tenant("b").name not in answer.content.decode(errors="replace")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=str)
+def test_tenant_pages_open_for_their_own_tenant(page, world, api, client):
+    """Positive control: A's owner gets A's page."""
+    url = reverse(page.url_name, args=[world.tenant("a").slug])
+    owner = world.user("a", "owner")
+    if page.admin:
+        client.force_login(owner)
+        answer = client.get(url)
+    else:
+        answer = api.as_user(owner).get(url)
+    assert answer.status_code == 200, answer.content
+
+
+def test_every_tenant_addressed_url_is_in_the_matrix():
+    """A new URL that names a tenant by slug must be a model case (detail by slug) or a TenantPage."""
+    from django.urls import URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + str(p.pattern))
+            else:
+                yield prefix + str(p.pattern), p.name
+
+    covered = {c.api_detail for c in CASES if c.api_detail and c.lookup == "slug"} | {p.url_name for p in PAGES}
+    missing = sorted({name for route, name in walk(get_resolver().url_patterns)
+                      if ("<str:slug>" in route or "(?P<slug>" in route) and name and name not in covered})
+    assert not missing, f"add these to an isolation_cases.py (IsolationCase with lookup='slug' or TENANT_PAGES): {missing}"

@@ -30,7 +30,7 @@ from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severit
 from .ingest_config import TenantConfig, rate_and_version, tenant_config
 from .matching import matches_all
 from .models import Alert
-from .notify import BROADCAST_ROLES, inhibited_by, silenced_by
+from .notify import BROADCAST_ROLES, inhibited_by, maintenance_for, silenced_by
 
 ZERO_TIME_PREFIX = "0001-01-01"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -57,14 +57,6 @@ class IngestResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def ingest_rate_check(*, tenant_id: int, count: int, now=None) -> None:
-    """Fixed one-minute window per tenant in the cache; raise IngestRateLimited when full."""
-    now = now or timezone.now()
-    used, _ = rate_and_version(tenant_id, count, now)
-    if used > settings.ALERTS_INGEST_RATE_PER_MINUTE:
-        raise IngestRateLimited(retry_after=max(1, 60 - int(now.timestamp()) % 60))
 
 
 def _parse_time(value, *, field: str, index: int):
@@ -315,7 +307,7 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
     silences, windows = cfg.active_silences(now), cfg.active_windows(now)
     if silences or windows:
         for row in firing + resolved:
-            row["silenced"] = _muted(row["labels"], silences, windows)
+            row["silenced"] = _muted(tenant_id, row["labels"], silences, windows, now)
     if cfg.policies:
         _arm_policies(firing, cfg, now)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
@@ -357,10 +349,11 @@ def _statement_cursor():
         yield cur
 
 
-def _muted(labels: dict, silences: list, windows: list) -> bool:
+def _muted(tenant_id: int, labels: dict, silences: list, windows: list, now) -> bool:
     """A silence matches, or an active maintenance window covers the labels (ingested alerts
     have no related object, so only tenant-wide and label-scoped windows apply)."""
-    return (bool(silences) and silenced_by(labels, silences) is not None) or any(w.covers(labels=labels) for w in windows)
+    return (bool(silences) and silenced_by(labels, silences) is not None) or (
+        bool(windows) and maintenance_for(tenant_id, labels, at=now, windows=windows) is not None)
 
 
 def _arm_policies(firing: list[dict], cfg: TenantConfig, now) -> None:

@@ -21,39 +21,29 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
-from django.db import transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from apps.core.cache import bump_version_token, degraded, version_token
 from apps.maintenance.models import MaintenanceWindow
 
 from .choices import SEVERITY_RANK, AlertType, Severity
 from .models import AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, Silence
-
-log = logging.getLogger(__name__)
+from .notify import first_matching_policy, subscriber_union
 
 SNAPSHOT_MAX_AGE = 30.0  # seconds; only bounds a version bump lost while Redis was unreachable
 VERSION_TTL = 86400
 RATE_WINDOW_TTL = 90
 _DOWN = (RedisError, OSError)
-_last_log = 0.0
-
-
-def _degraded(op: str, exc: Exception) -> None:
-    global _last_log
-    if time.monotonic() - _last_log > 10:
-        _last_log = time.monotonic()
-        log.warning("ingestion cache unavailable (%s: %s); reading configuration from the database", op, exc)
+_FROM_DB = "reading the ingestion configuration from the database"
 
 
 @dataclass
@@ -80,17 +70,13 @@ class TenantConfig:
     def policy_for(self, severity: str) -> EscalationPolicy | None:
         """The first enabled policy by name for an external alert of this severity."""
         if severity not in self._policy_by_severity:
-            rank = SEVERITY_RANK[Severity(severity)]
-            self._policy_by_severity[severity] = next(
-                (p for p in self.policies if (not p.alert_types or AlertType.EXTERNAL in p.alert_types)
-                 and rank >= SEVERITY_RANK[Severity(p.min_severity)]), None)
+            self._policy_by_severity[severity] = first_matching_policy(self.policies, AlertType.EXTERNAL, severity)
         return self._policy_by_severity[severity]
 
     def subscribers(self, severity: str) -> tuple[list[int], list[str]]:
         """As notify.subscribers() for external alerts: user ids and the union of their channels."""
         rank = SEVERITY_RANK[Severity(severity)]
-        rows = [(uid, chans) for uid, min_sev, chans in self.subscriptions if SEVERITY_RANK[Severity(min_sev)] <= rank]
-        return sorted({uid for uid, _ in rows}), sorted({c for _, chans in rows for c in chans or []})
+        return subscriber_union((uid, chans) for uid, min_sev, chans in self.subscriptions if SEVERITY_RANK[Severity(min_sev)] <= rank)
 
 
 _snapshots: dict[int, TenantConfig] = {}
@@ -217,47 +203,34 @@ def _client(key: str):
     return client
 
 
-def _new_version() -> str:
-    return uuid.uuid4().hex
-
-
 def _read_version(tenant_id: int) -> str | None:
     key = cache.make_and_validate_key(_version_key(tenant_id))
     try:
         client = _client(key)
         if client is None:
             return None
-        value = client.get(key)
-        return _ensure_version(client, key, value)
+        return _ensure_version(client, tenant_id, client.get(key))
     except _DOWN as exc:
-        _degraded("version", exc)
+        degraded("version", exc, what=_FROM_DB)
         return None
 
 
-def _ensure_version(client, key: str, value) -> str:
-    if value is None:  # never set or evicted: start a new one nobody can hold a snapshot for
-        fresh = _new_version()
-        if client.set(key, fresh, nx=True, ex=VERSION_TTL):
-            return fresh
-        value = client.get(key) or fresh.encode()
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _ensure_version(client, tenant_id: int, value) -> str | None:
+    """The version read in the request's round trip, as an opaque token (the stored bytes, which
+    the cache API pickles); never set or evicted: start one with core's `version_token` (which
+    nobody can hold a snapshot for) and read it back."""
+    if value is None:
+        version_token(_version_key(tenant_id), VERSION_TTL)
+        value = client.get(cache.make_and_validate_key(_version_key(tenant_id)))
+        if value is None:  # gone again at once: trust nothing this time
+            return None
+    return value.hex() if isinstance(value, bytes) else str(value)
 
 
 def bump_version(tenant_id: int) -> None:
     """Invalidate every process's snapshot of this tenant (now and again after commit)."""
     _snapshots.pop(tenant_id, None)
-
-    def bump():
-        key = cache.make_and_validate_key(_version_key(tenant_id))
-        try:
-            client = _client(key)
-            if client is not None:
-                client.set(key, _new_version(), ex=VERSION_TTL)
-        except _DOWN as exc:
-            _degraded("bump", exc)
-
-    bump()
-    transaction.on_commit(bump)
+    bump_version_token(_version_key(tenant_id), VERSION_TTL)
 
 
 def rate_and_version(tenant_id: int, count: int, now: datetime) -> tuple[int, str | None]:
@@ -275,9 +248,9 @@ def rate_and_version(tenant_id: int, count: int, now: datetime) -> tuple[int, st
         pipe.expire(rate_key, RATE_WINDOW_TTL)
         pipe.get(version_key)
         used, _, value = pipe.execute()
-        return int(used), _ensure_version(client, version_key, value)
+        return int(used), _ensure_version(client, tenant_id, value)
     except _DOWN as exc:
-        _degraded("rate", exc)
+        degraded("rate", exc, what=_FROM_DB)
         return count, None
 
 

@@ -82,9 +82,24 @@ def subscribers(tenant_id: int, alert_type: str, severity: str, *, flag: str | N
     qs = AlertSubscription.objects.filter(tenant_id=tenant_id, alert_type=alert_type, enabled=True, min_severity__in=allowed)
     if flag:
         qs = qs.filter(**{flag: True})
-    rows = list(qs.values_list("user_id", "channels"))
-    channels = sorted({c for _, chans in rows for c in chans or []})
-    return sorted({uid for uid, _ in rows}), channels
+    return subscriber_union(qs.values_list("user_id", "channels"))
+
+
+def subscriber_union(rows) -> tuple[list[int], list[str]]:
+    """(user ids, union of their channels) of `(user_id, channels)` subscription rows."""
+    rows = list(rows)
+    return sorted({uid for uid, _ in rows}), sorted({c for _, chans in rows for c in chans or []})
+
+
+def first_matching_policy(policies, alert_type: str, severity: str):
+    """The first of `policies` (enabled, in name order) for an alert of this type and severity."""
+    rank = SEVERITY_RANK[Severity(severity)]
+    for pol in policies:
+        if pol.alert_types and alert_type not in pol.alert_types:
+            continue
+        if rank >= SEVERITY_RANK[Severity(pol.min_severity)]:
+            return pol
+    return None
 
 
 def recipients(alert: Alert, *, flag: str | None = None) -> dict:

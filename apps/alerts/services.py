@@ -38,6 +38,7 @@ from .models import (
 from .notify import (
     BROADCAST_ROLES,
     active_silences,
+    first_matching_policy,
     inhibited_by,
     maintenance_for,
     publish_alert_event,
@@ -60,13 +61,7 @@ def _require(actor, action: str, obj) -> None:
 
 # -- raising ---------------------------------------------------------------------------------
 def _matching_policy(tenant_id: int, alert_type: str, severity: str) -> EscalationPolicy | None:
-    for pol in EscalationPolicy.objects.filter(tenant_id=tenant_id, enabled=True).order_by("name"):
-        if pol.alert_types and alert_type not in pol.alert_types:
-            continue
-        if SEVERITY_RANK[Severity(severity)] < SEVERITY_RANK[Severity(pol.min_severity)]:
-            continue
-        return pol
-    return None
+    return first_matching_policy(EscalationPolicy.objects.filter(tenant_id=tenant_id, enabled=True).order_by("name"), alert_type, severity)
 
 
 def _arm_escalation(alert: Alert, now) -> None:

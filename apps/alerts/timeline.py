@@ -71,7 +71,7 @@ def tenant_for(user, slug: str):
     """The tenant whose timeline `user` may read, and the acting context; PermissionDenied otherwise."""
     from apps.tenants.models import Organization
 
-    tenant = Organization.objects.filter(kind=OrgKind.TENANT, slug=slug).first()
+    tenant = Organization.objects.visible_to(user).filter(kind=OrgKind.TENANT, slug=slug).first()
     ctx = acting(user)
     if tenant is None or not (ctx.is_platform or (ctx.kind == OrgKind.TENANT and ctx.tenant_id == tenant.pk and ctx.role in STAFF_ROLES)):
         raise PermissionDenied("No such tenant.")

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache
+from django.db import transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -20,11 +23,36 @@ _DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 _last_log = 0.0
 
 
-def _degraded(op: str, exc: Exception) -> None:
+def degraded(op: str, exc: Exception, *, what: str = "serving without it") -> None:
+    """Log that Redis is unreachable, at most once per 10 s per process."""
     global _last_log
     if time.monotonic() - _last_log > 10:
         _last_log = time.monotonic()
-        log.warning("cache unavailable (%s: %s); serving without it", op, exc)
+        log.warning("cache unavailable (%s: %s); %s", op, exc, what)
+
+
+
+# -- version tokens: per-process snapshots that every process drops when the rows change ------
+def version_token(key: str, ttl: int) -> str:
+    """The token stored under `key`, starting a fresh one when there is none. A process keeps
+    what it derived from the rows together with the token it saw and trusts it while the token
+    is unchanged. With the cache down every call answers a new token, so nothing is trusted."""
+    token = cache.get(key)
+    if token is None:
+        fresh = uuid.uuid4().hex
+        token = fresh if cache.add(key, fresh, ttl) else (cache.get(key) or fresh)
+    return token.decode() if isinstance(token, bytes) else str(token)
+
+
+def bump_version_token(key: str, ttl: int) -> None:
+    """A new token now and once more after the current transaction commits: the second stops a
+    reader that loaded the old rows just before the commit from keeping them under the token in use."""
+
+    def bump():
+        cache.set(key, uuid.uuid4().hex, ttl)
+
+    bump()
+    transaction.on_commit(bump)
 
 
 class ResilientRedisCache(RedisCache):
@@ -32,66 +60,66 @@ class ResilientRedisCache(RedisCache):
         try:
             return super().get(key, default, version)
         except _DOWN as exc:
-            _degraded("get", exc)
+            degraded("get", exc)
             return default
 
     def get_many(self, keys, version=None):
         try:
             return super().get_many(keys, version)
         except _DOWN as exc:
-            _degraded("get_many", exc)
+            degraded("get_many", exc)
             return {}
 
     def has_key(self, key, version=None):
         try:
             return super().has_key(key, version)
         except _DOWN as exc:
-            _degraded("has_key", exc)
+            degraded("has_key", exc)
             return False
 
     def set(self, key, value, timeout=None, version=None):
         try:
             return super().set(key, value, timeout, version)
         except _DOWN as exc:
-            _degraded("set", exc)
+            degraded("set", exc)
 
     def set_many(self, data, timeout=None, version=None):
         try:
             return super().set_many(data, timeout, version)
         except _DOWN as exc:
-            _degraded("set_many", exc)
+            degraded("set_many", exc)
             return []
 
     def add(self, key, value, timeout=None, version=None):
         try:
             return super().add(key, value, timeout, version)
         except _DOWN as exc:
-            _degraded("add", exc)
+            degraded("add", exc)
             return True
 
     def touch(self, key, timeout=None, version=None):
         try:
             return super().touch(key, timeout, version)
         except _DOWN as exc:
-            _degraded("touch", exc)
+            degraded("touch", exc)
             return False
 
     def incr(self, key, delta=1, version=None):
         try:
             return super().incr(key, delta, version)
         except _DOWN as exc:
-            _degraded("incr", exc)
+            degraded("incr", exc)
             return delta
 
     def delete(self, key, version=None):
         try:
             return super().delete(key, version)
         except _DOWN as exc:
-            _degraded("delete", exc)
+            degraded("delete", exc)
             return False
 
     def delete_many(self, keys, version=None):
         try:
             return super().delete_many(keys, version)
         except _DOWN as exc:
-            _degraded("delete_many", exc)
+            degraded("delete_many", exc)

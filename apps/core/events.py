@@ -66,17 +66,24 @@ def publish(name: str, *, tenant=None, payload: dict | None = None, actor=None):
 def publish_many(name: str, *, payloads: list[dict], tenant=None, actor=None) -> list:
     """Write many events of one name in one INSERT (bulk services: ingestion, fan-out); one task
     dispatches them all after commit."""
+    tenant_id = tenant if isinstance(tenant, int) or tenant is None else tenant.pk
+    return write_events([(name, tenant_id, p, actor) for p in payloads])
+
+
+def write_events(rows: list[tuple[str, int | None, dict, object]]) -> list:
+    """Write `(name, tenant_id, payload, actor)` events in one INSERT, in order; one task
+    dispatches them all after commit (a service collecting the events of one operation)."""
     from .models import Event
 
-    tenant_id = tenant if isinstance(tenant, int) or tenant is None else tenant.pk
     due = timezone.now() + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
-    rows = Event.objects.bulk_create(
-        [Event(name=name, tenant_id=tenant_id, payload=p, actor_id=getattr(actor, "pk", None), next_attempt_at=due) for p in payloads],
+    events = Event.objects.bulk_create(
+        [Event(name=name, tenant_id=tenant_id, payload=payload, actor_id=getattr(actor, "pk", None), next_attempt_at=due)
+         for name, tenant_id, payload, actor in rows],
         batch_size=1000,
     )
-    ids = [str(e.pk) for e in rows]
+    ids = [str(e.pk) for e in events]
     transaction.on_commit(lambda: enqueue_dispatch_many(ids))
-    return rows
+    return events
 
 
 def enqueue_dispatch_many(event_ids: list[str]) -> None:

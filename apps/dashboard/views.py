@@ -47,7 +47,7 @@ def timeline_index(request):
             raise Http404("No tenant timeline for you.")
         return redirect(url)
     q = request.GET.get("q", "").strip()
-    tenants = Organization.objects.filter(kind=OrgKind.TENANT).order_by("name")
+    tenants = Organization.objects.visible_to(request.user).filter(kind=OrgKind.TENANT).order_by("name")
     if q:
         tenants = tenants.filter(name__icontains=q) | tenants.filter(slug__icontains=q)
     context = {**admin.site.each_context(request), "title": "Tenant timeline", "tenants": tenants[:200], "q": q}

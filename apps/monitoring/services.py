@@ -5,6 +5,7 @@ and trend rules are audited as `config.*` events (apps/core/audit.py)."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -359,7 +360,7 @@ def trend_rule_update(rule: TrendRule, *, actor, **fields) -> TrendRule:
     with transaction.atomic():
         # the locked row, not the caller's copy: its state may have moved since it was read
         stored = TrendRule.objects.select_for_update().select_related("endpoint").get(pk=rule.pk)
-        rule = TrendRule.objects.select_related("endpoint").get(pk=rule.pk)
+        rule = copy.copy(stored)  # the copy takes the changes; `stored` keeps the state before them
         for key, value in fields.items():
             setattr(rule, key, value)
         with config_change(rule, actor=actor):
@@ -419,17 +420,20 @@ def trend_rules_evaluate(*, rule_ids: list[int] | None = None, now: datetime | N
         rules = rules.filter(pk__in=rule_ids)
     rules = list(rules)
     figures = selectors.latency_p95_by_rule([r for r in rules if r.kind == TrendKind.LATENCY_P95], now=now)
-    counts = {"evaluated": 0, "breached": 0, "recovered": 0}
+    counts = {"evaluated": len(rules), "breached": 0, "recovered": 0}
+    verdicts = []
     for rule in rules:
         verdict, value, samples, reason = _judge(rule, figures, now)
-        counts["evaluated"] += 1
+        rule.last_value, rule.last_samples, rule.last_reason, rule.last_evaluated_at = value, samples, reason[:500], now
+        verdicts.append((rule, verdict, value, samples, reason))
+    # every rule's figures in one statement per batch; only transitions cost more
+    TrendRule.objects.bulk_update(rules, ["last_value", "last_samples", "last_reason", "last_evaluated_at"], batch_size=500)
+    for rule, verdict, value, samples, reason in verdicts:
+        if verdict is None or verdict == rule.state:
+            continue
+        if verdict == TrendState.BREACHED and rule.endpoint.in_maintenance:
+            continue  # silenced by a maintenance window; published when the window ends if still breached
         with transaction.atomic():
-            TrendRule.objects.filter(pk=rule.pk).update(last_value=value, last_samples=samples, last_reason=reason[:500],
-                                                        last_evaluated_at=now)
-            if verdict is None or verdict == rule.state:
-                continue
-            if verdict == TrendState.BREACHED and rule.endpoint.in_maintenance:
-                continue  # silenced by a maintenance window; published when the window ends if still breached
             # claim the transition, so a concurrent "evaluate now" never publishes it twice
             if not TrendRule.objects.filter(pk=rule.pk, state=rule.state).update(state=verdict, state_since=now):
                 continue

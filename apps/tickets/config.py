@@ -19,11 +19,11 @@ them together and caches the result behind a version key:
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import transaction
+
+from apps.core.cache import bump_version_token, version_token
 
 from .choices import AssignmentMode, TicketPriority
 from .sla import Calendar, SlaTargets
@@ -52,11 +52,7 @@ class TenantConfig:
 def tenant_config(tenant_id: int) -> TenantConfig:
     """The configuration of a tenant: from this process's memory while the cached token is
     unchanged, else from the cache, else from PostgreSQL (then cached under the token)."""
-    version = cache.get(_VERSION_KEY.format(tenant_id))
-    if version is None:
-        version = uuid.uuid4().hex
-        if not cache.add(_VERSION_KEY.format(tenant_id), version, CONFIG_TTL):
-            version = cache.get(_VERSION_KEY.format(tenant_id)) or version
+    version = version_token(_VERSION_KEY.format(tenant_id), CONFIG_TTL)
     memo = _memo.get(tenant_id)
     if memo is not None and memo[0] == version:
         return memo[1]
@@ -70,14 +66,8 @@ def tenant_config(tenant_id: int) -> TenantConfig:
 
 def invalidate_tenant_config(tenant_id: int | None) -> None:
     """Give a tenant's configuration a new token now and once more after the current commit."""
-    if not tenant_id:
-        return
-
-    def bump():
-        cache.set(_VERSION_KEY.format(tenant_id), uuid.uuid4().hex, CONFIG_TTL)
-
-    bump()
-    transaction.on_commit(bump)
+    if tenant_id:
+        bump_version_token(_VERSION_KEY.format(tenant_id), CONFIG_TTL)
 
 
 def _load(tenant_id: int) -> TenantConfig:

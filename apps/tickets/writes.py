@@ -4,14 +4,7 @@ events after commit (instead of an INSERT and a task per row)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
-
-from apps.core.events import enqueue_dispatch_many
-from apps.core.models import Event
+from apps.core.events import write_events
 
 from .models import TicketEvent
 
@@ -23,7 +16,7 @@ class BatchedWrites:
 
     def __init__(self) -> None:
         self.timeline_rows: list[TicketEvent] = []
-        self.events: list[Event] = []
+        self.events: list[tuple] = []  # (name, tenant_id, payload, actor) for core.events.write_events
 
     def timeline(self, ticket, kind, *, actor=None, text="", **data) -> TicketEvent:
         row = TicketEvent(ticket=ticket, kind=kind, actor=actor, text=text[:300], data=data)
@@ -31,13 +24,10 @@ class BatchedWrites:
         return row
 
     def publish(self, name: str, ticket, *, actor, payload: dict) -> None:
-        due = timezone.now() + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)
-        self.events.append(Event(name=name, tenant_id=ticket.tenant_id, payload=payload, actor_id=getattr(actor, "pk", None), next_attempt_at=due))
+        self.events.append((name, ticket.tenant_id, payload, actor))
 
     def flush(self) -> None:
         if self.timeline_rows:
             TicketEvent.objects.bulk_create(self.timeline_rows)
         if self.events:
-            Event.objects.bulk_create(self.events)
-            ids = [str(e.pk) for e in self.events]
-            transaction.on_commit(lambda: enqueue_dispatch_many(ids))
+            write_events(self.events)

@@ -18,7 +18,7 @@ from tests.factories.alerts import (
     SilenceFactory,
 )
 from tests.factories.targets import make_job
-from tests.isolation import IsolationCase
+from tests.isolation import IsolationCase, TenantPage
 
 
 def _runbook(w, key):
@@ -99,3 +99,5 @@ CASES = [
         admin_model=RunbookRequest,
     ),
 ]
+
+TENANT_PAGES = [TenantPage(name="alerts.tenant_timeline", url_name="tenant-timeline")]

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from apps.dashboard.models import AccountHealth, KpiCheckpoint, KpiTarget, TenantSummary
 from tests.factories.customers import customer_of
-from tests.isolation import IsolationCase
+from tests.isolation import IsolationCase, TenantPage
 
 
 def _health(w, key):
@@ -46,3 +46,5 @@ CASES = [
         admin_model=TenantSummary,
     ),
 ]
+
+TENANT_PAGES = [TenantPage(name="dashboard.tenant_timeline_page", url_name="admin-tenant-timeline", admin=True)]
