@@ -354,3 +354,37 @@ class TinyDisk:
 
     def free(self) -> None:
         self.filler.unlink(missing_ok=True)
+
+
+def retry_pending_delivery(delivery, *, rounds: int = 3, error=lambda text: True) -> list[float]:
+    """Run a pending email delivery's next `rounds` attempts as the sweeper would (each at its
+    due time), asserting it stays pending with an error `error(text)` accepts; returns the waits
+    (seconds) it was given, which must grow."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.notifications import services
+    from apps.notifications.choices import DeliveryStatus
+
+    waits, now = [], timezone.now()
+    for _ in range(rounds):
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.PENDING, (delivery.status, delivery.last_error)
+        assert error(delivery.last_error), delivery.last_error
+        waits.append((delivery.next_attempt_at - now).total_seconds())
+        now = delivery.next_attempt_at + timedelta(seconds=1)
+        services.deliveries_send(delivery_ids=[delivery.pk], now=now)
+    delivery.refresh_from_db()
+    assert waits == sorted(waits) and len(set(waits)) == len(waits), waits  # exponential backoff
+    return waits
+
+
+def delivery_admin_pages(client, world, delivery) -> str:
+    """The pending changelist must list the delivery; returns its admin detail page (as platform staff)."""
+    from django.urls import reverse
+
+    client.force_login(world.user("platform", "admin"))
+    page = client.get(reverse("admin:notifications_delivery_changelist") + "?status=pending").content.decode()
+    assert f"/{delivery.pk}/change/" in page
+    return client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk])).content.decode()

@@ -23,10 +23,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
-from django.utils import timezone
 
-from tests.faults.harness import SmtpSink, TinyDisk
+from tests.faults.harness import SmtpSink, TinyDisk, delivery_admin_pages, retry_pending_delivery
 
 pytestmark = [pytest.mark.faults]
 
@@ -95,24 +93,10 @@ def test_email_relay_with_a_full_disk_retries_with_backoff_visible_in_admin_then
             services.notify_team(tenant=world.tenant("a"), team_members=[viewer.pk], actor=None, title="disk full test", priority="high")
         delivery = Delivery.objects.get(kind="email", recipient=viewer)
 
-        waits, now = [], timezone.now()
-        for _ in range(3):
-            delivery.refresh_from_db()
-            assert delivery.status == DeliveryStatus.PENDING, (delivery.status, delivery.last_error)
-            assert "452" in delivery.last_error and "storage" in delivery.last_error.lower(), delivery.last_error
-            waits.append((delivery.next_attempt_at - now).total_seconds())
-            now = delivery.next_attempt_at + timedelta(seconds=1)
-            services.deliveries_send(delivery_ids=[delivery.pk], now=now)
-        delivery.refresh_from_db()
+        waits = retry_pending_delivery(delivery, error=lambda text: "452" in text and "storage" in text.lower())
         assert delivery.attempts == 4 and len(relay.refused) == 4 and relay.messages == []
-        assert waits[0] < waits[1] < waits[2], waits
         assert _files_under(spool) == []
-
-        client.force_login(world.user("platform", "admin"))
-        page = client.get(reverse("admin:notifications_delivery_changelist") + "?status=pending").content.decode()
-        assert f"/{delivery.pk}/change/" in page
-        detail = client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk])).content.decode()
-        assert "Insufficient system storage" in detail
+        assert "Insufficient system storage" in delivery_admin_pages(client, world, delivery)
 
         disk.free()
         services.deliveries_send(delivery_ids=[delivery.pk], now=delivery.next_attempt_at + timedelta(seconds=1))

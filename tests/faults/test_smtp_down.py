@@ -7,10 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.urls import reverse
-from django.utils import timezone
 
-from tests.faults.harness import SmtpSink
+from tests.faults.harness import SmtpSink, delivery_admin_pages, retry_pending_delivery
 
 pytestmark = [pytest.mark.faults]
 
@@ -28,22 +26,9 @@ def test_smtp_down_retries_with_backoff_visible_in_admin_then_sends_once(world, 
         services.notify_team(tenant=world.tenant("a"), team_members=[viewer.pk], actor=None, title="relay test", priority="high")
     delivery = Delivery.objects.get(kind="email", recipient=viewer)
 
-    waits, now = [], timezone.now()
-    for _ in range(3):
-        delivery.refresh_from_db()
-        assert delivery.status == DeliveryStatus.PENDING, (delivery.status, delivery.last_error)
-        assert "refused" in delivery.last_error.lower() or "connect" in delivery.last_error.lower(), delivery.last_error
-        waits.append((delivery.next_attempt_at - now).total_seconds())
-        now = delivery.next_attempt_at + timedelta(seconds=1)
-        services.deliveries_send(delivery_ids=[delivery.pk], now=now)
-    delivery.refresh_from_db()
+    waits = retry_pending_delivery(delivery, error=lambda text: "refused" in text.lower() or "connect" in text.lower())
     assert delivery.attempts == 4
-    assert waits[0] < waits[1] < waits[2], waits  # exponential backoff
-
-    client.force_login(world.user("platform", "admin"))
-    page = client.get(reverse("admin:notifications_delivery_changelist") + "?status=pending").content.decode()
-    assert f">{delivery.pk}<" in page or f"/{delivery.pk}/change/" in page
-    detail = client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk])).content.decode()
+    detail = delivery_admin_pages(client, world, delivery)
     assert "refused" in detail.lower() or "connect" in detail.lower()
 
     smtp.start()
