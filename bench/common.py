@@ -161,9 +161,11 @@ class LiveServer:
     purged on exit), so request timings exclude handler work a worker would do.
     """
 
-    def __init__(self, workers: int | None = None, redis_url: str = "redis://127.0.0.1:6379/12", **env):
+    def __init__(self, workers: int | None = None, redis_url: str | None = None, **env):
         import tempfile
 
+        # BENCH_REDIS_URL: a Redis DB of the bench's own (it is flushed on exit)
+        redis_url = redis_url or os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
         self.workers, self.redis_url, self.extra_env = workers, redis_url, env
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; closed in __exit__)
         self.port = free_port()

@@ -10,3 +10,8 @@ application = get_wsgi_application()
 from apps.alerts.api.ingest_wsgi import IngestFastPath  # noqa: E402
 
 application = IngestFastPath(application)
+
+# So do JSON ticket creates with a Bearer JWT (POST /api/v1/tickets/). See apps/tickets/api/create_wsgi.py.
+from apps.tickets.api.create_wsgi import TicketCreateFastPath  # noqa: E402
+
+application = TicketCreateFastPath(application)

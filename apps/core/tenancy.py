@@ -99,6 +99,12 @@ def acting(user) -> Acting:
     return ctx
 
 
+def remember_acting(user, ctx: Acting) -> None:
+    """Give a user object the acting context computed earlier for the same user row and the same
+    organization choice (a process that caches contexts, e.g. the tickets' lean create route)."""
+    setattr(user, _CACHE_ATTR, ctx)
+
+
 def _compute(user) -> Acting:
     memberships = memberships_of(user)
     choice = getattr(user, _CHOICE_ATTR, None)
