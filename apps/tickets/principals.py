@@ -42,18 +42,18 @@ class _Entry:
     contexts: dict[str | None, Acting | str] = field(default_factory=dict)  # choice -> Acting or refusal
 
 
-_memo: dict[object, _Entry] = {}
+_memo: dict[str, _Entry] = {}  # str(user id) -> entry
 
 
 def _entry(user_id) -> _Entry:
     token = version_token(_VERSION_KEY, TTL)
-    entry = _memo.get(user_id)
+    entry = _memo.get(str(user_id))  # the JWT claim may be a string, the row's pk an int
     now = time.monotonic()
     if entry is None or entry.token != token or now - entry.loaded_at > TTL:
         if len(_memo) >= MAX_USERS:
             _memo.clear()
         user = get_user_model().objects.filter(pk=user_id).first()
-        entry = _memo[user_id] = _Entry(token, now, user)
+        entry = _memo[str(user_id)] = _Entry(token, now, user)
     return entry
 
 
@@ -69,7 +69,7 @@ def act_as(user_obj, choice: str | None) -> Acting:
     `X-Organization` header, None for the default): what `tenancy.acting` computes, kept with the
     user row. Raises Django's PermissionDenied as `acting` does for an organization the user is
     not a member of."""
-    entry = _memo.get(user_obj.pk)
+    entry = _memo.get(str(user_obj.pk))
     choose_organization(user_obj, choice)
     if entry is None or entry.user is None:
         return acting(user_obj)

@@ -14,7 +14,8 @@ with its code:
    row taken from the per-process `principals` memo;
 2. the acting organization (`X-Organization` or the default), from the same memo;
 3. the viewset's permission classes and throttle classes, called as DRF calls them;
-4. the body parsed by DRF's JSONParser and validated by `TicketCreateSerializer`;
+4. the body parsed by DRF's JSONParser and validated by `TicketCreateSerializer` (`validated_create`,
+   which the DRF view calls too);
 5. `services.ticket_create`, answered with `created_ticket_data` by DRF's JSON renderer.
 
 Errors go through the API's exception handler (`apps.core.api.errors`) with DRF's headers
@@ -48,7 +49,7 @@ from apps.core.api.auth import PortalJWTAuthentication
 from apps.core.api.errors import portal_exception_handler
 
 from .. import principals, services
-from .serializers import TicketCreateSerializer, created_ticket_data
+from .serializers import created_ticket_data, validated_create
 from .views import TicketViewSet
 
 URL_NAME = "ticket-list"
@@ -203,9 +204,7 @@ def _create(request, view) -> HttpResponse:
     waits = [t.wait() for t in (cls() for cls in TicketViewSet.throttle_classes) if not t.allow_request(request, view)]
     if waits:  # APIView.check_throttles
         raise exceptions.Throttled(max((w for w in waits if w is not None), default=None))
-    ser = TicketCreateSerializer(data=_body(request))
-    ser.is_valid(raise_exception=True)
-    ticket = services.ticket_create(actor=user, **ser.validated_data)
+    ticket = services.ticket_create(actor=user, **validated_create(_body(request)))
     return _answer(created_ticket_data(ticket, user), 201)
 
 

@@ -25,6 +25,7 @@ from .serializers import (
     TicketUpdateSerializer,
     UploadSerializer,
     created_ticket_data,
+    validated_create,
 )
 
 PARSERS = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
@@ -77,9 +78,7 @@ class TicketViewSet(TenantScopedCreateReadViewSet):
 
     @extend_schema(request=TicketCreateSerializer, responses={201: TicketDetailSerializer})
     def create(self, request, *args, **kwargs):
-        ser = TicketCreateSerializer(data=request.data, context=self.get_serializer_context())
-        ser.is_valid(raise_exception=True)
-        ticket = services.ticket_create(actor=request.user, **ser.validated_data)
+        ticket = services.ticket_create(actor=request.user, **validated_create(request.data))
         return Response(created_ticket_data(ticket, request.user), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TicketUpdateSerializer, responses=TicketDetailSerializer)
