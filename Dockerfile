@@ -22,5 +22,5 @@ RUN DJANGO_ENV=development SECRET_KEY=build-only PORTAL_ENCRYPTION_KEYS=1:AAAAAA
 USER opsportal
 EXPOSE 8000
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# workers, worker class and timeout: config/gunicorn.conf.py (2 × cores + 1; WEB_CONCURRENCY overrides)
+# workers, worker class and timeout: config/gunicorn.conf.py (gthread, cores × 4 threads; WEB_CONCURRENCY, WEB_THREADS override)
 CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

@@ -154,7 +154,7 @@ class PostgresCpu:
 
 class LiveServer:
     """gunicorn serving the portal on a loopback port against the bench database, with the
-    deployment's server settings (`config/gunicorn.conf.py`: sync workers, 2 × cores + 1) and
+    deployment's server settings (`config/gunicorn.conf.py`: gthread, one process per core × 4 threads) and
     persistent database connections (`DB_CONN_MAX_AGE=60`, the production default).
 
     Celery is not eager here: events go to the broker as in production (a dedicated Redis DB,
