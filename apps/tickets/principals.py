@@ -43,12 +43,13 @@ class _Entry:
 
 
 _memo: dict[str, _Entry] = {}  # str(user id) -> entry
+_clock = time.monotonic
 
 
 def _entry(user_id) -> _Entry:
     token = version_token(_VERSION_KEY, TTL)
     entry = _memo.get(str(user_id))  # the JWT claim may be a string, the row's pk an int
-    now = time.monotonic()
+    now = _clock()
     if entry is None or entry.token != token or now - entry.loaded_at > TTL:
         if len(_memo) >= MAX_USERS:
             _memo.clear()
