@@ -326,3 +326,11 @@ def test_lean_create_works_without_redis(world, sla, settings):
         assert r.lean and r.status_code == 201, r.body
         assert r.json()["resolution_due_at"] == "2026-03-03T15:00:00Z"
 
+
+
+def test_lean_create_reads_no_user_or_membership_rows_once_kept(world, django_assert_max_num_queries):
+    token = bearer(world.user("a", "customer"))
+    assert call({"subject": "s", "message": "m"}, auth=token).status_code == 201  # keeps the principal and the configuration
+    # savepoint (the test's transaction), ticket, message, timeline, outbox, release: no user or membership query
+    with django_assert_max_num_queries(6):
+        assert call({"subject": "s", "message": "m"}, auth=token).status_code == 201
