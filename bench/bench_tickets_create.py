@@ -4,7 +4,10 @@ the helpdesk's common path customer → tenant) against gunicorn (the deployment
 config/gunicorn.conf.py) + PostgreSQL on loopback, with SLA policies on a business calendar and
 outbox events on. Auto-assignment follows BENCH_TICKET_ASSIGNMENT (off, the default of a tenant;
 round_robin or least_loaded: every create then takes the tenant's assignment lock until commit).
-Every 201 must be a row with its ticket.created event.
+Every 201 must be a row with its ticket.created event. These JSON creates with a Bearer token
+take the lean route (apps/tickets/api/create_wsgi.py, the same answers as DRF's view); the
+client keeps its 8 connections alive (gthread workers), sends each request separately and
+counts every status.
 
 Besides throughput and latency the line splits the CPU time spent per ticket between the client,
 gunicorn and the PostgreSQL backends (`cpu_ms_*`); `cpu_ceiling_per_s` = 2 cores / that total is
