@@ -19,12 +19,13 @@ admin, and is sent exactly once when space returns.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.faults.harness import SmtpSink, TinyDisk, delivery_admin_pages, retry_pending_delivery
+from tests.faults.harness import SmtpSink, TinyDisk, chown_to_postgres, delivery_admin_pages, retry_pending_delivery
 
 pytestmark = [pytest.mark.faults]
 
@@ -110,3 +111,68 @@ def test_email_relay_with_a_full_disk_retries_with_backoff_visible_in_admin_then
     assert len(_files_under(spool)) == 1  # queued on the relay's disk exactly once
     print(f"\nFAULT disk_full email: attempts={delivery.attempts} backoff waits={[round(w) for w in waits]}s, "
           f"relay refused {len(relay.refused)}x with 452, sent once when space returned")
+
+
+
+@pytest.fixture
+def pg_tablespace():
+    """A PostgreSQL tablespace on a tmpfs of 256 KiB (created beside the test database, dropped
+    after the test's transaction has rolled back: fixtures tear down in reverse order). Not under
+    pytest's tmp_path: the server (user postgres) must reach it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import psycopg
+    from django.db import connection
+
+    base = Path(tempfile.mkdtemp(prefix="opsportal-pgfull-"))
+    base.chmod(0o755)
+    tiny = TinyDisk(base / "ts", size="256k").mount()
+    chown_to_postgres(tiny.path)
+    name = f"full_{os.getpid()}"
+    params = connection.get_connection_params()
+    admin = psycopg.connect(host=params.get("host") or "127.0.0.1", port=params.get("port") or 5432, user=params.get("user"),
+                            dbname="postgres", autocommit=True)
+    try:
+        admin.execute(f"CREATE TABLESPACE {name} LOCATION '{tiny.path}'")
+        yield name, tiny
+    finally:
+        tiny.free()
+        try:
+            admin.execute(f"DROP TABLESPACE IF EXISTS {name}")
+        finally:
+            admin.close()
+            tiny.unmount()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def full_tablespace(pg_tablespace, db):
+    """PostgreSQL's own disk full, for real: the test database's ticket table moved, inside the
+    test's transaction, onto the tablespace, whose disk is then filled to the last block. The heap
+    is empty, so the next row needs a new page and the server fails with SQLSTATE 53100 ("could not
+    extend file … No space left on device"). The rollback moves the table back."""
+    from django.db import connection
+
+    name, tiny = pg_tablespace
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM tickets_ticketevent; DELETE FROM tickets_ticketmessage; DELETE FROM tickets_ticket")
+        cur.execute(f"ALTER TABLE tickets_ticket SET TABLESPACE {name}")
+    tiny.fill()
+    yield tiny
+    tiny.free()
+
+def test_postgres_disk_full_answers_507_in_the_api_and_the_admin_and_keeps_nothing(full_tablespace, world, api, client):
+    from apps.tickets.models import Ticket
+
+    customer = world.user("a", "customer")
+    r = api.as_user(customer).post("/api/v1/tickets/", {"subject": "disk full", "message": "hello"}, format="json")
+    assert r.status_code == 507, (r.status_code, r.content[:400])
+    assert r.json()["code"] == "insufficient_storage" and "nothing was saved" in r.json()["detail"] and int(r["Retry-After"]) > 0
+    client.force_login(world.user("a", "support_agent"))
+    page = client.post("/admin/tickets/ticket/add/", {"subject": "disk full admin", "priority": "high", "target_type": "platform",
+                                                      "message": "hello", "tags": "[]", "metadata": "{}"})
+    assert page.status_code == 507 and b"Nothing was saved" in page.content and page["Retry-After"]
+    assert not Ticket.objects.filter(subject__startswith="disk full").exists()
+    print("\nFAULT postgres_disk_full: API 507 insufficient_storage, admin 507 page, no row")
