@@ -23,7 +23,11 @@ from tests.factories.tickets import TicketFactory
 
 def seed_tenant_a(world) -> dict:
     """Create the rows; return {path prefix: pk} for path-parameter substitution plus tokens."""
+    from decimal import Decimal
+
+    from apps.dashboard.models import KpiTarget
     from apps.maintenance.models import MaintenanceRun
+    from apps.monitoring.models import TrendRule
     from apps.targets.services.runs import job_run_create
 
     tenant = world.tenant("a")
@@ -33,6 +37,7 @@ def seed_tenant_a(world) -> dict:
     cred = make_credential(tenant, name="fuzz-cred")
     target = make_target(tenant, name="fuzz-host", port=9, credential=cred)
     job = make_job(tenant, name="fuzz-job")
+    endpoint = EndpointFactory(tenant=tenant)
     ids = {
         "/api/v1/alerts/escalation-policies/": EscalationPolicyFactory(tenant=tenant).pk,
         "/api/v1/alerts/inhibit-rules/": InhibitRuleFactory(tenant=tenant).pk,
@@ -47,7 +52,9 @@ def seed_tenant_a(world) -> dict:
         "/api/v1/exports/": DataExportFactory(customer=customer).pk,
         "/api/v1/jobs/": job.pk,
         "/api/v1/maintenance/windows/": MaintenanceWindowFactory(tenant=tenant).pk,
-        "/api/v1/monitoring/endpoints/": EndpointFactory(tenant=tenant).pk,
+        "/api/v1/monitoring/endpoints/": endpoint.pk,
+        "/api/v1/monitoring/trend-rules/": TrendRule.objects.create(tenant=tenant, endpoint=endpoint, name="fuzz-p95", kind="latency_p95", threshold_ms=500).pk,
+        "/api/v1/dashboard/kpi-targets/": KpiTarget.objects.create(tenant=tenant, kpi="availability", target_percent=Decimal("99.9")).pk,
         "/api/v1/notifications/channels/": ChannelConfigFactory(tenant=tenant).pk,
         "/api/v1/notifications/preferences/": PreferenceFactory(tenant=tenant, user=admin).pk,
         "/api/v1/notifications/": NotificationFactory(tenant=tenant, recipient=admin).pk,
