@@ -18,7 +18,7 @@ from tests.factories.maintenance import MaintenanceWindowFactory
 from tests.factories.monitoring import EndpointFactory
 from tests.factories.notifications import ChannelConfigFactory, NotificationFactory, PreferenceFactory
 from tests.factories.targets import make_credential, make_group, make_job, make_target
-from tests.factories.tickets import TicketFactory
+from tests.factories.tickets import SlaPolicyFactory, TicketFactory
 
 
 def seed_tenant_a(world) -> dict:
@@ -29,6 +29,7 @@ def seed_tenant_a(world) -> dict:
     from apps.maintenance.models import MaintenanceRun
     from apps.monitoring.models import TrendRule
     from apps.targets.services.runs import job_run_create
+    from apps.tickets.models import BusinessCalendar
 
     tenant = world.tenant("a")
     admin = world.user("a", "admin")
@@ -61,6 +62,9 @@ def seed_tenant_a(world) -> dict:
         "/api/v1/target-groups/": make_group(tenant, name="fuzz-group").pk,
         "/api/v1/targets/": target.pk,
         "/api/v1/tickets/": TicketFactory(tenant=tenant, created_by=admin).pk,
+        "/api/v1/sla-policies/": SlaPolicyFactory(tenant=tenant).pk,
+        "/api/v1/business-calendars/": BusinessCalendar.objects.create(tenant=tenant, name="fuzz hours",
+                                                                       working_hours={"mon": [["09:00", "17:00"]]}).pk,
         "/api/v1/organizations/": tenant.slug,
         "/api/v1/tenants/": tenant.slug,
         "/api/v1/memberships/": viewer.memberships.first().pk,
