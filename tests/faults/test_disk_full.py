@@ -177,3 +177,39 @@ def test_postgres_disk_full_answers_507_in_the_api_and_the_admin_and_keeps_nothi
     assert page.status_code == 507 and b"Nothing was saved" in page.content and page["Retry-After"]
     assert not Ticket.objects.filter(subject__startswith="disk full").exists()
     print("\nFAULT postgres_disk_full: API 507 insufficient_storage, admin 507 page, no row")
+
+
+@pytest.mark.worker
+def test_customer_export_on_a_full_disk_waits_and_is_built_once_space_returns(tmp_path, settings, celery_worker):
+    """A data export whose zip cannot be written (real ENOSPC on the full tmpfs under MEDIA_ROOT)
+    goes back to pending with a clear error and no partial file, the real worker tries again with
+    growing waits, and the export succeeds once space returns — instead of failing for good."""
+    import time
+
+    from apps.tenants.customers import exports
+    from apps.tenants.customers.choices import ExportStatus
+    from apps.tenants.customers.models import DataExport
+    from tests.conftest import wait_for
+    from tests.factories.customers import customer_of
+    from tests.world import build_world
+
+    disk = TinyDisk(tmp_path / "tiny").mount()
+    try:
+        settings.MEDIA_ROOT = disk.path / "media"
+        settings.CUSTOMER_EXPORT_DISK_RETRY_SECONDS = 1
+        world = build_world()
+        customer_of(world, "a")
+        disk.fill()
+        export = exports.data_export_request(actor=world.user("a", "admin"), format="json")
+        waiting = wait_for(lambda: DataExport.objects.filter(pk=export.pk, error__startswith=exports.DISK_WAIT).first(), timeout=30)
+        assert waiting.status in (ExportStatus.PENDING, ExportStatus.RUNNING) and "No space left" in waiting.error
+        time.sleep(4)  # a few retries (1 s, 2 s …) meet the same full disk
+        still = DataExport.objects.get(pk=export.pk)
+        assert still.status != ExportStatus.FAILED and still.error.startswith(exports.DISK_WAIT)
+        assert _files_under(disk.path) == []  # no partial zip left behind
+        disk.free()
+        done = wait_for(lambda: DataExport.objects.filter(pk=export.pk, status=ExportStatus.SUCCEEDED).first(), timeout=60)
+        assert done.size_bytes > 0 and done.row_counts.get("customers", 0) >= 1 and done.error == ""
+        print(f"\nFAULT disk_full export: pending with {waiting.error[:60]!r} while full, built once space returned")
+    finally:
+        disk.unmount()
