@@ -334,3 +334,26 @@ def test_lean_create_reads_no_user_or_membership_rows_once_kept(world, django_as
     # savepoint (the test's transaction), ticket, message, timeline, outbox, release: no user or membership query
     with django_assert_max_num_queries(6):
         assert call({"subject": "s", "message": "m"}, auth=token).status_code == 201
+
+
+class _PgCause(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(("sqlstate", "status"), [("53100", 507), ("53300", 503)])
+def test_database_out_of_resources_answers_as_drf_does(sqlstate, status, world):
+    from django.db import OperationalError
+
+    error = OperationalError("out of resources")
+    error.__cause__ = _PgCause(sqlstate)
+    with mock.patch("apps.tickets.services.ticket_create", side_effect=error):
+        lean, full = both({"subject": "s", "message": "m"}, auth=bearer(world.user("a", "customer")))
+    assert lean.status_code == status and lean.shape() == full.shape() and lean.headers["retry-after"]
+
+
+def test_an_unexpected_error_is_a_500_on_both_routes(world):
+    with mock.patch("apps.tickets.services.ticket_create", side_effect=RuntimeError("bug")):
+        lean, full = both({"subject": "s", "message": "m"}, auth=bearer(world.user("a", "customer")))
+    assert lean.status_code == full.status_code == 500

@@ -33,10 +33,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import DataError
 from django.http import HttpResponse
 from django.urls import ResolverMatch, get_resolver
 from django.utils.cache import patch_vary_headers
@@ -178,16 +176,19 @@ def ticket_create_view(request) -> HttpResponse:
     view = SimpleNamespace(**vars(_VIEW), request=request)
     try:
         return _create(request, view)
-    except (exceptions.APIException, DjangoValidationError, DjangoPermissionDenied, DataError) as exc:
-        return _error(exc, request, view)
+    except Exception as exc:  # as APIView.handle_exception: the handler answers or it is re-raised
+        answer = _error(exc, request, view)
+        if answer is None:
+            raise
+        return answer
 
 
-def _error(exc, request, view) -> HttpResponse:
+def _error(exc, request, view) -> HttpResponse | None:
     if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         exc.auth_header = _LeanJWTAuthentication().authenticate_header(request)
     answer = portal_exception_handler(exc, {"view": view, "request": request})
     if answer is None:
-        raise exc
+        return None
     return _answer(answer.data, answer.status_code, [(k, v) for k, v in answer.items() if k.lower() != "content-type"])
 
 
