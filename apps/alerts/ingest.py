@@ -265,9 +265,10 @@ WITH i AS (
         i.n, i.starts_at, %(now)s, i.starts_at, i.ends_at, i.ends_at, i.silenced, 0, 0, '{}'::jsonb
     FROM i
     WHERE NOT EXISTS (SELECT 1 FROM closed c WHERE c.fingerprint = i.fp)
-      -- a row of this label set whose period overlaps the reported one: already recorded
-      AND NOT EXISTS (SELECT 1 FROM alerts_alert a WHERE a.tenant_id = %(tenant)s
-                      AND a.fingerprint = i.fp AND (a.resolved_at IS NULL OR a.resolved_at >= i.starts_at))
+      -- a resolved row of this label set whose period overlaps the reported one: already
+      -- recorded (an open row is one of `closed`)
+      AND NOT EXISTS (SELECT 1 FROM alerts_alert a WHERE a.tenant_id = %(tenant)s AND a.fingerprint = i.fp
+                      AND a.status = 'resolved' AND (a.resolved_at IS NULL OR a.resolved_at >= i.starts_at))
     RETURNING id
 )
 SELECT (SELECT count(*) FROM closed), (SELECT count(*) FROM added),
