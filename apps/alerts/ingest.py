@@ -394,7 +394,6 @@ def _ingest_firing(firing: list[dict], params: dict, cfg: TenantConfig, source_n
     and writes the batch's event — its own transaction (a savepoint inside a caller's); the
     event's dispatch is enqueued after commit."""
     event_params = _event_params(params, cfg, source_name, actor)
-    connection.close_if_health_check_failed()  # as Django's cursor would, before the statement
     with (transaction.atomic() if connection.in_atomic_block else nullcontext()), _statement_cursor() as cur:
         cur.execute(_FIRING_ANNOUNCED_SQL, {**event_params, "rows": _records(firing)}, prepare=True)
         rows = cur.fetchall()
@@ -445,10 +444,13 @@ def _audience(cfg: TenantConfig) -> str:
 
 @contextmanager
 def _statement_cursor():
-    """A server-side-binding cursor on Django's connection (inside the caller's atomic block):
-    the batch travels as one parameter instead of a quoted literal, and the two upserts are
-    prepared once per connection. Database errors surface as django.db errors, as from
-    connection.cursor()."""
+    """A server-side-binding cursor on Django's connection (in the caller's transaction, or in
+    autocommit for a one-statement batch): the batch travels as one parameter instead of a
+    quoted literal, and the statements are prepared once per connection. As Django's own
+    cursor, it health-checks a kept connection once per request and (re)connects first;
+    database errors surface as django.db errors."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
         yield cur
 

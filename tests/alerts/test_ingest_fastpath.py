@@ -289,3 +289,17 @@ def test_the_batch_announcement_is_the_outbox_row_publish_writes(world, inhibiti
     Event.objects.all().delete()
     assert alerts_ingest(tenant_id=tenant.pk, alerts=batch, source_name="api").created == 0
     assert not Event.objects.filter(name="alert.fired").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_statement_batch_reconnects_a_closed_connection(world):
+    # the configuration snapshot is cached, so nothing else opens the connection first
+    from django.db import connection
+
+    from apps.alerts.ingest import alerts_ingest
+
+    tenant_id = world.tenant("a").pk
+    assert alerts_ingest(tenant_id=tenant_id, alerts=[_alert(instance="h1")]).created == 1
+    connection.close()  # as at the end of a request past CONN_MAX_AGE
+    assert alerts_ingest(tenant_id=tenant_id, alerts=[_alert(instance="h2")]).created == 1
+    assert Event.objects.filter(name="alert.fired").count() == 2
