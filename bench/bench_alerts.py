@@ -15,8 +15,10 @@ would reconnect per request). The bench database is vacuumed before the run (thi
 PostgreSQL runs without autovacuum, so earlier runs' deleted rows would otherwise pile up).
 Besides the rates the line gives CPU per request of B alerts — cpu_ms_web (gunicorn),
 cpu_ms_pg (the PostgreSQL backends of the bench database, sampled), cpu_ms_client and
-alertmanager_cpu_ms (its server process) — which a busy shared machine disturbs less than the
-rates; `load1` is the 1-minute load average when our run ended.
+alertmanager_cpu_ms (its server process), alertmanager_client_cpu_ms — which a busy shared
+machine disturbs less than the rates; `cpu_ratio` is Alertmanager's total CPU per request over
+ours (server, database and load generator), the ratio of the rates on a saturated, otherwise
+quiet machine. `load1` is the 1-minute load average when our run ended.
 """
 
 from __future__ import annotations
@@ -110,16 +112,19 @@ def wait_http(port: int, timeout=30.0) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def alertmanager_peer() -> tuple[float | None, float | None]:
-    """(alerts/s, server CPU ms per request) of Alertmanager under the same load."""
+def alertmanager_peer() -> tuple[float | None, float | None, float | None]:
+    """(alerts/s, server CPU ms per request, load generator CPU ms per request) of Alertmanager
+    under the same load."""
     if not Path("/usr/bin/prometheus-alertmanager").exists():
-        return None, None
+        return None, None, None
     out = subprocess.run(["bash", str(PEERS / "alertmanager_peer.sh")], cwd=PEERS, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "N": str(N), "B": str(B), "C": str(C), "RUNS": "1", "VENV": str(ROOT / ".venv")})
     m = re.search(r"alerts_per_s=([0-9.]+)", out.stdout)
     cpu = re.search(r'"server_cpu_s": ([0-9.]+)', out.stderr)
+    client = re.search(r'"client_cpu_s": ([0-9.]+)', out.stderr)
     requests = -(-N // B)
-    return (float(m.group(1)) if m else None), (float(cpu.group(1)) * 1000 / requests if cpu else None)
+    return ((float(m.group(1)) if m else None), (float(cpu.group(1)) * 1000 / requests if cpu else None),
+            (float(client.group(1)) * 1000 / requests if client else None))
 
 
 def proc_cpu(pid: int) -> float:
@@ -199,7 +204,7 @@ def main() -> None:
     rows = Alert.objects.filter(tenant=tenant).count()
     occurrences_ok = rows == distinct
     ours = N / res["seconds"]
-    peer, peer_cpu = alertmanager_peer()
+    peer, peer_cpu, peer_client_cpu = alertmanager_peer()
     requests = len(payloads)
     Alert.objects.filter(tenant=tenant).delete()
     Event.objects.filter(tenant=tenant).delete()
@@ -220,6 +225,11 @@ def main() -> None:
         figures.update(alertmanager_alerts_per_s=round(peer), ratio=ours / peer, peer="same_run")
         if peer_cpu:
             figures.update(alertmanager_cpu_ms=peer_cpu)
+        if peer_cpu and peer_client_cpu:
+            # the ratio of the two rates on a saturated, otherwise quiet machine: CPU per request
+            # (server + load generator) of each side; the rates above depend on what else runs
+            ours_cpu = figures["cpu_ms_web"] + figures["cpu_ms_pg"] + figures["cpu_ms_client"]
+            figures.update(alertmanager_client_cpu_ms=peer_client_cpu, cpu_ratio=(peer_cpu + peer_client_cpu) / ours_cpu)
     else:
         figures.update(alertmanager_alerts_per_s=69635, ratio=ours / 69635, peer="RESULTS.md")
     line("alerts_ingest", **figures)
