@@ -44,10 +44,16 @@ run: seed
 	@echo ""
 	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 
-## make test: the whole suite on PostgreSQL and Redis
+## make test: the whole suite on PostgreSQL and Redis, as TEST_SHARDS (default 2) pytest processes
+## at once (tests/run_shards.py); with PYTEST_ARGS, one pytest process on what they name.
+TEST_SHARDS ?= 2
 test: venv-dev
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(TEST_ENV) TEST_SHARDS=$(TEST_SHARDS) $(PY) tests/run_shards.py
+else
 	$(TEST_ENV) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
+endif
 
 ## make bench: every benchmark under bench/, one line each
 bench: venv-dev

@@ -111,6 +111,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "apps.core.middleware.ActiveOrganizationMiddleware",
+    "apps.core.middleware.ResourceExhaustedMiddleware",
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -392,6 +393,8 @@ CUSTOMER_DELETION_GRACE_DAYS = env.int("CUSTOMER_DELETION_GRACE_DAYS", default=3
 # Hours an export file may be downloaded; seconds after which a pending/running export counts as lost.
 CUSTOMER_EXPORT_TTL_HOURS = env.int("CUSTOMER_EXPORT_TTL_HOURS", default=72)
 CUSTOMER_EXPORT_STALE_SECONDS = env.int("CUSTOMER_EXPORT_STALE_SECONDS", default=3600)
+CUSTOMER_EXPORT_DISK_WAIT_HOURS = env.int("CUSTOMER_EXPORT_DISK_WAIT_HOURS", default=24)  # a full disk: retry this long, then fail
+CUSTOMER_EXPORT_DISK_RETRY_SECONDS = env.int("CUSTOMER_EXPORT_DISK_RETRY_SECONDS", default=60)  # first wait; doubles, ≤ 30×
 for _name in ("CUSTOMER_VERIFICATION_CODE_TTL_MINUTES", "CUSTOMER_VERIFICATION_MAX_ATTEMPTS",
               "CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR", "CUSTOMER_EXPORT_TTL_HOURS", "CUSTOMER_EXPORT_STALE_SECONDS"):
     if globals()[_name] < 1:

@@ -1,7 +1,12 @@
 import pytest
 from rest_framework.test import APIClient
 
+from tests import sharding
 from tests.world import build_world
+
+
+def pytest_collection_modifyitems(config, items):
+    sharding.select(items, config)  # TEST_SHARD=k/N (tests/run_shards.py): keep this shard's part
 
 
 @pytest.fixture

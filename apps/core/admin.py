@@ -36,6 +36,23 @@ def _scoped_choices(related_model, request):
     return None
 
 
+def add_refusal(form, refusal: ValidationError | PermissionDenied, aliases: dict[str, str] | None = None) -> None:
+    """A service's refusal as form errors: on the fields it names that the form shows (`aliases`
+    maps a service argument to its form field), the rest (with the field's name) at the top."""
+    if isinstance(refusal, PermissionDenied):
+        form.add_error(None, str(refusal) or "You are not allowed to do this.")
+    elif hasattr(refusal, "error_dict"):
+        for field, errors in refusal.error_dict.items():
+            field = (aliases or {}).get(field, field)
+            if field in form.fields:
+                form.add_error(field, errors)
+            else:
+                prefix = "" if field == "__all__" else f"{field}: "
+                form.add_error(None, [f"{prefix}{message}" for error in errors for message in error.messages])
+    else:
+        form.add_error(None, refusal.messages)
+
+
 class TenantScopedAdmin(SimpleHistoryAdmin):
     """Base ModelAdmin for portal models (history tab included)."""
 
@@ -99,10 +116,36 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         return services.scoped_save(obj, actor=request.user)
 
     def save_model(self, request, obj, form, change):
+        self.save_service(request, obj, form, change)
+
+    # A service may refuse a save that passed the form (a rule only the service knows: the routing
+    # matrix, a duplicate schedule, a role). Django's change view would answer 500 (403 for a
+    # PermissionDenied). The view runs in one transaction, so the refused attempt left nothing; the
+    # view runs once more with the refusal attached to the form, which is then invalid: the page
+    # comes back with the person's input and the service's message on the fields it names.
+    refusal_fields: dict[str, str] = {}  # service argument → form field, where they differ
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
-            self.save_service(request, obj, form, change)
-        except PermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (ValidationError, PermissionDenied) as exc:
+            if request.method != "POST" or getattr(request, "_portal_refusal", None) is not None:
+                raise
+            request._portal_refusal = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        refusal = getattr(request, "_portal_refusal", None)
+        if refusal is None:
+            return form
+
+        def clean(self_):
+            cleaned = form.clean(self_)
+            add_refusal(self_, refusal, self.refusal_fields)
+            return cleaned
+
+        return type(form.__name__, (form,), {"clean": clean})
 
     def delete_model(self, request, obj):
         """Override to call the app's service; the default deletes and audits (`config.deleted`)."""

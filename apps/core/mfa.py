@@ -7,7 +7,8 @@ requires it; platform staff follow the platform organization, and so do staff ac
 membership (a superuser). The password logs in as usual; until the session is verified, every
 admin page redirects to `/admin/mfa/`, which asks for the current code — or, for someone without a
 confirmed device yet, enrols one (secret + otpauth URI, confirmed by a first code) when
-`PORTAL_MFA_SELF_ENROLL` allows. The session API refuses such a session too; JWTs are unaffected.
+`PORTAL_MFA_SELF_ENROLL` allows. The session API refuses such a session too, and the JWT login
+(`POST /api/v1/auth/token`) asks the same people for `otp_token`; tokens already issued stay valid.
 Organizations live one layer up (apps.tenants), so they are looked up by app label.
 """
 
@@ -69,7 +70,7 @@ def mfa_pending(request) -> bool:
     return pending
 
 
-def _confirmed_device(user):
+def confirmed_device(user):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
@@ -121,7 +122,7 @@ def mfa_view(request):
         raise PermissionDenied("Two-factor sign-in is for staff accounts.")
     if not mfa_pending(request):
         return HttpResponseRedirect(_next_url(request))
-    device = _confirmed_device(user)
+    device = confirmed_device(user)
     enrolling = device is None
     if enrolling:
         if not settings.PORTAL_MFA_SELF_ENROLL:

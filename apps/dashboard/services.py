@@ -10,13 +10,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.choices import OrgKind
 from apps.core.policy import policy
 from apps.core.services import scoped_save
+from apps.core.tenancy import acting
 
 from . import health, metrics
 from .choices import CheckpointOutcome, Kpi, KpiPeriod
@@ -73,6 +74,33 @@ def kpi_target_save(target: KpiTarget, *, actor) -> KpiTarget:
     if actor is not None and not policy.allows(actor, action, KpiTarget):
         raise PermissionDenied("Only owners and admins set KPI targets.")
     return scoped_save(target, actor=actor)
+
+
+KPI_TARGET_FIELDS = ("kpi", "target_percent", "period", "min_samples", "enabled")
+
+
+def kpi_target_create(*, actor, tenant=None, **fields) -> KpiTarget:
+    """A target for a KPI the tenant has none for (the portal's defaults are added by the
+    checkpoint run; edit those rather than adding a second one — that is a 400)."""
+    unknown = set(fields) - set(KPI_TARGET_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown KPI target fields: {', '.join(sorted(unknown))}.")
+    if tenant is None and actor is not None and acting(actor).is_platform:
+        raise ValidationError({"tenant": "Name the tenant (its slug) the target is for."})
+    return kpi_target_save(KpiTarget(tenant_id=getattr(tenant, "pk", tenant), **fields), actor=actor)
+
+
+def kpi_target_update(target: KpiTarget, *, actor, **fields) -> KpiTarget:
+    """Change a target's percentage, period, minimum samples or switch it off; the next
+    checkpoint of a completed period uses the new values (past checkpoints keep theirs)."""
+    fields.pop("tenant", None)
+    fields.pop("kpi", None)
+    unknown = set(fields) - set(KPI_TARGET_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown KPI target fields: {', '.join(sorted(unknown))}.")
+    for key, value in fields.items():
+        setattr(target, key, value)
+    return kpi_target_save(target, actor=actor)
 
 
 # -- KPI checkpoint --------------------------------------------------------------------------

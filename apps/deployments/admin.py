@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.utils.html import format_html
 
 from apps.core.admin import TenantScopedAdmin
@@ -195,33 +193,12 @@ class DeploymentScheduleAddForm(forms.ModelForm):
         if data.get("request") and not REQUEST_FOR.get(data["operation"]):
             self.add_error("request", f"A {data['operation']} takes no request; leave it empty.")
             return data
-        # A dry run of the service in a savepoint that is always rolled back: every rule (timing,
-        # request shape, duplicates, permission) answers here as a form error, never as a 500.
-        try:
-            with transaction.atomic():
-                services.schedule_deployment(actor=self.actor, **self.service_kwargs())
-                raise _DryRun
-        except _DryRun:
-            pass
-        except PermissionDenied as exc:
-            self.add_error(None, str(exc))
-        except ValidationError as exc:
-            fields = {"instance_id": "instance", "provision_request": "request", "upgrade_request": "request", "scale_request": "request"}
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.message_dict.items():
-                    field = fields.get(field, field)
-                    self.add_error(field if field in self.fields else None, errors)
-            else:
-                self.add_error(None, exc.messages)
         return data
-
-
-class _DryRun(Exception):
-    pass
 
 
 @admin.register(DeploymentSchedule)
 class DeploymentScheduleAdmin(TenantScopedAdmin):
+    refusal_fields = {"instance_id": "instance", "provision_request": "request", "upgrade_request": "request", "scale_request": "request"}
     list_display = ("__str__", "tenant", "instance", "operation", "scheduled_at", "timing", "enabled_flag", "next_run", "fire_count", "last_error")
     list_filter = ("operation", "tenant")
     search_fields = ("instance__name",)

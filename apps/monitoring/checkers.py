@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -170,11 +172,28 @@ async def check_http(session: aiohttp.ClientSession, spec: CheckSpec, body_limit
     except aiohttp.ClientConnectorCertificateError as exc:
         out.error = f"TLS certificate error: {exc.certificate_error}"[:500]
     except aiohttp.ClientError as exc:
-        out.error = f"{exc.__class__.__name__}: {exc}"[:500]
+        out.error = client_error_text(exc)
     except OSError as exc:
         out.error = f"{exc.__class__.__name__}: {exc}"[:500]
     out.checked_at = datetime.now(UTC)
     return out
+
+
+def client_error_text(exc: aiohttp.ClientError) -> str:
+    """What went wrong, in the words an operator uses (it becomes the endpoint's status reason and
+    the title of its alert and ticket): "cannot connect to host:port: Connection refused", not
+    aiohttp's repr of the socket call."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        if isinstance(os_error, socket.gaierror) or exc.__class__.__name__ == "ClientConnectorDNSError":
+            return f"cannot resolve {exc.host}"[:500]
+        reason = os.strerror(os_error.errno) if getattr(os_error, "errno", None) else (str(os_error) or os_error.__class__.__name__)
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"[:500]
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without answering"
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "too many redirects"
+    return f"{exc.__class__.__name__}: {exc}"[:500]
 
 
 async def check_tcp(spec: CheckSpec) -> Outcome:

@@ -7,12 +7,21 @@ from celery import shared_task
 from apps.core.tasks import PortalTask
 
 
-@shared_task(base=PortalTask, name="tenants.build_data_export")
-def build_data_export_task(export_id: int) -> str | None:
-    """Build one requested data export (no-op if it is already built or being built)."""
-    from .customers.exports import data_export_build
+@shared_task(bind=True, base=PortalTask, name="tenants.build_data_export", max_retries=60)
+def build_data_export_task(self, export_id: int) -> str | None:
+    """Build one requested data export (no-op if it is already built or being built). On a full
+    disk the export is pending again and this task comes back after 1, 2, 4 … 30 minutes
+    (CUSTOMER_EXPORT_DISK_RETRY_SECONDS doubling, at most 30 times that; the
+    service fails it once it has waited CUSTOMER_EXPORT_DISK_WAIT_HOURS; run eagerly, the sweeper
+    re-queues it instead)."""
+    from .customers.exports import data_export_build, waiting_for_disk
 
     export = data_export_build(export_id=export_id)
+    if export is not None and waiting_for_disk(export) and not self.request.is_eager:
+        from django.conf import settings
+
+        base = settings.CUSTOMER_EXPORT_DISK_RETRY_SECONDS
+        raise self.retry(countdown=min(base * 2 ** self.request.retries, 30 * base))
     return export.status if export else None
 
 

@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from apps.core.admin import TenantScopedAdmin
 from apps.core.tenancy import acting
 
-from . import services
+from . import services, sla_config
 from .choices import TicketStatus
 from .models import STAFF_WORKERS, BusinessCalendar, SlaPolicy, Ticket, TicketAgent, TicketAttachment, TicketEvent, TicketMessage
 from .pagination import CappedCountPaginator
@@ -205,6 +205,9 @@ class SlaPolicyAdmin(TenantScopedAdmin):
     list_select_related = ("tenant", "calendar")
     raw_id_fields = ()
 
+    def save_service(self, request, obj, form, change):
+        return sla_config.sla_policy_save(obj, actor=request.user)
+
 
 @admin.register(BusinessCalendar)
 class BusinessCalendarAdmin(TenantScopedAdmin):
@@ -212,6 +215,9 @@ class BusinessCalendarAdmin(TenantScopedAdmin):
     list_filter = ("is_default", "tenant")
     search_fields = ("name",)
     list_select_related = ("tenant",)
+
+    def save_service(self, request, obj, form, change):
+        return sla_config.calendar_save(obj, actor=request.user)
 
 
 @admin.register(TicketAgent)

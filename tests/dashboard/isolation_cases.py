@@ -38,7 +38,10 @@ CASES = [
     IsolationCase(
         name="dashboard.kpitarget",
         make=lambda w, key: KpiTarget.objects.create(tenant=w.tenant(key), kpi="job_success", target_percent=Decimal("99")),
+        api_list="kpitarget-list",
+        api_detail="kpitarget-detail",
         admin_model=KpiTarget,
+        patch_payload={"target_percent": "10.000"},
     ),
     IsolationCase(
         name="dashboard.tenantsummary",

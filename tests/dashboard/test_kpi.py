@@ -97,3 +97,38 @@ def test_beat_task_is_idempotent(world):
     first = kpi_checkpoint_task.delay().get()
     second = kpi_checkpoint_task.delay().get()
     assert first["no_data"] == 6 and second == {"met": 0, "missed": 0, "no_data": 0, "skipped": 6}
+
+
+def test_kpi_targets_api_reads_for_staff_writes_for_managers_and_checkpoints_use_it(world, api):
+    a = world.tenant("a")
+    url = "/api/v1/dashboard/kpi-targets"
+    admin = api.as_user(world.user("a", "admin"))
+    r = admin.post(url, {"kpi": Kpi.AVAILABILITY, "target_percent": "99.900", "period": "week"}, format="json")
+    assert r.status_code == 201, r.content
+    target_id = r.json()["id"]
+    assert r.json()["tenant"] == a.slug  # tenant staff write their own tenant
+    # one target per KPI: a second is a 400 that says so
+    again = admin.post(url, {"kpi": Kpi.AVAILABILITY, "target_percent": "90"}, format="json")
+    assert again.status_code == 400 and "already exists" in again.json()["detail"], again.content
+    bad = admin.patch(f"{url}/{target_id}", {"target_percent": "101"}, format="json")
+    assert bad.status_code == 400 and "target_percent" in bad.json()["errors"], bad.content
+    moved = admin.patch(f"{url}/{target_id}", {"kpi": Kpi.JOB_SUCCESS}, format="json")
+    assert moved.status_code == 400 and "kpi" in moved.json()["errors"]
+    assert admin.patch(f"{url}/{target_id}", {"target_percent": "99.600"}, format="json").status_code == 200
+    assert admin.delete(f"{url}/{target_id}").status_code == 405  # switch it off instead
+    # staff read, only owners/admins write
+    agent = api.as_user(world.user("a", "support_agent"))
+    listed = agent.get(url, {"kpi": Kpi.AVAILABILITY})
+    assert listed.status_code == 200 and [t["target_percent"] for t in listed.json()["results"]] == ["99.600"]
+    assert agent.patch(f"{url}/{target_id}", {"target_percent": "1"}, format="json").status_code == 403
+    # platform staff name the tenant
+    platform = api.as_user(world.user("platform", "admin"))
+    nameless = platform.post(url, {"kpi": Kpi.JOB_SUCCESS, "target_percent": "97"}, format="json")
+    assert nameless.status_code == 400 and "tenant" in nameless.json()["errors"], nameless.content
+    named = platform.post(url, {"kpi": Kpi.JOB_SUCCESS, "target_percent": "97", "tenant": world.tenant("b").slug}, format="json")
+    assert named.status_code == 201 and named.json()["tenant"] == world.tenant("b").slug
+    # the next checkpoint measures against the value set through the API: 99.5 % < 99.6 % is a miss
+    checks(a, at=LAST_WEEK, up=995, down=5)
+    kpi_checkpoint_run(now=NOW, tenant=a)
+    cp = KpiCheckpoint.objects.get(tenant=a, kpi=Kpi.AVAILABILITY)
+    assert cp.target_percent == Decimal("99.600") and cp.outcome == CheckpointOutcome.MISSED

@@ -19,12 +19,13 @@ admin, and is sent exactly once when space returns.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.faults.harness import SmtpSink, TinyDisk, delivery_admin_pages, retry_pending_delivery
+from tests.faults.harness import SmtpSink, TinyDisk, chown_to_postgres, delivery_admin_pages, retry_pending_delivery
 
 pytestmark = [pytest.mark.faults]
 
@@ -110,3 +111,105 @@ def test_email_relay_with_a_full_disk_retries_with_backoff_visible_in_admin_then
     assert len(_files_under(spool)) == 1  # queued on the relay's disk exactly once
     print(f"\nFAULT disk_full email: attempts={delivery.attempts} backoff waits={[round(w) for w in waits]}s, "
           f"relay refused {len(relay.refused)}x with 452, sent once when space returned")
+
+
+
+@pytest.fixture
+def pg_tablespace():
+    """A PostgreSQL tablespace on a tmpfs of 256 KiB (created beside the test database, dropped
+    after the test's transaction has rolled back: fixtures tear down in reverse order). Not under
+    pytest's tmp_path: the server (user postgres) must reach it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import psycopg
+    from django.db import connection
+
+    base = Path(tempfile.mkdtemp(prefix="opsportal-pgfull-"))
+    base.chmod(0o755)
+    tiny = TinyDisk(base / "ts", size="256k").mount()
+    chown_to_postgres(tiny.path)
+    name = f"full_{os.getpid()}"
+    params = connection.get_connection_params()
+    admin = psycopg.connect(host=params.get("host") or "127.0.0.1", port=params.get("port") or 5432, user=params.get("user"),
+                            dbname="postgres", autocommit=True)
+    try:
+        admin.execute(f"CREATE TABLESPACE {name} LOCATION '{tiny.path}'")
+        yield name, tiny
+    finally:
+        tiny.free()
+        try:
+            admin.execute(f"DROP TABLESPACE IF EXISTS {name}")
+        finally:
+            admin.close()
+            tiny.unmount()
+            shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def full_tablespace(pg_tablespace, db):
+    """PostgreSQL's own disk full, for real: the test database's ticket table moved, inside the
+    test's transaction, onto the tablespace, whose disk is then filled to the last block. The heap
+    is truncated to no pages, so the next row needs a new page and the server fails with SQLSTATE 53100 ("could not
+    extend file … No space left on device"). The rollback moves the table back."""
+    from django.db import connection
+
+    name, tiny = pg_tablespace
+    with connection.cursor() as cur:
+        # TRUNCATE (rolled back with the test) leaves a heap of no pages, whatever earlier tests left
+        cur.execute("TRUNCATE tickets_ticket CASCADE")
+        cur.execute(f"ALTER TABLE tickets_ticket SET TABLESPACE {name}")
+    tiny.fill()
+    yield tiny
+    tiny.free()
+
+def test_postgres_disk_full_answers_507_in_the_api_and_the_admin_and_keeps_nothing(full_tablespace, world, api, client):
+    from apps.tickets.models import Ticket
+
+    customer = world.user("a", "customer")
+    r = api.as_user(customer).post("/api/v1/tickets/", {"subject": "disk full", "message": "hello"}, format="json")
+    assert r.status_code == 507, (r.status_code, r.content[:400])
+    assert r.json()["code"] == "insufficient_storage" and "nothing was saved" in r.json()["detail"] and int(r["Retry-After"]) > 0
+    client.force_login(world.user("a", "support_agent"))
+    page = client.post("/admin/tickets/ticket/add/", {"subject": "disk full admin", "priority": "high", "target_type": "platform",
+                                                      "message": "hello", "tags": "[]", "metadata": "{}"})
+    assert page.status_code == 507 and b"Nothing was saved" in page.content and page["Retry-After"]
+    assert not Ticket.objects.filter(subject__startswith="disk full").exists()
+    print("\nFAULT postgres_disk_full: API 507 insufficient_storage, admin 507 page, no row")
+
+
+@pytest.mark.worker
+def test_customer_export_on_a_full_disk_waits_and_is_built_once_space_returns(tmp_path, settings, celery_worker):
+    """A data export whose zip cannot be written (real ENOSPC on the full tmpfs under MEDIA_ROOT)
+    goes back to pending with a clear error and no partial file, the real worker tries again with
+    growing waits, and the export succeeds once space returns — instead of failing for good."""
+    import time
+
+    from apps.tenants.customers import exports
+    from apps.tenants.customers.choices import ExportStatus
+    from apps.tenants.customers.models import DataExport
+    from tests.conftest import wait_for
+    from tests.factories.customers import customer_of
+    from tests.world import build_world
+
+    disk = TinyDisk(tmp_path / "tiny").mount()
+    try:
+        settings.MEDIA_ROOT = disk.path / "media"
+        settings.CUSTOMER_EXPORT_DISK_RETRY_SECONDS = 1
+        world = build_world()
+        customer_of(world, "a")
+        disk.fill()
+        export = exports.data_export_request(actor=world.user("a", "admin"), format="json")
+        waiting = wait_for(lambda: DataExport.objects.filter(pk=export.pk, error__startswith=exports.DISK_WAIT).first(), timeout=30)
+        assert waiting.status in (ExportStatus.PENDING, ExportStatus.RUNNING) and "No space left" in waiting.error
+        time.sleep(4)  # a few retries (1 s, 2 s …) meet the same full disk
+        still = DataExport.objects.get(pk=export.pk)
+        assert still.status != ExportStatus.FAILED and still.error.startswith(exports.DISK_WAIT)
+        assert _files_under(disk.path) == []  # no partial zip left behind
+        disk.free()
+        done = wait_for(lambda: DataExport.objects.filter(pk=export.pk, status=ExportStatus.SUCCEEDED).first(), timeout=60)
+        assert done.size_bytes > 0 and done.row_counts.get("customers", 0) >= 1 and done.error == ""
+        print(f"\nFAULT disk_full export: pending with {waiting.error[:60]!r} while full, built once space returned")
+    finally:
+        disk.unmount()

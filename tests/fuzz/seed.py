@@ -18,13 +18,18 @@ from tests.factories.maintenance import MaintenanceWindowFactory
 from tests.factories.monitoring import EndpointFactory
 from tests.factories.notifications import ChannelConfigFactory, NotificationFactory, PreferenceFactory
 from tests.factories.targets import make_credential, make_group, make_job, make_target
-from tests.factories.tickets import TicketFactory
+from tests.factories.tickets import SlaPolicyFactory, TicketFactory
 
 
 def seed_tenant_a(world) -> dict:
     """Create the rows; return {path prefix: pk} for path-parameter substitution plus tokens."""
+    from decimal import Decimal
+
+    from apps.dashboard.models import KpiTarget
     from apps.maintenance.models import MaintenanceRun
+    from apps.monitoring.models import TrendRule
     from apps.targets.services.runs import job_run_create
+    from apps.tickets.models import BusinessCalendar
 
     tenant = world.tenant("a")
     admin = world.user("a", "admin")
@@ -33,6 +38,7 @@ def seed_tenant_a(world) -> dict:
     cred = make_credential(tenant, name="fuzz-cred")
     target = make_target(tenant, name="fuzz-host", port=9, credential=cred)
     job = make_job(tenant, name="fuzz-job")
+    endpoint = EndpointFactory(tenant=tenant)
     ids = {
         "/api/v1/alerts/escalation-policies/": EscalationPolicyFactory(tenant=tenant).pk,
         "/api/v1/alerts/inhibit-rules/": InhibitRuleFactory(tenant=tenant).pk,
@@ -47,13 +53,18 @@ def seed_tenant_a(world) -> dict:
         "/api/v1/exports/": DataExportFactory(customer=customer).pk,
         "/api/v1/jobs/": job.pk,
         "/api/v1/maintenance/windows/": MaintenanceWindowFactory(tenant=tenant).pk,
-        "/api/v1/monitoring/endpoints/": EndpointFactory(tenant=tenant).pk,
+        "/api/v1/monitoring/endpoints/": endpoint.pk,
+        "/api/v1/monitoring/trend-rules/": TrendRule.objects.create(tenant=tenant, endpoint=endpoint, name="fuzz-p95", kind="latency_p95", threshold_ms=500).pk,
+        "/api/v1/dashboard/kpi-targets/": KpiTarget.objects.create(tenant=tenant, kpi="availability", target_percent=Decimal("99.9")).pk,
         "/api/v1/notifications/channels/": ChannelConfigFactory(tenant=tenant).pk,
         "/api/v1/notifications/preferences/": PreferenceFactory(tenant=tenant, user=admin).pk,
         "/api/v1/notifications/": NotificationFactory(tenant=tenant, recipient=admin).pk,
         "/api/v1/target-groups/": make_group(tenant, name="fuzz-group").pk,
         "/api/v1/targets/": target.pk,
         "/api/v1/tickets/": TicketFactory(tenant=tenant, created_by=admin).pk,
+        "/api/v1/sla-policies/": SlaPolicyFactory(tenant=tenant).pk,
+        "/api/v1/business-calendars/": BusinessCalendar.objects.create(tenant=tenant, name="fuzz hours",
+                                                                       working_hours={"mon": [["09:00", "17:00"]]}).pk,
         "/api/v1/organizations/": tenant.slug,
         "/api/v1/tenants/": tenant.slug,
         "/api/v1/memberships/": viewer.memberships.first().pk,

@@ -180,11 +180,17 @@ def configure_loop(client, *, sshd, service: WebService) -> Loop:
     return Loop(credential=cred["id"], target=target["id"], job=job["id"], rule=rule["id"], endpoints=endpoints)
 
 
-def sla_policy_for_critical(tenant):
-    """SLA targets for critical tickets (an admin-only setting: no API)."""
+def sla_policy_for_critical(tenant, client=None):
+    """SLA targets for critical tickets, set by the tenant admin through the API when `client` is
+    given (`POST /api/v1/sla-policies/`), else written directly."""
     from apps.tickets.models import SlaPolicy
 
-    policy = SlaPolicy(tenant=tenant, name="Critical incidents", priority="critical", first_response_minutes=15, resolution_minutes=120)
+    fields = {"name": "Critical incidents", "priority": "critical", "first_response_minutes": 15, "resolution_minutes": 120}
+    if client is not None:
+        r = client.post("/api/v1/sla-policies/", fields, format="json")
+        assert r.status_code == 201, r.content
+        return SlaPolicy.objects.get(pk=r.json()["id"], tenant=tenant)
+    policy = SlaPolicy(tenant=tenant, **fields)
     policy.full_clean()
     policy.save()
     return policy

@@ -45,8 +45,8 @@ def _no_pending_events():
 def test_endpoint_down_to_ticket_resolved_then_silent_in_maintenance(world, api, settings, sshd, web_service, celery_worker, celery_beat):
     settings.MONITORING_MIN_INTERVAL_SECONDS = 2  # checks every 3 s keep the test short; beat dispatches every 2 s
     tenant, admin = world.tenant("a"), world.user("a", "admin")
-    policy = sla_policy_for_critical(tenant)
     client = api.as_user(admin)
+    policy = sla_policy_for_critical(tenant, client)
     loop = configure_loop(client, sshd=sshd, service=web_service)
 
     # beat → dispatcher → worker: both checks see the service up (a first success announces nothing)

@@ -201,3 +201,34 @@ def test_production_requires_mfa_by_default(tmp_path):
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, True]
+
+
+def test_jwt_login_asks_for_the_code_where_the_organization_requires_it(world):
+    """The password alone no longer yields a token for staff whose organization requires
+    two-factor sign-in: no code 401 (otp_required), wrong code 401, no device 403 (enrol in the
+    admin first), the current code 200 with working tokens. Elsewhere the password is enough."""
+    url = "/api/v1/auth/token"
+    user = world.user("a", "admin")
+    _rule(world.tenant("a"), StaffMfa.ON)
+    client = Client()
+    r = client.post(url, {"username": user.username, "password": PASSWORD}, content_type="application/json")
+    assert r.status_code == 403 and "enrol" in r.json()["detail"], r.content
+    device = _device(user)
+    r = client.post(url, {"username": user.username, "password": PASSWORD}, content_type="application/json")
+    assert r.status_code == 401 and "otp_token" in r.json()["detail"], r.content
+    wrong = f"{(int(_code(device.bin_key)) + 1) % 1_000_000:06d}"
+    r = client.post(url, {"username": user.username, "password": PASSWORD, "otp_token": wrong}, content_type="application/json")
+    assert r.status_code == 401 and "wrong" in r.json()["detail"], r.content
+    device.refresh_from_db()
+    device.throttling_failure_count, device.throttling_failure_timestamp = 0, None  # the wrong code started django-otp's back-off
+    device.save()
+    r = client.post(url, {"username": user.username, "password": "not-the-password", "otp_token": _code(device.bin_key)}, content_type="application/json")
+    assert r.status_code == 401  # the code does not replace the password
+    r = client.post(url, {"username": user.username, "password": PASSWORD, "otp_token": _code(device.bin_key)}, content_type="application/json")
+    assert r.status_code == 200, r.content
+    assert client.get("/api/v1/tickets/", HTTP_AUTHORIZATION=f"Bearer {r.json()['access']}").status_code == 200
+    # tenant B does not require it: its staff log in with the password alone
+    _rule(world.tenant("b"), StaffMfa.OFF)
+    other = world.user("b", "admin")
+    r = client.post(url, {"username": other.username, "password": PASSWORD}, content_type="application/json")
+    assert r.status_code == 200, r.content

@@ -17,14 +17,23 @@ CASES = [
     IsolationCase(
         name="tickets.slapolicy",
         make=lambda w, key: SlaPolicyFactory(tenant=w.tenant(key)),
+        api_list="slapolicy-list",
+        api_detail="slapolicy-detail",
         admin_model=SlaPolicy,
+        create_payload=lambda w, foreign: {"name": "x", "priority": "low", "first_response_minutes": 1, "resolution_minutes": 2,
+                                           "tenant": foreign.tenant.slug},
+        patch_payload={"name": "hijacked"},
     ),
     IsolationCase(
         name="tickets.businesscalendar",
         make=lambda w, key: BusinessCalendar.objects.create(
             tenant=w.tenant(key), name=f"cal {key}", working_hours={"mon": [["09:00", "17:00"]]}
         ),
+        api_list="businesscalendar-list",
+        api_detail="businesscalendar-detail",
         admin_model=BusinessCalendar,
+        create_payload=lambda w, foreign: {"name": "x", "tenant": foreign.tenant.slug},
+        patch_payload={"name": "hijacked"},
     ),
     IsolationCase(
         name="tickets.ticketagent",

@@ -218,3 +218,20 @@ def test_admin_actions_call_services(world, client):
                                                           "message": "hello", "tags": "[]", "metadata": "{}"})
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     assert Ticket.objects.filter(subject="from admin", origin_type="tenant", tenant=world.tenant("a")).exists()
+
+
+def test_admin_service_refusal_is_a_form_error_not_a_500(world, client):
+    """The add form offers every target type; the routing matrix (a service rule) refuses
+    tenant → customer. The page comes back (200) with the service's message on the field and the
+    person's input kept; nothing is saved. Corrected, the same page saves."""
+    client.force_login(world.user("a", "support_agent"))
+    data = {"subject": "misrouted", "priority": "high", "target_type": "customer", "message": "hello", "tags": "[]", "metadata": "{}"}
+    r = client.post(reverse("admin:tickets_ticket_add"), data)
+    assert r.status_code == 200
+    form = r.context["adminform"].form
+    assert "target_type" in form.errors and "partner" in str(form.errors["target_type"]), form.errors
+    assert form["subject"].value() == "misrouted"
+    assert not Ticket.objects.filter(subject="misrouted").exists()
+    r = client.post(reverse("admin:tickets_ticket_add"), {**data, "target_type": "platform"})
+    assert r.status_code == 302
+    assert Ticket.objects.filter(subject="misrouted", target_type="platform").count() == 1

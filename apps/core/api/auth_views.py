@@ -1,10 +1,11 @@
 """Token endpoints: obtain, refresh (rotating, blacklisting the old one), verify, revoke-all."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
 
@@ -22,9 +23,38 @@ def _explain(exc: TokenError | InvalidToken, kind: str) -> InvalidToken:
     return InvalidToken({"detail": msg, "code": "token_not_valid"})
 
 
-class TokenObtainView(TokenObtainPairView):
-    """Exchange username and password for an access token (15 min) and a refresh token (7 days)."""
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    """Username and password; and, for staff whose organization requires two-factor sign-in
+    (apps/core/mfa.py, the same rule as the admin), the current code of their TOTP authenticator."""
 
+    otp_token = serializers.CharField(required=False, allow_blank=True, write_only=True, max_length=16,
+                                      help_text="Current 6-digit code of the TOTP authenticator; required for staff whose organization requires two-factor sign-in.")
+
+    def validate(self, attrs):
+        data = super().validate(attrs)  # the password: 401 when wrong, as before
+        from apps.core.mfa import confirmed_device, mfa_required
+
+        if not mfa_required(self.user):
+            return data
+        device = confirmed_device(self.user)
+        if device is None:
+            raise exceptions.PermissionDenied(
+                "Your organization requires two-factor sign-in and this account has no confirmed authenticator: "
+                "sign in to the admin (/admin/) once to enrol one, or ask a platform administrator.", code="otp_enrolment_required")
+        code = (attrs.get("otp_token") or "").strip()
+        if not code:
+            raise exceptions.AuthenticationFailed(
+                "Your organization requires two-factor sign-in: send otp_token with the current code of your authenticator.", code="otp_required")
+        if not device.verify_token(code):
+            raise exceptions.AuthenticationFailed("The authenticator code is wrong or expired; send the current one.", code="otp_invalid")
+        return data
+
+
+class TokenObtainView(TokenObtainPairView):
+    """Exchange username and password (and, where the organization requires two-factor sign-in,
+    `otp_token`) for an access token (15 min) and a refresh token (7 days)."""
+
+    serializer_class = TokenObtainSerializer
     throttle_scope = "auth"
 
     def get_throttles(self):

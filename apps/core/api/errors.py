@@ -1,8 +1,9 @@
 """Every API error is JSON: `{"detail": "<what a person can act on>", "errors": {field: [...]}}`.
 
 Django's ValidationError (raised by services and `full_clean`) becomes a 400, PermissionDenied
-a 403, a protected delete a 409, a full disk (ENOSPC/EDQUOT while storing an upload) a 507;
-nothing a client sends may turn into a 500.
+a 403, a protected delete a 409, a full disk (ENOSPC/EDQUOT while storing an upload, or
+PostgreSQL's own disk full, SQLSTATE 53100) a 507 and PostgreSQL out of other resources (memory,
+connections: SQLSTATE class 53) a 503, both with Retry-After; nothing a client sends may turn into a 500.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError
+from django.db import DataError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -21,6 +22,21 @@ from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT)
+PG_DISK_FULL = "53100"
+PG_INSUFFICIENT_RESOURCES = "53"  # SQLSTATE class: disk full, out of memory, too many connections
+STORAGE_FULL_DETAIL = ("The portal has run out of storage space, so nothing was saved. Try again later; "
+                       "if it persists, tell the portal's operators.")
+
+
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE of a database error Django wrapped (psycopg's error is the cause), or ""."""
+    cause = exc.__cause__ or exc
+    return getattr(cause, "sqlstate", None) or ""
+
+
+def insufficient_storage_response() -> Response:
+    return Response({"detail": STORAGE_FULL_DETAIL, "errors": {}, "code": "insufficient_storage"},
+                    status=status.HTTP_507_INSUFFICIENT_STORAGE, headers={"Retry-After": "300"})
 
 
 def _flatten(errors) -> list[str]:
@@ -68,12 +84,16 @@ def portal_exception_handler(exc, context):
         # The transaction rolled back and the storage removed the partial file: nothing was
         # stored, the client may simply send it again once space is back.
         logger.error("Storage full while handling %s: %s", getattr(context.get("request"), "path", "?"), exc)
-        return Response(
-            {"detail": "The portal has run out of storage space, so nothing was saved. Try again later; "
-                       "if it persists, tell the portal's operators.", "errors": {}, "code": "insufficient_storage"},
-            status=status.HTTP_507_INSUFFICIENT_STORAGE,
-            headers={"Retry-After": "300"},
-        )
+        return insufficient_storage_response()
+    elif isinstance(exc, OperationalError) and sqlstate(exc).startswith(PG_INSUFFICIENT_RESOURCES):
+        # PostgreSQL refused for want of disk, memory or connections: the transaction rolled back,
+        # nothing was stored; the same request can be sent again later.
+        path = getattr(context.get("request"), "path", "?")
+        logger.error("Database out of resources (SQLSTATE %s) while handling %s: %s", sqlstate(exc), path, exc)
+        if sqlstate(exc) == PG_DISK_FULL:
+            return insufficient_storage_response()
+        return Response({"detail": "The portal's database is out of resources right now, so nothing was saved. Try again in a minute.",
+                         "errors": {}, "code": "database_busy"}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "60"})
     response = exception_handler(exc, context)
     if response is None:
         return None

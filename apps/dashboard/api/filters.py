@@ -1,7 +1,7 @@
 import django_filters
 
 from ..choices import CheckpointOutcome, HealthGrade, Kpi
-from ..models import AccountHealth, KpiCheckpoint
+from ..models import AccountHealth, KpiCheckpoint, KpiTarget
 
 
 class AccountHealthFilter(django_filters.FilterSet):
@@ -28,3 +28,12 @@ class KpiCheckpointFilter(django_filters.FilterSet):
     class Meta:
         model = KpiCheckpoint
         fields = ["tenant", "kpi", "outcome"]
+
+
+class KpiTargetFilter(django_filters.FilterSet):
+    tenant = django_filters.CharFilter(field_name="tenant__slug")
+    kpi = django_filters.ChoiceFilter(choices=Kpi.choices)
+
+    class Meta:
+        model = KpiTarget
+        fields = ["tenant", "kpi", "enabled"]

@@ -6,12 +6,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.viewsets import OrganizationContextMixin, TenantScopedReadOnlyViewSet
+from apps.core.api.viewsets import OrganizationContextMixin, TenantScopedReadOnlyViewSet, TenantScopedViewSet
 
-from ..models import AccountHealth, KpiCheckpoint
+from .. import services
+from ..models import AccountHealth, KpiCheckpoint, KpiTarget
 from ..selectors import latest_checkpoints, summary_for, worst_health
-from .filters import AccountHealthFilter, KpiCheckpointFilter
-from .serializers import AccountHealthSerializer, DashboardSummarySerializer, KpiCheckpointSerializer
+from .filters import AccountHealthFilter, KpiCheckpointFilter, KpiTargetFilter
+from .serializers import AccountHealthSerializer, DashboardSummarySerializer, KpiCheckpointSerializer, KpiTargetSerializer
 
 
 class DashboardSummaryView(OrganizationContextMixin, APIView):
@@ -44,3 +45,16 @@ class KpiCheckpointViewSet(TenantScopedReadOnlyViewSet):
     queryset = KpiCheckpoint.objects.select_related("tenant").order_by("-period_start", "tenant_id", "kpi")
     serializer_class = KpiCheckpointSerializer
     filterset_class = KpiCheckpointFilter
+
+
+class KpiTargetViewSet(TenantScopedViewSet):
+    """KPI targets (SLA compliance, job success, uptime … ≥ N % per week or month): read by staff,
+    set by owners and admins. Each completed period is checked against them (`kpi-checkpoints`)."""
+
+    queryset = KpiTarget.objects.select_related("tenant").order_by("tenant_id", "kpi")
+    serializer_class = KpiTargetSerializer
+    filterset_class = KpiTargetFilter
+    # no DELETE: the checkpoint run would add the portal's default back; switch one off (enabled: false)
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    create_service = staticmethod(services.kpi_target_create)
+    update_service = staticmethod(services.kpi_target_update)

@@ -5,6 +5,7 @@ the row's history) and expiry (files removed by a beat task)."""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import logging
@@ -29,6 +30,7 @@ from .models import Customer, DataExport
 from .registry import ExportScope, exporters
 
 log = logging.getLogger(__name__)
+DISK_WAIT = "Waiting for disk space; the export will be built again: "
 
 
 def _own_customer(actor) -> Customer:
@@ -135,12 +137,23 @@ def data_export_build(*, export_id: int) -> DataExport | None:
                 "created_at": timezone.now().isoformat(),
             }
             archive.writestr("manifest.json", json.dumps(manifest, indent=2))
-    except Exception as exc:
-        log.exception("export %s failed", export.pk)
+    except OSError as exc:
         path.unlink(missing_ok=True)
-        export.status, export.error, export.finished_at = ExportStatus.FAILED, repr(exc)[:4000], timezone.now()
-        export.save(update_fields=["status", "error", "finished_at", "updated_at"])
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return _failed(export, exc)
+        # A full disk is transient: back to pending (the task retries with backoff, the sweeper
+        # re-queues it if that is lost), unless it has waited longer than operators allow.
+        waited = timezone.now() - export.created_at
+        if waited > timedelta(hours=settings.CUSTOMER_EXPORT_DISK_WAIT_HOURS):
+            return _failed(export, exc, prefix=f"No disk space for {settings.CUSTOMER_EXPORT_DISK_WAIT_HOURS} h: ")
+        log.warning("export %s: disk full, will retry: %s", export.pk, exc)
+        export.status, export.progress, export.started_at = ExportStatus.PENDING, 0, None
+        export.error = (DISK_WAIT + str(exc))[:4000]
+        export.save(update_fields=["status", "progress", "started_at", "error", "updated_at"])
         return export
+    except Exception as exc:
+        path.unlink(missing_ok=True)
+        return _failed(export, exc)
     now = timezone.now()
     with transaction.atomic():
         export.status, export.progress, export.file = ExportStatus.SUCCEEDED, 100, relative
@@ -158,6 +171,17 @@ def data_export_build(*, export_id: int) -> DataExport | None:
             },
         )
     return export
+
+
+def _failed(export: DataExport, exc: Exception, prefix: str = "") -> DataExport:
+    log.error("export %s failed: %r", export.pk, exc, exc_info=exc)
+    export.status, export.error, export.finished_at = ExportStatus.FAILED, (prefix + repr(exc))[:4000], timezone.now()
+    export.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    return export
+
+
+def waiting_for_disk(export: DataExport) -> bool:
+    return export.status == ExportStatus.PENDING and export.error.startswith(DISK_WAIT)
 
 
 def _write_rows(raw, rows, fmt: str) -> int:

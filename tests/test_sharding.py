@@ -1,0 +1,56 @@
+"""The suite's split into shards (tests/sharding.py): every test in exactly one shard, balanced."""
+
+import pytest
+
+from tests.run_shards import with_database_suffix, with_redis_db
+from tests.sharding import assign, parse
+
+NODEIDS = (
+    [f"tests/big/test_matrix.py::test_case[{i}]" for i in range(40)]
+    + [f"tests/a/test_small.py::test_{i}" for i in range(5)]
+    + [f"tests/b/test_slow.py::test_{i}" for i in range(2)]
+    + ["tests/c/test_new.py::test_unknown"]
+)
+DURATIONS = {
+    "tests/big/test_matrix.py": {"seconds": 400.0, "tests": 40},
+    "tests/a/test_small.py": {"seconds": 5.0, "tests": 5},
+    "tests/b/test_slow.py": {"seconds": 300.0, "tests": 2},
+}
+
+
+@pytest.mark.parametrize("shards", [1, 2, 3])
+def test_every_test_lands_in_exactly_one_shard(shards):
+    result = assign(NODEIDS, shards, DURATIONS)
+    assert len(result) == len(NODEIDS)
+    assert set(result) <= set(range(shards))
+
+
+def test_load_is_balanced_and_small_modules_stay_whole():
+    result = assign(NODEIDS, 2, DURATIONS)
+    load = [0.0, 0.0]
+    for nodeid, shard in zip(NODEIDS, result, strict=True):
+        module = nodeid.split("::")[0]
+        known = DURATIONS.get(module)
+        load[shard] += known["seconds"] / known["tests"] if known else 1.0
+    assert abs(load[0] - load[1]) <= 150  # one 150 s test is the coarsest unit
+    small = {shard for nodeid, shard in zip(NODEIDS, result, strict=True) if "test_small" in nodeid}
+    assert len(small) == 1  # a small module keeps its fixtures in one process
+    big = {shard for nodeid, shard in zip(NODEIDS, result, strict=True) if "test_matrix" in nodeid}
+    assert big == {0, 1}  # a module larger than a quarter of a shard is dealt out
+
+
+def test_same_input_same_split():
+    assert assign(NODEIDS, 2, DURATIONS) == assign(list(NODEIDS), 2, dict(DURATIONS))
+
+
+@pytest.mark.parametrize("spec", ["2/2", "x", "1/0", "-1/2"])
+def test_bad_spec_is_refused(spec):
+    with pytest.raises(ValueError, match="TEST_SHARD"):
+        parse(spec)
+
+
+def test_each_shard_gets_its_own_database_and_redis():
+    assert with_database_suffix("postgres://postgres@127.0.0.1:5432/opsportal", "_s1") == "postgres://postgres@127.0.0.1:5432/opsportal_s1"
+    assert with_redis_db("redis://127.0.0.1:6379/9", 1) == "redis://127.0.0.1:6379/10"
+    assert with_redis_db("redis://127.0.0.1:6379", 1) == "redis://127.0.0.1:6379/1"
+    assert with_redis_db("redis://127.0.0.1:6379/15", 1) == "redis://127.0.0.1:6379/0"
