@@ -7,12 +7,18 @@ alerts repeat an earlier label set (dedup path). Our side: gunicorn on loopback 
 bench PostgreSQL database, authenticated by a per-tenant ingestion token; every alert is
 durable in PostgreSQL when the response arrives. Alertmanager (in memory) runs in the same
 run through alertmanager_peer.sh with the same N/B/C when /usr/bin/prometheus-alertmanager exists.
-Env: ALERTS_BENCH_N (20000), ALERTS_BENCH_B (100), ALERTS_BENCH_C (8), ALERTS_BENCH_WORKERS (3).
+Env: ALERTS_BENCH_N (100000, issue #5's load), ALERTS_BENCH_B (100), ALERTS_BENCH_C (8),
+ALERTS_BENCH_WORKERS (default: the deployment's, config/gunicorn.conf.py — gunicorn starts with
+that file as the image does, so the figure is the configuration a deployment runs).
 gunicorn keeps its database connections as in production (DB_CONN_MAX_AGE=60; DJANGO_ENV=test
-would reconnect per request). Besides the rates the line gives CPU per request of B alerts —
-cpu_ms_web (gunicorn), cpu_ms_pg (the PostgreSQL backends of the bench database), cpu_ms_client
-and alertmanager_cpu_ms (its server process) — which a busy shared machine disturbs less than
-the rates.
+would reconnect per request). The bench database is vacuumed before the run (this machine's
+PostgreSQL runs without autovacuum, so earlier runs' deleted rows would otherwise pile up).
+Besides the rates the line gives CPU per request of B alerts — cpu_ms_web (gunicorn),
+cpu_ms_pg (the PostgreSQL backends of the bench database, sampled), cpu_ms_client and
+alertmanager_cpu_ms (its server process), alertmanager_client_cpu_ms — which a busy shared
+machine disturbs less than the rates; `cpu_ratio` is Alertmanager's total CPU per request over
+ours (server, database and load generator), the ratio of the rates on a saturated, otherwise
+quiet machine. `load1` is the 1-minute load average when our run ended.
 """
 
 from __future__ import annotations
@@ -31,12 +37,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCH_DB, PEERS, ROOT, line, percentile, setup_django
+from common import BENCH_DB, PEERS, ROOT, PostgresCpu, line, percentile, setup_django
 
-N = int(os.environ.get("ALERTS_BENCH_N", 20000))
+N = int(os.environ.get("ALERTS_BENCH_N", 100000))
 B = int(os.environ.get("ALERTS_BENCH_B", 100))
 C = int(os.environ.get("ALERTS_BENCH_C", 8))
-WORKERS = int(os.environ.get("ALERTS_BENCH_WORKERS", 3))
+WORKERS = os.environ.get("ALERTS_BENCH_WORKERS", "")  # empty: config/gunicorn.conf.py decides
 # a Redis database no helper or test run flushes while we measure (tests clear theirs per test)
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -106,16 +112,19 @@ def wait_http(port: int, timeout=30.0) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def alertmanager_peer() -> tuple[float | None, float | None]:
-    """(alerts/s, server CPU ms per request) of Alertmanager under the same load."""
+def alertmanager_peer() -> tuple[float | None, float | None, float | None]:
+    """(alerts/s, server CPU ms per request, load generator CPU ms per request) of Alertmanager
+    under the same load."""
     if not Path("/usr/bin/prometheus-alertmanager").exists():
-        return None, None
+        return None, None, None
     out = subprocess.run(["bash", str(PEERS / "alertmanager_peer.sh")], cwd=PEERS, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "N": str(N), "B": str(B), "C": str(C), "RUNS": "1", "VENV": str(ROOT / ".venv")})
     m = re.search(r"alerts_per_s=([0-9.]+)", out.stdout)
     cpu = re.search(r'"server_cpu_s": ([0-9.]+)', out.stderr)
+    client = re.search(r'"client_cpu_s": ([0-9.]+)', out.stderr)
     requests = -(-N // B)
-    return (float(m.group(1)) if m else None), (float(cpu.group(1)) * 1000 / requests if cpu else None)
+    return ((float(m.group(1)) if m else None), (float(cpu.group(1)) * 1000 / requests if cpu else None),
+            (float(client.group(1)) * 1000 / requests if client else None))
 
 
 def proc_cpu(pid: int) -> float:
@@ -127,35 +136,38 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_pids(master: int) -> list[int]:
-    """gunicorn's master and workers, and the PostgreSQL backends serving the bench database."""
-    from django.db import connection
-
-    pids = [master]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
-                pids.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    with connection.cursor() as cur:
-        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-        backends = [pid for (pid,) in cur.fetchall()]
-    return pids + [-pid for pid in backends]  # negative: a PostgreSQL backend
+def gunicorn_cpu(master: int) -> float:
+    """CPU seconds of gunicorn: the master, its live workers and those it has reaped."""
+    total = proc_cpu(master)
+    try:
+        fields = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return total
+    return total + sum(proc_cpu(int(pid)) for pid in children)
 
 
-def cpu_split(pids: list[int]) -> tuple[float, float]:
-    return sum(proc_cpu(p) for p in pids if p > 0), sum(proc_cpu(-p) for p in pids if p < 0)
+def worker_count(master: int) -> int:
+    try:
+        return len(Path(f"/proc/{master}/task/{master}/children").read_text().split())
+    except OSError:
+        return 0
 
 
 def main() -> None:
     setup_django()
+    from django.db import connection
+
     from apps.alerts.models import Alert
     from apps.alerts.services import ingest_token_create
     from apps.core.choices import OrgKind
     from apps.core.models import Event
     from apps.tenants.models import Organization
 
+    with connection.cursor() as cur:  # earlier runs' dead rows (no autovacuum here); outside the clock
+        cur.execute("VACUUM ANALYZE alerts_alert")
+        cur.execute("VACUUM ANALYZE core_event")
     slug = f"bench-alerts-{uuid.uuid4().hex[:6]}"
     tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=slug, name=slug)
     token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
@@ -165,28 +177,34 @@ def main() -> None:
            # production keeps connections (DB_CONN_MAX_AGE defaults to 60 outside DJANGO_ENV=test)
            "DB_CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(WORKERS),
-         "--log-level", "warning", "--keep-alive", "30"],
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30", *(["-w", WORKERS] if WORKERS else [])],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:
         wait_http(port)
         payloads, distinct = bodies(uuid.uuid4().hex[:8])
-        # warm-up: one request per worker (imports, DB connections), not counted
-        warm = [json.dumps([{"labels": {"alertname": "warmup", "i": str(i)}}]).encode() for i in range(WORKERS * 2)]
+        deadline = time.monotonic() + 30
+        while worker_count(server.pid) < (int(WORKERS) if WORKERS else 2) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        workers = worker_count(server.pid)
+        # warm-up, not counted: enough concurrent requests to reach every worker (imports, DB
+        # connections, prepared statements)
+        warm = [json.dumps([{"labels": {"alertname": "warmup", "i": str(i)}}]).encode() for i in range(workers * 20)]
         asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, warm))
         Alert.objects.filter(tenant=tenant).delete()
-        pids = server_pids(server.pid)
-        web0, pg0, client0 = *cpu_split(pids), time.process_time()
-        res = asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, payloads))
-        web1, pg1, client1 = *cpu_split(pids), time.process_time()
+        with PostgresCpu(BENCH_DB.rsplit("/", 1)[1]) as pg:
+            web0, client0 = gunicorn_cpu(server.pid), time.process_time()
+            res = asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, payloads))
+            web1, client1 = gunicorn_cpu(server.pid), time.process_time()
+        load1 = os.getloadavg()[0]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     rows = Alert.objects.filter(tenant=tenant).count()
     occurrences_ok = rows == distinct
     ours = N / res["seconds"]
-    peer, peer_cpu = alertmanager_peer()
+    peer, peer_cpu, peer_client_cpu = alertmanager_peer()
     requests = len(payloads)
     Alert.objects.filter(tenant=tenant).delete()
     Event.objects.filter(tenant=tenant).delete()
@@ -198,15 +216,20 @@ def main() -> None:
         redis.Redis.from_url(REDIS).delete("default", "notifications", "jobs", "monitoring")
     except Exception:
         pass
-    figures = dict(alerts_per_s=round(ours), n=N, batch=B, conc=C, workers=WORKERS, p50_ms=res["p50"], p99_ms=res["p99"],
+    figures = dict(alerts_per_s=round(ours), n=N, batch=B, conc=C, workers=workers, p50_ms=res["p50"], p99_ms=res["p99"],
                    errors=res["errors"], rows=rows, distinct=distinct, dedup_ok=occurrences_ok,
                    # CPU per request of 100 alerts: gunicorn (Python), PostgreSQL backends, this load generator
-                   cpu_ms_web=(web1 - web0) * 1000 / requests, cpu_ms_pg=(pg1 - pg0) * 1000 / requests,
-                   cpu_ms_client=(client1 - client0) * 1000 / requests)
+                   cpu_ms_web=(web1 - web0) * 1000 / requests, cpu_ms_pg=pg.seconds * 1000 / requests,
+                   cpu_ms_client=(client1 - client0) * 1000 / requests, load1=load1)
     if peer:
         figures.update(alertmanager_alerts_per_s=round(peer), ratio=ours / peer, peer="same_run")
         if peer_cpu:
             figures.update(alertmanager_cpu_ms=peer_cpu)
+        if peer_cpu and peer_client_cpu:
+            # the ratio of the two rates on a saturated, otherwise quiet machine: CPU per request
+            # (server + load generator) of each side; the rates above depend on what else runs
+            ours_cpu = figures["cpu_ms_web"] + figures["cpu_ms_pg"] + figures["cpu_ms_client"]
+            figures.update(alertmanager_client_cpu_ms=peer_client_cpu, cpu_ratio=(peer_cpu + peer_client_cpu) / ours_cpu)
     else:
         figures.update(alertmanager_alerts_per_s=69635, ratio=ours / 69635, peer="RESULTS.md")
     line("alerts_ingest", **figures)

@@ -44,7 +44,10 @@ app.conf.update(
     # One-offs created while beat idles fire within ~1 s instead of ~5 s (../shared/stack).
     beat_max_loop_interval=1,
     worker_send_task_events=True,
-    task_send_sent_event=True,
+    # No `task-sent` event per enqueue: it is a second Redis message on every publish (the
+    # alerts ingestion and ticket creation hot paths pay it per request) and nothing here reads
+    # it; workers still send their task events for monitors (flower, `celery events`).
+    task_send_sent_event=False,
 )
 
 app.autodiscover_tasks()

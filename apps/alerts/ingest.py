@@ -14,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from contextlib import contextmanager
+import uuid
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import psycopg
 from django.conf import settings
@@ -24,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.events import publish
+from apps.core.events import enqueue_dispatch, publish
 
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .ingest_config import TenantConfig, rate_and_version, tenant_config
@@ -127,6 +129,7 @@ _QUOTE = json.encoder.encode_basestring_ascii
 _SEVERITY_TEXT = {k: str(v) for k, v in SEVERITY_ALIASES.items()}
 _WARNING = str(Severity.WARNING)
 _RANK = {str(k): v for k, v in SEVERITY_RANK.items()}
+_RANKS_JSON = json.dumps(_RANK)
 _RECORD = ('{"fp":"%s","severity":"%s","title":%s,"message":%s,"labels":%s,"annotations":%s,"generator_url":%s,'
            '"starts_at":"%s","ends_at":%s,"n":%d,"silenced":%s,"policy":%s,"escalate_at":%s}')
 
@@ -241,8 +244,56 @@ ON CONFLICT (tenant_id, fingerprint) WHERE status <> 'resolved' DO UPDATE SET
     annotations = EXCLUDED.annotations,
     generator_url = EXCLUDED.generator_url,
     silenced = EXCLUDED.silenced
-RETURNING id, (xmax = 0) AS inserted, fingerprint
+RETURNING id, (xmax = 0) AS inserted, fingerprint, silenced, severity, title, labels->>'alertname' AS alertname
 """
+
+# The batch's `alert.fired` event, written as apps.core.events.write_events writes a row (same
+# columns and values; `topic` is generated) from a relation `new(id, severity, title, alertname)`
+# of the newly fired, unmuted alerts; nothing when it is empty. The payload is the one
+# notify.publish_alert_event gives a single alert, grouped: `count`, `alert_ids` (first 100),
+# the title of the one alert or "N new alert(s) from <source>: <first 5 alertnames>", the worst
+# severity and its audience (%(audience)s: severity -> notify fields, from _audience()).
+_EVENT_SQL = """
+INSERT INTO core_event (id, name, tenant_id, payload, actor_id, status, attempts, handled, next_attempt_at,
+                        last_error, created_at)
+SELECT %(event_id)s::uuid, 'alert.fired', %(tenant)s::bigint, jsonb_build_object(
+        'id', s.first_id, 'object_type', 'alerts.alert', 'title', s.title, 'url', s.url, 'alert_type', %(type)s::text,
+        'severity', s.worst, 'count', s.n, 'alert_ids', to_jsonb(s.ids[1:100]), 'source', %(source_name)s::text,
+        'notify', (%(audience)s::jsonb -> s.worst) || jsonb_build_object('title', s.title, 'action_url', s.url)),
+    %(actor)s::bigint, 'pending', 0, '[]'::jsonb, %(due)s::timestamptz, '', %(now)s::timestamptz
+FROM (
+    SELECT t.*,
+        CASE WHEN t.n = 1 THEN t.first_title
+             ELSE format('%%s new alert(s) from %%s', t.n, %(source_name)s::text)
+                  || COALESCE(': ' || array_to_string(t.names[1:5], ', '), '') END AS title,
+        CASE WHEN t.n = 1 THEN format('/admin/alerts/alert/%%s/change/', t.first_id)
+             ELSE '/admin/alerts/alert/?status__exact=firing' END AS url
+    FROM (
+        SELECT count(*) AS n, min(id) AS first_id, array_agg(id ORDER BY id) AS ids,
+            (array_agg(title ORDER BY id))[1] AS first_title,
+            (array_agg(severity ORDER BY (%(ranks)s::jsonb ->> severity)::int DESC))[1] AS worst,
+            -- sorted by code point, as Python's sorted()
+            array_agg(DISTINCT alertname COLLATE "C" ORDER BY alertname COLLATE "C") FILTER (WHERE alertname <> '') AS names
+        FROM new
+    ) t
+    WHERE t.n > 0
+) s
+"""
+
+# A batch of firing alerts only, for a tenant without inhibition rules (nothing to decide
+# between the upsert and the announcement): upsert and event in ONE statement, its own
+# transaction.
+_FIRING_ANNOUNCED_SQL = (
+    "WITH up AS (" + _FIRING_SQL + "), new AS (SELECT id, severity, title, alertname FROM up WHERE inserted AND NOT silenced),"
+    " ev AS (" + _EVENT_SQL + " RETURNING 1)\n"
+    "SELECT up.*, (SELECT count(*) FROM ev) FROM up"
+)
+
+# The same event from the new alerts that inhibition left (the transactional path).
+_ANNOUNCE_SQL = (
+    "WITH new AS (SELECT * FROM jsonb_to_recordset(%(new)s::jsonb) AS r(id bigint, severity text, title text, alertname text))"
+    + _EVENT_SQL + " RETURNING 1"
+)
 
 _RESOLVED_SQL = """
 WITH i AS (
@@ -265,9 +316,10 @@ WITH i AS (
         i.n, i.starts_at, %(now)s, i.starts_at, i.ends_at, i.ends_at, i.silenced, 0, 0, '{}'::jsonb
     FROM i
     WHERE NOT EXISTS (SELECT 1 FROM closed c WHERE c.fingerprint = i.fp)
-      -- a row of this label set whose period overlaps the reported one: already recorded
-      AND NOT EXISTS (SELECT 1 FROM alerts_alert a WHERE a.tenant_id = %(tenant)s
-                      AND a.fingerprint = i.fp AND (a.resolved_at IS NULL OR a.resolved_at >= i.starts_at))
+      -- a resolved row of this label set whose period overlaps the reported one: already
+      -- recorded (an open row is one of `closed`)
+      AND NOT EXISTS (SELECT 1 FROM alerts_alert a WHERE a.tenant_id = %(tenant)s AND a.fingerprint = i.fp
+                      AND a.status = 'resolved' AND (a.resolved_at IS NULL OR a.resolved_at >= i.starts_at))
     RETURNING id
 )
 SELECT (SELECT count(*) FROM closed), (SELECT count(*) FROM added),
@@ -311,21 +363,14 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
     if cfg.policies:
         _arm_policies(firing, cfg, now)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
+    if firing and not resolved and not cfg.inhibit_rules:
+        _ingest_firing(firing, params, cfg, source_name, actor, result)
+        return result
     with transaction.atomic(), _statement_cursor() as cur:
-        new: list[tuple[int, dict]] = []
+        new: list[tuple] = []  # (id, fingerprint, severity, title, alertname)
         if firing:
             cur.execute(_FIRING_SQL, {**params, "rows": _records(firing)}, prepare=True)
-            by_fp = {row["fp"]: row for row in firing}
-            for pk, inserted, fp in cur.fetchall():
-                if not inserted:
-                    result.updated += 1
-                    continue
-                result.created += 1
-                row = by_fp[fp]
-                if row["silenced"]:
-                    result.silenced += 1
-                else:
-                    new.append((pk, row))
+            new = _count_firing(cur.fetchall(), result)
         if resolved:
             cur.execute(_RESOLVED_SQL, {**params, "rows": _records(resolved)}, prepare=True)
             closed, added, closed_ids, ticket_ids = cur.fetchone()
@@ -333,18 +378,79 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
             if closed_ids:
                 _announce_resolved(tenant_id, list(closed_ids), list(ticket_ids), actor)
         if new and cfg.inhibit_rules:
-            new = _drop_inhibited(tenant_id, new, cfg.inhibit_rules)
+            labels = {row["fp"]: row["labels"] for row in firing}
+            kept = {pk for pk, _ in _drop_inhibited(tenant_id, [(pk, labels[fp]) for pk, fp, *_ in new], cfg.inhibit_rules)}
+            new = [n for n in new if n[0] in kept]
         if new:
-            _announce(tenant_id, new, cfg, source_name, actor)
+            event_params = _event_params(params, cfg, source_name, actor)
+            new_json = json.dumps([{"id": pk, "severity": sev, "title": title, "alertname": name} for pk, _fp, sev, title, name in new])
+            cur.execute(_ANNOUNCE_SQL, {**event_params, "new": new_json}, prepare=True)
+            transaction.on_commit(partial(enqueue_dispatch, event_params["event_id"]))
     return result
+
+
+def _ingest_firing(firing: list[dict], params: dict, cfg: TenantConfig, source_name: str, actor, result: IngestResult) -> None:
+    """The common batch (firing alerts, no inhibition rules): one statement upserts the alerts
+    and writes the batch's event — its own transaction (a savepoint inside a caller's); the
+    event's dispatch is enqueued after commit."""
+    event_params = _event_params(params, cfg, source_name, actor)
+    with (transaction.atomic() if connection.in_atomic_block else nullcontext()), _statement_cursor() as cur:
+        cur.execute(_FIRING_ANNOUNCED_SQL, {**event_params, "rows": _records(firing)}, prepare=True)
+        rows = cur.fetchall()
+        _count_firing(rows, result)
+        if rows[0][-1]:
+            transaction.on_commit(partial(enqueue_dispatch, event_params["event_id"]))
+
+
+def _count_firing(rows: list[tuple], result: IngestResult) -> list[tuple]:
+    """Count the upsert's RETURNING rows into `result`; the new, unmuted alerts to announce as
+    (id, fingerprint, severity, title, alertname)."""
+    new = []
+    for pk, inserted, fp, silenced, severity, title, alertname, *_ in rows:
+        if not inserted:
+            result.updated += 1
+        elif silenced:
+            result.created += 1
+            result.silenced += 1
+        else:
+            result.created += 1
+            new.append((pk, fp, severity, title, alertname))
+    return new
+
+
+def _event_params(params: dict, cfg: TenantConfig, source_name: str, actor) -> dict:
+    return {**params, "event_id": uuid.uuid4(), "source_name": source_name, "audience": cfg.memo("audience", _audience, cfg),
+            "ranks": _RANKS_JSON, "actor": getattr(actor, "pk", None),
+            "due": params["now"] + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)}
+
+
+def _audience(cfg: TenantConfig) -> str:
+    """Per severity, the `notify` fields of a batch announcement whose worst alert has that
+    severity (the subscribers of external alerts, else the broadcast roles); JSON for _EVENT_SQL."""
+    out = {}
+    for severity in _RANK:
+        user_ids, channels = cfg.subscribers(severity)
+        notify = {"type": "alert_external", "priority": {"critical": "urgent", "warning": "high"}.get(severity, "low"),
+                  "action_label": "Open alerts"}
+        if user_ids:
+            notify["user_ids"] = user_ids
+        else:
+            notify["roles"] = list(BROADCAST_ROLES)
+        if channels:
+            notify["channels"] = channels
+        out[severity] = notify
+    return json.dumps(out)
 
 
 @contextmanager
 def _statement_cursor():
-    """A server-side-binding cursor on Django's connection (inside the caller's atomic block):
-    the batch travels as one parameter instead of a quoted literal, and the two upserts are
-    prepared once per connection. Database errors surface as django.db errors, as from
-    connection.cursor()."""
+    """A server-side-binding cursor on Django's connection (in the caller's transaction, or in
+    autocommit for a one-statement batch): the batch travels as one parameter instead of a
+    quoted literal, and the statements are prepared once per connection. As Django's own
+    cursor, it health-checks a kept connection once per request and (re)connects first;
+    database errors surface as django.db errors."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
         yield cur
 
@@ -382,52 +488,29 @@ _INHIBIT_SOURCES_MAX = 5000
 
 
 def _drop_inhibited(tenant_id: int, new: list[tuple[int, dict]], rules) -> list[tuple[int, dict]]:
-    """New alerts minus those an inhibition rule mutes (a firing source alert with the rule's
-    `equal` labels, not the alert itself); one query per rule with targets in the batch. The
-    muted ones lose the escalation policy the INSERT gave them."""
+    """New alerts `(id, labels)` minus those an inhibition rule mutes (a firing source alert
+    with the rule's `equal` labels, not the alert itself); one query per rule with targets in
+    the batch. The muted ones lose the escalation policy the INSERT gave them."""
     muted: set[int] = set()
     for rule in rules:
-        targets = [(pk, row) for pk, row in new if pk not in muted and matches_all(rule.target_matchers, row["labels"])]
+        targets = [(pk, labels) for pk, labels in new if pk not in muted and matches_all(rule.target_matchers, labels)]
         if not targets:
             continue
         exact = {m["name"]: m["value"] for m in rule.source_matchers if m.get("op", "=") == "="}
         rows = list(Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, labels__contains=exact)
                     .values_list("pk", "labels")[:_INHIBIT_SOURCES_MAX + 1])
         if len(rows) > _INHIBIT_SOURCES_MAX:  # too many candidate sources: ask per alert
-            muted.update(pk for pk, row in targets if inhibited_by(tenant_id, row["labels"], exclude_id=pk, rules=[rule]))
+            muted.update(pk for pk, labels in targets if inhibited_by(tenant_id, labels, exclude_id=pk, rules=[rule]))
             continue
         sources: dict[tuple, set[int]] = {}
         for pk, labels in rows:
             if matches_all(rule.source_matchers, labels):
                 sources.setdefault(tuple(str(labels.get(n, "")) for n in rule.equal), set()).add(pk)
-        for pk, row in targets:
-            found = sources.get(tuple(str(row["labels"].get(n, "")) for n in rule.equal), ())
+        for pk, labels in targets:
+            found = sources.get(tuple(str(labels.get(n, "")) for n in rule.equal), ())
             if found and (len(found) > 1 or pk not in found):
                 muted.add(pk)
     if not muted:
         return new
     Alert.objects.filter(pk__in=muted, escalation_policy__isnull=False).update(escalation_policy=None, next_escalation_at=None)
-    return [(pk, row) for pk, row in new if pk not in muted]
-
-
-def _announce(tenant_id: int, new: list[tuple[int, dict]], cfg: TenantConfig, source_name: str, actor) -> None:
-    worst = max((row["severity"] for _, row in new), key=_RANK.__getitem__)
-    user_ids, channels = cfg.subscribers(worst)
-    names = sorted({row["labels"].get("alertname", "") for _, row in new} - {""})
-    title = f"{len(new)} new alert(s) from {source_name}" + (f": {', '.join(names[:5])}" if names else "")
-    if len(new) == 1:
-        title = new[0][1]["title"]
-    notify = {"type": "alert_external", "priority": {"critical": "urgent", "warning": "high"}.get(worst, "low"),
-              "title": title, "action_url": f"/admin/alerts/alert/{new[0][0]}/change/" if len(new) == 1 else "/admin/alerts/alert/?status__exact=firing",
-              "action_label": "Open alerts"}
-    if user_ids:
-        notify["user_ids"] = user_ids
-    else:
-        notify["roles"] = list(BROADCAST_ROLES)
-    if channels:
-        notify["channels"] = channels
-    publish("alert.fired", tenant=tenant_id, actor=actor, payload={
-        "id": new[0][0], "object_type": "alerts.alert", "title": title, "url": notify["action_url"],
-        "alert_type": AlertType.EXTERNAL, "severity": worst, "count": len(new),
-        "alert_ids": [pk for pk, _ in new][:100], "source": source_name, "notify": notify,
-    })
+    return [(pk, labels) for pk, labels in new if pk not in muted]

@@ -60,6 +60,7 @@ class TenantConfig:
     policies: list[EscalationPolicy]
     subscriptions: list[tuple[int, str, list]]  # (user id, min severity, channels) for external alerts
     _policy_by_severity: dict = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict)
 
     def active_silences(self, now: datetime) -> list[Silence]:
         return [s for s in self.silences if s.starts_at <= now < s.ends_at]
@@ -72,6 +73,14 @@ class TenantConfig:
         if severity not in self._policy_by_severity:
             self._policy_by_severity[severity] = first_matching_policy(self.policies, AlertType.EXTERNAL, severity)
         return self._policy_by_severity[severity]
+
+    def memo(self, key: str, build, *args):
+        """`build(*args)`, computed once per snapshot (it must depend on the snapshot only)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build(*args)
+            return value
 
     def subscribers(self, severity: str) -> tuple[list[int], list[str]]:
         """As notify.subscribers() for external alerts: user ids and the union of their channels."""

@@ -109,11 +109,16 @@ class Alert(TenantOwnedModel):
             models.Index(fields=["tenant", "assigned_to", "-last_seen"], name="alerts_mine_idx"),
             models.Index(fields=["tenant", "status", "-last_seen"], name="alerts_status_idx"),
             models.Index(fields=["tenant", "alert_type", "severity"], name="alerts_type_sev_idx"),
-            models.Index(fields=["tenant", "resource_type", "resource_id"], name="alerts_resource_idx"),
+            # "by resource": only rows that name one (ingested alerts do not, and skip the index;
+            # a filter on a resource type proves resource_type <> '')
+            models.Index(fields=["tenant", "resource_type", "resource_id"], condition=~Q(resource_type=""), name="alerts_resource_idx"),
             models.Index(fields=["next_escalation_at"], condition=Q(next_escalation_at__isnull=False), name="alerts_escalation_due_idx"),
             models.Index(fields=["ends_at"], condition=~Q(status="resolved") & Q(ends_at__isnull=False), name="alerts_autoresolve_idx"),
             models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="alerts_expiry_idx"),
-            models.Index(fields=["tenant", "fingerprint"], name="alerts_fingerprint_idx"),
+            # History of a fingerprint: the open row is found through the unique index above, the
+            # resolved ones through this one, so a new (firing) row is written to one index of
+            # the two; a lookup of every row of a fingerprint asks both (services/filters).
+            models.Index(fields=["tenant", "fingerprint", "-last_seen"], condition=Q(status="resolved"), name="alerts_resolved_fp_idx"),
             models.Index(fields=["ticket"], condition=Q(ticket__isnull=False), name="alerts_ticket_idx"),
         ]
 

@@ -129,13 +129,10 @@ def alert_raise(
         if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
             raise PermissionDenied("Only tenant admins send broadcast alerts; assign the alert to someone.")
     with transaction.atomic():
-        existing = (
-            Alert.objects.select_for_update().filter(tenant_id=tenant_id, fingerprint=fingerprint).order_by(
-                # the open row first, else the newest resolved one (it reopens)
-                "status", "-last_seen"
-            )
-        )
-        alert = next((a for a in existing[:5] if a.is_open), None)
+        # the open row (the partial unique index), else the newest resolved one, which reopens
+        # (alerts_resolved_fp_idx)
+        rows = Alert.objects.select_for_update().filter(tenant_id=tenant_id, fingerprint=fingerprint)
+        alert = rows.exclude(status=AlertStatus.RESOLVED).first()
         if alert is not None:
             alert.occurrences += 1
             alert.last_seen = now
@@ -147,9 +144,9 @@ def alert_raise(
                 alert.ends_at = ends_at or now + timedelta(minutes=rule.auto_resolve_minutes)
             alert.save(update_fields=["occurrences", "last_seen", "severity", "labels", "title", "message", "ends_at", "updated_at"])
             return alert, False
-        reopened = next(iter(existing[:1]), None)
+        reopened = rows.filter(status=AlertStatus.RESOLVED).order_by("-last_seen").first()
         ct = ContentType.objects.get_for_model(related) if related is not None else None
-        if reopened is not None and not Alert.objects.filter(tenant_id=tenant_id, fingerprint=fingerprint).exclude(status=AlertStatus.RESOLVED).exists():
+        if reopened is not None:
             alert = reopened
             alert.status = AlertStatus.FIRING
             alert.occurrences += 1

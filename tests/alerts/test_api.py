@@ -69,6 +69,31 @@ def test_history_is_queryable(api, world, alerts):
     assert _ids(r) == {broadcast.pk}
 
 
+def test_fingerprint_filter_lists_open_and_resolved_periods(api, world):
+    # an ingested label set that fired, resolved and fires again has two rows, in two partial
+    # indexes (open: the unique one; resolved: alerts_resolved_fp_idx); the filter finds both
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.alerts.ingest import alerts_ingest
+
+    t = world.tenant("a")
+    start = timezone.now() - timedelta(minutes=10)
+    alert = {"labels": {"alertname": "Disk", "instance": "db1"}}
+    alerts_ingest(tenant_id=t.pk, alerts=[{**alert, "startsAt": start.isoformat()}])
+    alerts_ingest(tenant_id=t.pk, alerts=[{**alert, "startsAt": start.isoformat(), "endsAt": (start + timedelta(minutes=1)).isoformat()}])
+    alerts_ingest(tenant_id=t.pk, alerts=[{**alert, "startsAt": (start + timedelta(minutes=5)).isoformat()}])
+    rows = {a.pk: a.status for a in Alert.objects.filter(tenant=t, labels__alertname="Disk")}
+    assert sorted(rows.values()) == [AlertStatus.FIRING, AlertStatus.RESOLVED]
+    fingerprint = Alert.objects.get(pk=next(iter(rows))).fingerprint
+    c = api.as_user(world.user("a", "admin"))
+    assert _ids(c.get("/api/v1/alerts", {"fingerprint": fingerprint})) == set(rows)
+    assert _ids(c.get("/api/v1/alerts", {"fingerprint": fingerprint, "status": "firing"})) == {
+        pk for pk, status in rows.items() if status == AlertStatus.FIRING}
+    assert _ids(c.get("/api/v1/alerts", {"fingerprint": "0" * 32})) == set()
+
+
 def test_rules_crud_needs_manage_and_bad_conditions_are_400(api, world):
     body = {"name": "fails", "rule_type": "event", "conditions": {"event": "job_run.failed"}, "actions": [{"type": "notify", "roles": ["admin"]}]}
     assert api.as_user(world.user("a", "operator")).post("/api/v1/alerts/rules", body, format="json").status_code == 403

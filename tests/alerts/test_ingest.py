@@ -76,6 +76,18 @@ def test_endsat_in_the_past_resolves_and_retry_changes_nothing(tclient):
     assert list(Alert.objects.order_by("pk").values_list("status", flat=True)) == ["resolved", "firing"]
 
 
+def test_a_resolved_report_of_a_later_period_is_recorded_once(tclient):
+    now = datetime.now(UTC)
+    first = [_alert(startsAt=_iso(now - timedelta(hours=2)), endsAt=_iso(now - timedelta(hours=1)))]
+    later = [_alert(startsAt=_iso(now - timedelta(minutes=30)), endsAt=_iso(now - timedelta(minutes=10)))]
+    assert tclient.post(INGEST, first, format="json").json()["resolved"] == 1
+    # a period that starts after the recorded one ended: its own row, once
+    assert tclient.post(INGEST, later, format="json").json()["resolved"] == 1
+    assert tclient.post(INGEST, later, format="json").json()["resolved"] == 0
+    assert tclient.post(INGEST, first, format="json").json()["resolved"] == 0  # overlaps a recorded period
+    assert sorted(Alert.objects.values_list("resolved_at", flat=True)) == [now - timedelta(hours=1), now - timedelta(minutes=10)]
+
+
 def test_silenced_ingested_alert_is_stored_without_notify(tclient, world):
     SilenceFactory(tenant=world.tenant("a"), matchers=[{"name": "instance", "op": "=~", "value": "h[0-9]"}])
     r = tclient.post(INGEST, [_alert(instance="h1"), _alert(instance="web")], format="json")

@@ -238,3 +238,68 @@ def test_timestamps_shared_by_a_batch_parse_once_and_keep_their_instant():
     assert len({datetime.fromisoformat(row["starts_at"]) for row in firing}) == 1
     with pytest.raises(Exception, match="alerts\\[3\\].startsAt"):
         normalise([*items[:3], {"labels": {"x": "y"}, "startsAt": "soon"}], tenant_id=1, now=now, default_ends_after=None)
+
+
+def _expected_announcement(new: list[Alert], source: str, user_ids: list[int], channels: list[str]) -> dict:
+    """The grouped `alert.fired` payload as the service specifies it (what notify's single-alert
+    payload says, for a batch)."""
+    rank = {"info": 1, "warning": 2, "critical": 3}
+    worst = max((a.severity for a in new), key=rank.__getitem__)
+    names = sorted({a.labels.get("alertname", "") for a in new} - {""})
+    title = new[0].title if len(new) == 1 else f"{len(new)} new alert(s) from {source}" + (f": {', '.join(names[:5])}" if names else "")
+    url = f"/admin/alerts/alert/{new[0].pk}/change/" if len(new) == 1 else "/admin/alerts/alert/?status__exact=firing"
+    notify = {"type": "alert_external", "priority": {"critical": "urgent", "warning": "high"}.get(worst, "low"), "title": title,
+              "action_url": url, "action_label": "Open alerts"}
+    notify.update({"user_ids": user_ids} if user_ids else {"roles": ["owner", "admin", "operator", "support_agent"]})
+    if channels:
+        notify["channels"] = channels
+    return {"id": new[0].pk, "object_type": "alerts.alert", "title": title, "url": url, "alert_type": "external",
+            "severity": worst, "count": len(new), "alert_ids": [a.pk for a in new][:100], "source": source, "notify": notify}
+
+
+@pytest.mark.parametrize("inhibition", [False, True], ids=["one-statement", "transactional"])
+def test_the_batch_announcement_is_the_outbox_row_publish_writes(world, inhibition):
+    from apps.alerts.ingest import alerts_ingest
+    from apps.core.events import publish
+
+    tenant = world.tenant("a")
+    if inhibition:  # a rule that mutes nothing: the upsert and the event are two statements
+        InhibitRuleFactory(tenant=tenant, source_matchers=[{"name": "alertname", "op": "=", "value": "Nothing"}])
+    sub = AlertSubscriptionFactory(tenant=tenant, user=world.user("a", "operator"), alert_type="external",
+                                   min_severity=Severity.CRITICAL, channels=["email"])
+    SilenceFactory(tenant=tenant, matchers=[{"name": "instance", "op": "=", "value": "muted"}])
+    # names out of order, repeated, non-ASCII, missing; more than five; a muted one; a repeat
+    names = ["zeta", "Alpha", "émoji", "beta", "zeta", None, "Gamma", "delta", "alpha"]
+    batch = [{"labels": {"instance": f"h{i}", "severity": "warning", **({"alertname": n} if n else {})}} for i, n in enumerate(names)]
+    batch += [{"labels": {"alertname": "Quiet", "instance": "muted"}}, batch[0]]
+    for alerts, user_ids in ((batch, []), ([_alert(name="Disk", instance="x", severity="critical")], [sub.user_id])):
+        Event.objects.all().delete()
+        result = alerts_ingest(tenant_id=tenant.pk, alerts=alerts, source_name="api")
+        event = Event.objects.get(name="alert.fired")
+        new = list(Alert.objects.filter(pk__in=event.payload["alert_ids"]).order_by("pk"))
+        assert result.created == len(new) + result.silenced and len(new) == (len(names) if alerts is batch else 1)
+        expected = _expected_announcement(new, "api", user_ids, ["email"] if user_ids else [])
+        assert event.payload == expected
+        reference = publish("alert.fired", tenant=tenant.pk, payload=expected)
+        reference.refresh_from_db()
+        for name in ("name", "topic", "tenant_id", "actor_id", "status", "attempts", "handled", "last_error", "dispatched_at"):
+            assert getattr(event, name) == getattr(reference, name), name
+        assert abs(event.next_attempt_at - reference.next_attempt_at) < timedelta(seconds=5)
+    # a batch of repeats announces nothing
+    Event.objects.all().delete()
+    assert alerts_ingest(tenant_id=tenant.pk, alerts=batch, source_name="api").created == 0
+    assert not Event.objects.filter(name="alert.fired").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_statement_batch_reconnects_a_closed_connection(world):
+    # the configuration snapshot is cached, so nothing else opens the connection first
+    from django.db import connection
+
+    from apps.alerts.ingest import alerts_ingest
+
+    tenant_id = world.tenant("a").pk
+    assert alerts_ingest(tenant_id=tenant_id, alerts=[_alert(instance="h1")]).created == 1
+    connection.close()  # as at the end of a request past CONN_MAX_AGE
+    assert alerts_ingest(tenant_id=tenant_id, alerts=[_alert(instance="h2")]).created == 1
+    assert Event.objects.filter(name="alert.fired").count() == 2

@@ -14,7 +14,7 @@ class AlertFilter(django_filters.FilterSet):
     resource = django_filters.CharFilter(method="filter_resource", help_text="<resource_type>:<resource_id>, or a resource type alone.")
     resource_type = django_filters.CharFilter()
     resource_id = django_filters.CharFilter()
-    fingerprint = django_filters.CharFilter()
+    fingerprint = django_filters.CharFilter(method="filter_fingerprint")
     assigned_to = django_filters.NumberFilter(field_name="assigned_to_id")
     silenced = django_filters.BooleanFilter()
     since = django_filters.IsoDateTimeFilter(field_name="last_seen", lookup_expr="gte")
@@ -41,6 +41,11 @@ class AlertFilter(django_filters.FilterSet):
         rtype, _, rid = value.partition(":")
         qs = qs.filter(resource_type=rtype)
         return qs.filter(resource_id=rid) if rid else qs
+
+    def filter_fingerprint(self, qs, name, value):
+        # open and resolved rows of a fingerprint live in two partial indexes: name both halves
+        resolved = Q(status=AlertStatus.RESOLVED)
+        return qs.filter((Q(fingerprint=value) & ~resolved) | (Q(fingerprint=value) & resolved))
 
     def filter_label(self, qs, name, value):
         key, sep, val = value.partition("=")
