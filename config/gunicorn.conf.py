@@ -7,8 +7,12 @@ Threaded workers (gthread), one process per core with 4 threads each: a thread w
 PostgreSQL (a commit's WAL flush) or Redis leaves the core to another, and, unlike sync workers,
 gthread keeps HTTP connections alive, so an API client does not pay a TCP connection (and the
 worker an accept) per request. Measured on the ticket-create bench (2 cores, 8 clients; docs/
-tickets.md): sync × 5 cost 5.3 ms of server CPU and 0.55 ms of client CPU per request, gthread
-2 × 4 4.4 ms and 0.25 ms.
+tickets.md): sync × 5 cost 5.3–5.5 ms of server CPU and 0.55 ms of client CPU per create, gthread
+2 × 4 4.0–4.4 ms and 0.25–0.3 ms, 1.5× the rate in the same minutes. The alerts bench (batches of
+100 alerts, heavier requests) does not gain: about the same server CPU, client 0.55 → 0.3 ms, but
+its p99 doubles (75–97 → 154–217 ms: four requests of one process share its interpreter lock)
+and its rate moved from −15 % to +2 % in alternated runs. `GUNICORN_CMD_ARGS="-w 5 --threads 1
+--worker-class sync"` gives the former settings back.
 """
 
 import multiprocessing
