@@ -146,3 +146,19 @@ def _compute(user) -> Acting:
         tenant_id=tenant_id,
         served_tenant_ids=served,
     )
+
+
+# Processes that keep who-acts-within-what (users, memberships, organizations) between requests
+# (the tickets' lean create route: apps/tickets/principals.py) trust what they keep only while this
+# version token is unchanged. Saves and deletes bump it through signals; code that changes those
+# rows with a queryset update() (no signal) calls `tenancy_changed()` itself.
+TENANCY_VERSION_KEY = "core:tenancy:version"
+TENANCY_VERSION_TTL = 60
+
+
+def tenancy_changed() -> None:
+    """Users, memberships or organizations changed: kept acting contexts are stale (now and after commit)."""
+    from .cache import bump_version_token
+
+    bump_version_token(TENANCY_VERSION_KEY, TENANCY_VERSION_TTL)
+

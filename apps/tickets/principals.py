@@ -26,12 +26,20 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 
-from apps.core.cache import bump_version_token, version_token
-from apps.core.tenancy import Acting, acting, choose_organization, remember_acting
+from apps.core.cache import version_token
+from apps.core.tenancy import (
+    TENANCY_VERSION_KEY,
+    TENANCY_VERSION_TTL,
+    Acting,
+    acting,
+    choose_organization,
+    remember_acting,
+    tenancy_changed,
+)
 
-TTL = 60
+TTL = TENANCY_VERSION_TTL
 MAX_USERS = 5000  # per process; past it the memo starts again
-_VERSION_KEY = "tickets:principals:version"
+_VERSION_KEY = TENANCY_VERSION_KEY  # bumped by apps.core.tenancy.tenancy_changed (signals below, and queryset updates)
 
 
 @dataclass
@@ -91,7 +99,7 @@ def invalidate(*args, **kwargs) -> None:
     """A new token now and after commit (signal receiver: users, memberships, organizations)."""
     if kwargs.get("update_fields") and set(kwargs["update_fields"]) <= {"last_login"}:
         return  # a login (simplejwt's UPDATE_LAST_LOGIN) changes nothing this keeps
-    bump_version_token(_VERSION_KEY, TTL)
+    tenancy_changed()
 
 
 def connect_invalidation() -> None:

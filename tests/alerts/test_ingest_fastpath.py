@@ -2,14 +2,9 @@
 through config.wsgi.application exactly as gunicorn calls it, and the cached per-tenant
 configuration behind it (apps/alerts/ingest_config.py)."""
 
-import io
-import json
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from apps.alerts import ingest_config
 from apps.alerts.choices import AlertStatus, Severity
@@ -20,6 +15,8 @@ from apps.alerts.services import ingest_token_create, ingest_token_revoke, silen
 from apps.core.models import Event
 from tests.factories.alerts import AlertSubscriptionFactory, EscalationPolicyFactory, InhibitRuleFactory, SilenceFactory
 from tests.factories.maintenance import MaintenanceWindowFactory
+from tests.wsgi_call import Answer
+from tests.wsgi_call import wsgi_post as post_through
 
 pytestmark = pytest.mark.django_db
 
@@ -27,46 +24,11 @@ INGEST = "/api/v1/alerts/ingest"
 WEBHOOK = "/api/v1/alerts/ingest/alertmanager"
 
 
-class Answer:
-    def __init__(self, status: str, headers: list, body: bytes):
-        self.status_code = int(status.split()[0])
-        self.headers = {k.lower(): v for k, v in headers}
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
-
 def wsgi_post(path: str, body, *, token: str | None = None, auth: str | None = None, host: str = "testserver") -> Answer:
-    """POST through config.wsgi.application. Like Django's test client, the request signals
-    must not close the test's connection (it holds the test transaction)."""
+    """POST through config.wsgi.application (the lean ingestion route where it applies)."""
     from config.wsgi import application
 
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80", "HTTP_HOST": host, "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(data)), "wsgi.input": io.BytesIO(data),
-        "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
-        "wsgi.multiprocess": True, "wsgi.run_once": False,
-    }
-    if token or auth:
-        environ["HTTP_AUTHORIZATION"] = auth or f"Bearer {token}"
-    started = {}
-
-    def start_response(status, headers, exc_info=None):
-        started.update(status=status, headers=headers)
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        result = application(environ, start_response)
-        content = b"".join(result)
-        result.close()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    return Answer(started["status"], started["headers"], content)
+    return post_through(application, path, body, auth=auth or (f"Bearer {token}" if token else None), host=host)
 
 
 def _iso(dt):

@@ -5,17 +5,12 @@ role, throttle, routing, validation, parsing) and every created ticket; and the 
 principals it keeps (apps/tickets/principals.py) follow changes to users, memberships and
 organizations."""
 
-import io
-import json
-import sys
 from datetime import datetime, timedelta
 from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from apps.core.choices import Role
@@ -24,6 +19,8 @@ from apps.tickets.api import create_wsgi
 from apps.tickets.models import BusinessCalendar, Ticket
 from tests.factories import MembershipFactory, UserFactory
 from tests.factories.tickets import SlaPolicyFactory
+from tests.wsgi_call import Answer as BaseAnswer
+from tests.wsgi_call import wsgi_post
 
 from .conftest import frozen
 
@@ -36,15 +33,7 @@ VOLATILE = {"id", "ticket_number"}
 DRF_HEADERS = ("content-type", "allow", "www-authenticate", "retry-after", "x-frame-options", "x-content-type-options")
 
 
-class Answer:
-    def __init__(self, status: str, headers: list, body: bytes):
-        self.status_code = int(status.split()[0])
-        self.headers = {k.lower(): v for k, v in headers}
-        self.body = body
-
-    def json(self):
-        return json.loads(self.body)
-
+class Answer(BaseAnswer):
     def shape(self):
         """Status, body and the headers DRF sets (Vary without the session's Cookie)."""
         vary = {v.strip() for v in self.headers.get("vary", "").split(",")} - {"Cookie", ""}
@@ -62,32 +51,9 @@ def call(body, *, auth=None, lean=True, path=URL, content_type="application/json
 
     if not lean and _FULL is None:
         _FULL = WSGIHandler()
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": path, "SCRIPT_NAME": "", "QUERY_STRING": "", "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80", "HTTP_HOST": "testserver", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(data)), "wsgi.input": io.BytesIO(data),
-        "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.multithread": False,
-        "wsgi.multiprocess": True, "wsgi.run_once": False, **(headers or {}),
-    }
-    if auth:
-        environ["HTTP_AUTHORIZATION"] = auth
-    started = {}
-
-    def start_response(status, headers, exc_info=None):
-        started.update(status=status, headers=headers)
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    try:
-        with mock.patch.object(create_wsgi, "_create", wraps=create_wsgi._create) as lean_calls:
-            result = (application if lean else _FULL)(environ, start_response)
-            content = b"".join(result)
-            result.close()
-    finally:
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)
-    answer = Answer(started["status"], started["headers"], content)
+    with mock.patch.object(create_wsgi, "_create", wraps=create_wsgi._create) as lean_calls:
+        got = wsgi_post(application if lean else _FULL, path, body, auth=auth, content_type=content_type, headers=headers)
+    answer = Answer(f"{got.status_code} -", list(got.headers.items()), got.body)
     answer.lean = lean_calls.called
     return answer
 
@@ -301,6 +267,30 @@ def test_kept_principals_follow_membership_and_organization_changes(world):
     world.tenant("partner").served_tenants.add(world.tenant("b"))
     r = call(body, auth=ptoken)
     assert r.status_code == 400 and "serve several" in r.json()["detail"]
+
+
+def test_kept_principals_follow_queryset_updates_of_the_tenants_app(world):
+    """Suspending a customer changes its organization's status with a queryset update (no signal
+    for the organization); the kept context is not used any more. Any other update() of users,
+    memberships or organizations is followed by `tenancy_changed()`, which does the same."""
+    from apps.core.tenancy import tenancy_changed
+    from apps.tenants.customers import services as customer_services
+    from apps.tenants.models import Membership
+    from tests.factories.customers import customer_of
+
+    user = world.user("a", "customer")
+    token = bearer(user)
+    body = {"subject": "s", "message": "m"}
+    customer = customer_of(world, "a")
+    assert call(body, auth=token).status_code == 201  # kept now
+    customer_services.customer_transition(customer, actor=None, to_state="suspended", reason="unpaid")
+    assert call(body, auth=token).status_code == 403
+    customer_services.customer_transition(customer, actor=None, to_state="active", reason="paid")
+    assert call(body, auth=token).status_code == 201
+    Membership.objects.filter(user=user).update(is_active=False)
+    assert call(body, auth=token).status_code == 201  # still kept: nothing said it changed
+    tenancy_changed()
+    assert call(body, auth=token).status_code == 403
 
 
 def test_kept_principals_expire_without_a_signal(world, monkeypatch):

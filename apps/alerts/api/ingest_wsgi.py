@@ -16,37 +16,20 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
-from django.core.exceptions import MiddlewareNotUsed
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.handlers.exception import convert_exception_to_response
-from django.core.handlers.wsgi import WSGIHandler
 from django.db import DataError
 from django.http import HttpResponse
-from django.urls import ResolverMatch, get_resolver
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from rest_framework import exceptions
 
 from apps.core.api.errors import portal_exception_handler
+from apps.core.lean import LeanHandler
 
 from .. import ingest_config
 from ..ingest import IngestRateLimited, alerts_ingest, ingest_gate
 from ..services import TOKEN_PREFIX
 
 URL_NAMES = ("alert-ingest", "alert-ingest-alertmanager")
-# Middleware that serves browser sessions and logins only; everything else in MIDDLEWARE runs.
-SKIPPED_MIDDLEWARE = frozenset({
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
-    "apps.core.middleware.ActiveOrganizationMiddleware",
-    "axes.middleware.AxesMiddleware",
-})
 UNKNOWN_TOKEN = "Unknown or revoked ingestion token."
 
 
@@ -55,40 +38,11 @@ def carries_ingest_token(header: str) -> bool:
     return scheme.lower() in ("bearer", "token") and raw.strip().startswith(TOKEN_PREFIX)
 
 
-class IngestHandler(WSGIHandler):
-    """Django's WSGI handler with the lean middleware list and the two ingestion URLs only."""
+class IngestHandler(LeanHandler):
+    """The lean handler for the two ingestion URLs."""
 
     def __init__(self):
-        resolver = get_resolver()
-        self.matches: dict[str, ResolverMatch] = {}
-        for name in URL_NAMES:
-            path = "/" + resolver.reverse(name)
-            full = resolver.resolve(path)
-            self.matches[path] = ResolverMatch(ingest_view, (), {}, url_name=full.url_name, app_names=full.app_names,
-                                               namespaces=full.namespaces, route=full.route)
-        super().__init__()
-
-    def load_middleware(self, is_async=False):
-        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
-        handler = convert_exception_to_response(self._get_response)
-        for path in reversed([m for m in settings.MIDDLEWARE if m not in SKIPPED_MIDDLEWARE]):
-            try:
-                instance = import_string(path)(handler)
-            except MiddlewareNotUsed:
-                continue
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
-            handler = convert_exception_to_response(instance)
-        self._middleware_chain = handler
-
-    def resolve_request(self, request):
-        match = self.matches[request.path_info]
-        request.resolver_match = match
-        return match.func, (), {}
+        super().__init__(ingest_view, URL_NAMES)
 
 
 class IngestFastPath:

@@ -7,6 +7,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.core.choices import OrgKind
+from apps.core.tenancy import tenancy_changed
 
 from .registry import ExportScope, register_eraser, register_exporter
 
@@ -118,6 +119,7 @@ def erase_customer(customer, *, request) -> dict:
             user.save()
             users += 1
         report["memberships_deactivated"] = Membership.objects.filter(organization_id=org_id).update(is_active=False)
+        tenancy_changed()  # a queryset update sends no signal: processes keeping acting contexts reload
         report["organization_anonymised"] = True
     report["users_anonymised"] = users
     return report

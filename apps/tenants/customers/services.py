@@ -19,7 +19,7 @@ from apps.core.choices import OrgKind, Role
 from apps.core.events import publish
 from apps.core.policy import policy
 from apps.core.services import assign_tenant
-from apps.core.tenancy import acting
+from apps.core.tenancy import acting, tenancy_changed
 
 from ..choices import OrgStatus
 from .choices import CUSTOMER_TRANSITIONS, SERVICE_TRANSITIONS, CustomerState, ServiceStatus
@@ -197,6 +197,7 @@ def _apply_side_effects(customer: Customer, previous: str, to_state: str, *, act
     if customer.organization_id:
         # The customer's users act within this organization; suspended/deleted ones cannot log in.
         Organization.objects.filter(pk=customer.organization_id).update(status=org_status, updated_at=timezone.now())
+        tenancy_changed()  # a queryset update sends no signal: processes keeping acting contexts reload
 
 
 def customer_start_onboarding(customer: Customer, *, actor, reason: str = "") -> Customer:

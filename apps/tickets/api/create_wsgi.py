@@ -31,39 +31,22 @@ from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import MiddlewareNotUsed
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.handlers.exception import convert_exception_to_response
-from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpResponse
-from django.urls import ResolverMatch, get_resolver
 from django.utils.cache import patch_vary_headers
-from django.utils.module_loading import import_string
 from rest_framework import exceptions
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 
 from apps.core.api.auth import PortalJWTAuthentication
 from apps.core.api.errors import portal_exception_handler
+from apps.core.lean import LeanHandler
 
 from .. import principals, services
 from .serializers import created_ticket_data, validated_create
 from .views import TicketViewSet
 
 URL_NAME = "ticket-list"
-# Middleware that serves browser sessions and logins only; everything else in MIDDLEWARE runs
-# (apps/alerts/api/ingest_wsgi.py skips the same list).
-SKIPPED_MIDDLEWARE = frozenset({
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "simple_history.middleware.HistoryRequestMiddleware",
-    "apps.core.middleware.ActiveOrganizationMiddleware",
-    "axes.middleware.AxesMiddleware",
-})
 JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
 
 
@@ -101,40 +84,12 @@ class _LeanJWTAuthentication(PortalJWTAuthentication):
         self.user_model = _KeptUsers
 
 
-class LeanCreateHandler(WSGIHandler):
-    """Django's WSGI handler with the lean middleware list, serving the ticket list URL only."""
+class LeanCreateHandler(LeanHandler):
+    """The lean handler for the ticket list URL only (with its slash: without it CommonMiddleware
+    answers, as before)."""
 
     def __init__(self):
-        resolver = get_resolver()
-        path = "/" + resolver.reverse(URL_NAME)
-        full = resolver.resolve(path)
-        match = ResolverMatch(ticket_create_view, (), {}, url_name=full.url_name, app_names=full.app_names,
-                              namespaces=full.namespaces, route=full.route)
-        # the router's URL only (with its slash): without it CommonMiddleware answers, as before
-        self.matches = {path: match}
-        super().__init__()
-
-    def load_middleware(self, is_async=False):
-        self._view_middleware, self._template_response_middleware, self._exception_middleware = [], [], []
-        handler = convert_exception_to_response(self._get_response)
-        for path in reversed([m for m in settings.MIDDLEWARE if m not in SKIPPED_MIDDLEWARE]):
-            try:
-                instance = import_string(path)(handler)
-            except MiddlewareNotUsed:
-                continue
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, instance.process_view)
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(instance.process_template_response)
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(instance.process_exception)
-            handler = convert_exception_to_response(instance)
-        self._middleware_chain = handler
-
-    def resolve_request(self, request):
-        match = self.matches[request.path_info]
-        request.resolver_match = match
-        return match.func, (), {}
+        super().__init__(ticket_create_view, (URL_NAME,))
 
 
 class TicketCreateFastPath:
