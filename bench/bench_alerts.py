@@ -175,7 +175,8 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
            "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING",
            # production keeps connections (DB_CONN_MAX_AGE defaults to 60 outside DJANGO_ENV=test)
-           "DB_CONN_MAX_AGE": "60"}
+           # and coalesces dispatches (off under DJANGO_ENV=test, for the tests)
+           "DB_CONN_MAX_AGE": "60", "EVENTS_DISPATCH_COALESCE_MS": os.environ.get("EVENTS_DISPATCH_COALESCE_MS", "10")}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
          "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30", *(["-w", WORKERS] if WORKERS else [])],

@@ -177,7 +177,9 @@ class LiveServer:
         env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false",
                "ALLOWED_HOSTS": "127.0.0.1,localhost", "REDIS_URL": self.redis_url, "CELERY_BROKER_URL": self.redis_url,
                "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING", "API_THROTTLE_USER": "1000000/min",
-               "AXES_ENABLED": "false", "DB_CONN_MAX_AGE": "60", **self.extra_env}
+               "AXES_ENABLED": "false", "DB_CONN_MAX_AGE": "60",
+               # production's dispatch coalescing (DJANGO_ENV=test turns it off for the tests)
+               "EVENTS_DISPATCH_COALESCE_MS": os.environ.get("EVENTS_DISPATCH_COALESCE_MS", "10"), **self.extra_env}
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
              "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--keep-alive", "30",

@@ -320,6 +320,12 @@ METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
 # How long a published event may wait before the sweeper re-dispatches it.
 EVENTS_SWEEP_AFTER_SECONDS = env.int("EVENTS_SWEEP_AFTER_SECONDS", default=60)
 EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=8)
+# Dispatch coalescing (apps/core/events.py): each process gathers the ids of the events its
+# requests committed for this many ms and sends one dispatch task for all of them, instead of one
+# broker message per request. 0 sends at once (the default under DJANGO_ENV=test, so tests see a
+# request's dispatch before it returns). Nothing is lost if a process dies holding ids: the rows
+# are committed and the sweeper dispatches them after EVENTS_SWEEP_AFTER_SECONDS.
+EVENTS_DISPATCH_COALESCE_MS = env.int("EVENTS_DISPATCH_COALESCE_MS", default=0 if DJANGO_ENV == "test" else 10)
 
 # --- security -----------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

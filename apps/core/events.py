@@ -14,8 +14,12 @@ worker killed mid-handler runs that handler again.
 
 from __future__ import annotations
 
+import atexit
 import fnmatch
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -87,20 +91,78 @@ def write_events(rows: list[tuple[str, int | None, dict, object]]) -> list:
 
 
 def enqueue_dispatch_many(event_ids: list[str]) -> None:
-    from .tasks import dispatch_events_task
+    """Have these committed events dispatched: at once, or (EVENTS_DISPATCH_COALESCE_MS > 0 and
+    Celery not eager) together with the other ids this process commits within that window."""
+    if settings.EVENTS_DISPATCH_COALESCE_MS > 0 and not _eager():
+        _coalescer.add(event_ids)
+    else:
+        send_dispatch(event_ids)
+
+
+def enqueue_dispatch(event_id) -> None:
+    enqueue_dispatch_many([str(event_id)])
+
+
+def send_dispatch(event_ids: list[str]) -> None:
+    """One task per 500 ids now (a single id: the single-event task)."""
+    from .tasks import dispatch_event_task, dispatch_events_task
 
     for start in range(0, len(event_ids), 500):
         chunk = event_ids[start : start + 500]
         try:
-            dispatch_events_task.apply_async(args=[chunk])
+            if len(chunk) == 1:
+                dispatch_event_task.apply_async(args=[chunk[0]])
+            else:
+                dispatch_events_task.apply_async(args=[chunk])
         except Exception as exc:  # broker down: the sweeper will pick the rows up
             log.warning("%d events not enqueued (%s); the sweeper will dispatch them", len(chunk), exc)
 
 
-def enqueue_dispatch(event_id) -> None:
-    from .tasks import dispatch_event_task
+def _eager() -> bool:
+    from celery import current_app
 
-    try:
-        dispatch_event_task.apply_async(args=[str(event_id)])
-    except Exception as exc:  # broker down: the sweeper will pick the row up
-        log.warning("event %s not enqueued (%s); the sweeper will dispatch it", event_id, exc)
+    return bool(current_app.conf.task_always_eager)
+
+
+class _Coalescer:
+    """Per process: ids gathered for EVENTS_DISPATCH_COALESCE_MS by a daemon thread, then one
+    `send_dispatch`. A forked child starts empty; at exit what is held is sent."""
+
+    def __init__(self):
+        self._reset()
+
+    def _reset(self):
+        self._lock = threading.Lock()
+        self._ids: list[str] = []
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, event_ids: list[str]) -> None:
+        with self._lock:
+            self._ids.extend(str(i) for i in event_ids)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="event-dispatch-coalescer", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def flush(self) -> int:
+        with self._lock:
+            ids, self._ids = self._ids, []
+            self._wake.clear()
+        if ids:
+            send_dispatch(ids)
+        return len(ids)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(settings.EVENTS_DISPATCH_COALESCE_MS / 1000)
+            try:
+                self.flush()
+            except Exception:  # never let the thread die on a bug; the sweeper covers the rows
+                log.exception("event dispatch coalescer")
+
+
+_coalescer = _Coalescer()
+os.register_at_fork(after_in_child=_coalescer._reset)
+atexit.register(_coalescer.flush)

@@ -104,3 +104,35 @@ def test_publish_many_dispatches_all_after_commit(db, django_capture_on_commit_c
         rows = events.publish_many("test.thing.bulk", payloads=[{"n": str(i)} for i in range(5)])
     assert {Event.objects.get(pk=r.pk).status for r in rows} == {EventStatus.DISPATCHED}
     assert sorted(n for _, n in CALLS) == ["0", "1", "2", "3", "4"]
+
+
+def test_coalesced_dispatch_sends_one_task_for_what_a_process_commits_within_the_window(celery_worker, settings, monkeypatch):
+    """EVENTS_DISPATCH_COALESCE_MS > 0 (the production default): events committed by separate
+    requests of one process within the window go to the real worker in one task; all dispatched."""
+    settings.EVENTS_DISPATCH_COALESCE_MS = 200
+    sent = []
+    real_send = events.send_dispatch
+    monkeypatch.setattr(events, "send_dispatch", lambda ids: (sent.append(list(ids)), real_send(ids)))
+    published = []
+    for i in range(5):  # five transactions, as five requests would commit
+        with transaction.atomic():
+            published.append(events.publish("test.thing.created", payload={"n": f"c{i}"}))
+    wait_for(lambda: Event.objects.filter(pk__in=[e.pk for e in published], status=EventStatus.DISPATCHED).count() == 5)
+    assert sent == [[str(e.pk) for e in published]]  # one task, in commit order
+    assert sorted(n for _, n in CALLS if n.startswith("c")) == ["c0", "c1", "c2", "c3", "c4"]
+
+
+def test_coalesced_ids_are_sent_at_exit_and_a_forked_child_starts_empty(settings, monkeypatch):
+    settings.EVENTS_DISPATCH_COALESCE_MS = 60_000  # the thread would wait a minute
+    monkeypatch.setattr(events, "_eager", lambda: False)
+    sent = []
+    monkeypatch.setattr(events, "send_dispatch", lambda ids: sent.append(list(ids)))
+    coalescer = events._Coalescer()
+    monkeypatch.setattr(events, "_coalescer", coalescer)
+    events.enqueue_dispatch_many(["a", "b"])
+    events.enqueue_dispatch("c")
+    assert sent == []  # still held
+    assert coalescer.flush() == 3 and sent == [["a", "b", "c"]]  # what atexit runs
+    coalescer.add(["d"])
+    coalescer._reset()  # what a forked child runs (os.register_at_fork)
+    assert coalescer.flush() == 0 and sent == [["a", "b", "c"]]
