@@ -33,27 +33,19 @@ class ResourceExhaustedMiddleware:
     def process_exception(self, request, exception):
         import logging
 
-        from django.db import OperationalError
         from django.http import HttpResponse, JsonResponse
+        from django.utils.html import escape
 
-        from .api.errors import PG_DISK_FULL, PG_INSUFFICIENT_RESOURCES, STORAGE_FULL, STORAGE_FULL_DETAIL, sqlstate
+        from .api.errors import resource_exhausted
 
-        if isinstance(exception, OSError) and exception.errno in STORAGE_FULL:
-            code, detail, status, retry = "insufficient_storage", STORAGE_FULL_DETAIL, 507, "300"
-        elif isinstance(exception, OperationalError) and sqlstate(exception).startswith(PG_INSUFFICIENT_RESOURCES):
-            if sqlstate(exception) == PG_DISK_FULL:
-                code, detail, status, retry = "insufficient_storage", STORAGE_FULL_DETAIL, 507, "300"
-            else:
-                code, status, retry = "database_busy", 503, "60"
-                detail = "The portal's database is out of resources right now, so nothing was saved. Try again in a minute."
-        else:
+        exhausted = resource_exhausted(exception)
+        if exhausted is None:
             return None
+        status, code, detail, retry = exhausted
         logging.getLogger(__name__).error("%s while handling %s %s: %s", code, request.method, request.path, exception)
         if request.path.startswith("/api/"):
             response = JsonResponse({"detail": detail, "errors": {}, "code": code}, status=status)
         else:
-            from django.utils.html import escape
-
             response = HttpResponse(f"<!doctype html><title>Nothing was saved</title><h1>Nothing was saved</h1><p>{escape(detail)}</p>"
                                     "<p>Go back with the browser: what you typed is still in the form.</p>", status=status)
         response["Retry-After"] = retry

@@ -8,7 +8,7 @@ import traceback
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -97,6 +97,13 @@ def assign_tenant(obj, *, actor) -> None:
         obj.tenant_id = ctx.tenant_id
     if actor is not None and not ctx.can_write_tenant(getattr(obj, "tenant_id", None)):
         raise PermissionDenied("You cannot create or change rows of that tenant.")
+
+
+def require_named_tenant(tenant_id, *, actor) -> None:
+    """Platform staff act for every tenant, so a new tenant row of theirs must name one: a 400
+    that says so (`assign_tenant` would refuse it as another tenant's row)."""
+    if tenant_id is None and actor is not None and acting(actor).is_platform:
+        raise ValidationError({"tenant": "Name the tenant (its slug)."})
 
 
 def scoped_save(obj, *, actor, update_fields=None):

@@ -16,8 +16,7 @@ from django.utils import timezone
 
 from apps.core.choices import OrgKind
 from apps.core.policy import policy
-from apps.core.services import scoped_save
-from apps.core.tenancy import acting
+from apps.core.services import require_named_tenant, scoped_save
 
 from . import health, metrics
 from .choices import CheckpointOutcome, Kpi, KpiPeriod
@@ -85,8 +84,7 @@ def kpi_target_create(*, actor, tenant=None, **fields) -> KpiTarget:
     unknown = set(fields) - set(KPI_TARGET_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown KPI target fields: {', '.join(sorted(unknown))}.")
-    if tenant is None and actor is not None and acting(actor).is_platform:
-        raise ValidationError({"tenant": "Name the tenant (its slug) the target is for."})
+    require_named_tenant(tenant, actor=actor)
     return kpi_target_save(KpiTarget(tenant_id=getattr(tenant, "pk", tenant), **fields), actor=actor)
 
 

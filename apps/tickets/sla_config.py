@@ -11,8 +11,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from apps.core.policy import policy
-from apps.core.services import scoped_save
-from apps.core.tenancy import acting
+from apps.core.services import require_named_tenant, scoped_save
 
 from .models import BusinessCalendar, SlaPolicy
 
@@ -24,8 +23,8 @@ def _check(obj, *, actor, what: str) -> None:
     action = "change" if obj.pk else "add"
     if actor is not None and not policy.allows(actor, action, type(obj)):
         raise PermissionDenied(f"Only owners and admins of the tenant set {what}s.")
-    if obj.pk is None and obj.tenant_id is None and actor is not None and acting(actor).is_platform:
-        raise ValidationError({"tenant": "Name the tenant (its slug)."})
+    if obj.pk is None:
+        require_named_tenant(obj.tenant_id, actor=actor)
 
 
 def _apply(obj, fields: dict, allowed: tuple[str, ...], what: str):

@@ -34,9 +34,19 @@ def sqlstate(exc: BaseException) -> str:
     return getattr(cause, "sqlstate", None) or ""
 
 
-def insufficient_storage_response() -> Response:
-    return Response({"detail": STORAGE_FULL_DETAIL, "errors": {}, "code": "insufficient_storage"},
-                    status=status.HTTP_507_INSUFFICIENT_STORAGE, headers={"Retry-After": "300"})
+def resource_exhausted(exc: BaseException) -> tuple[int, str, str, str] | None:
+    """(status, code, detail, Retry-After) when `exc` says the portal ran out of room — the file
+    system of an upload (ENOSPC/EDQUOT) or PostgreSQL's own disk (SQLSTATE 53100): 507; PostgreSQL
+    out of memory or connections (the rest of class 53): 503 — else None. The transaction has
+    rolled back and nothing was stored, so the same request can simply be sent again later. The
+    API's handler below and the admin's `ResourceExhaustedMiddleware` both answer from this."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
+        return 507, "insufficient_storage", STORAGE_FULL_DETAIL, "300"
+    if isinstance(exc, OperationalError) and sqlstate(exc).startswith(PG_INSUFFICIENT_RESOURCES):
+        if sqlstate(exc) == PG_DISK_FULL:
+            return 507, "insufficient_storage", STORAGE_FULL_DETAIL, "300"
+        return 503, "database_busy", "The portal's database is out of resources right now, so nothing was saved. Try again in a minute.", "60"
+    return None
 
 
 def _flatten(errors) -> list[str]:
@@ -80,20 +90,11 @@ def portal_exception_handler(exc, context):
             {"detail": f"This cannot be deleted while other rows refer to it ({', '.join(names)}).", "errors": {}},
             status=status.HTTP_409_CONFLICT,
         )
-    elif isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
-        # The transaction rolled back and the storage removed the partial file: nothing was
-        # stored, the client may simply send it again once space is back.
-        logger.error("Storage full while handling %s: %s", getattr(context.get("request"), "path", "?"), exc)
-        return insufficient_storage_response()
-    elif isinstance(exc, OperationalError) and sqlstate(exc).startswith(PG_INSUFFICIENT_RESOURCES):
-        # PostgreSQL refused for want of disk, memory or connections: the transaction rolled back,
-        # nothing was stored; the same request can be sent again later.
-        path = getattr(context.get("request"), "path", "?")
-        logger.error("Database out of resources (SQLSTATE %s) while handling %s: %s", sqlstate(exc), path, exc)
-        if sqlstate(exc) == PG_DISK_FULL:
-            return insufficient_storage_response()
-        return Response({"detail": "The portal's database is out of resources right now, so nothing was saved. Try again in a minute.",
-                         "errors": {}, "code": "database_busy"}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "60"})
+    elif (exhausted := resource_exhausted(exc)) is not None:
+        code_status, code, detail, retry = exhausted
+        logger.error("%s (%s) while handling %s: %s", code, sqlstate(exc) or getattr(exc, "errno", ""),
+                     getattr(context.get("request"), "path", "?"), exc)
+        return Response({"detail": detail, "errors": {}, "code": code}, status=code_status, headers={"Retry-After": retry})
     response = exception_handler(exc, context)
     if response is None:
         return None

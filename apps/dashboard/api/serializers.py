@@ -2,8 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.serializers import ScopedModelSerializer
-from apps.core.choices import OrgKind
-from apps.tenants.models import Organization
+from apps.tenants.api.serializers import TenantConfigSerializer
 
 from ..models import AccountHealth, KpiCheckpoint, KpiTarget
 
@@ -35,25 +34,15 @@ class KpiCheckpointSerializer(ScopedModelSerializer):
         read_only_fields = fields
 
 
-class KpiTargetSerializer(ScopedModelSerializer):
-    """A tenant's target for one KPI. `tenant` (slug) is named by platform staff on create; tenant
-    staff always write their own. The KPI of a target does not change once created."""
-
-    tenant = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.filter(kind=OrgKind.TENANT), required=False,
-                                          help_text="Tenant slug; platform staff only, on create.")
+class KpiTargetSerializer(TenantConfigSerializer):
+    """A tenant's target for one KPI; the KPI of a target does not change once created."""
 
     class Meta:
         model = KpiTarget
         fields = ["id", "tenant", "kpi", "target_percent", "period", "min_samples", "enabled", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
+        fixed_fields = ("kpi",)
         validators: list = []  # (tenant, kpi) uniqueness is checked by the service's full_clean()
-
-    def validate(self, attrs):
-        if self.instance is not None:
-            for field in ("tenant", "kpi"):
-                if field in attrs and attrs[field] != getattr(self.instance, field):
-                    raise serializers.ValidationError({field: "A target's tenant and KPI do not change; create a target for the other one."})
-        return super().validate(attrs)
 
 
 class DashboardSummarySerializer(serializers.Serializer):

@@ -69,3 +69,21 @@ class MeSerializer(serializers.Serializer):
     acting_organization = serializers.CharField(allow_null=True)
     acting_role = serializers.ChoiceField(choices=Role.choices, allow_null=True)
     memberships = MeMembershipSerializer(many=True)
+
+
+class TenantConfigSerializer(ScopedModelSerializer):
+    """A tenant's configuration row (SLA policies, business calendars, KPI targets): `tenant` is
+    the tenant's slug, named by platform staff on create (tenant staff always write their own),
+    and neither it nor the fields in `Meta.fixed_fields` change once the row exists."""
+
+    tenant = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.filter(kind=OrgKind.TENANT), required=False,
+                                          help_text="Tenant slug; platform staff name it on create. It does not change later.")
+
+    def validate(self, attrs):
+        if self.instance is not None:
+            for name in ("tenant", *getattr(self.Meta, "fixed_fields", ())):
+                if name in attrs and attrs[name] != getattr(self.instance, name):
+                    raise serializers.ValidationError({name: f"The {name} of a {self.Meta.model._meta.verbose_name} does not change; "
+                                                             "create one for the other instead."})
+        return super().validate(attrs)
+

@@ -3,30 +3,15 @@
 import django_filters
 from rest_framework import serializers
 
-from apps.core.api.serializers import ScopedModelSerializer
 from apps.core.api.viewsets import TenantScopedViewSet
-from apps.core.choices import OrgKind
-from apps.tenants.models import Organization
+from apps.tenants.api.serializers import TenantConfigSerializer
 
 from .. import sla_config
 from ..choices import TicketPriority
 from ..models import BusinessCalendar, SlaPolicy
 
 
-def _tenant_field():
-    return serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.filter(kind=OrgKind.TENANT), required=False,
-                                        help_text="Tenant slug; platform staff name it on create. It does not change later.")
-
-
-class _TenantOnce(ScopedModelSerializer):
-    def validate(self, attrs):
-        if self.instance is not None and "tenant" in attrs and attrs["tenant"].pk != self.instance.tenant_id:
-            raise serializers.ValidationError({"tenant": "A row stays with its tenant; create one for the other tenant."})
-        return super().validate(attrs)
-
-
-class BusinessCalendarSerializer(_TenantOnce):
-    tenant = _tenant_field()
+class BusinessCalendarSerializer(TenantConfigSerializer):
     working_hours = serializers.JSONField(required=False, help_text='{"mon": [["09:00", "17:00"]], …}; a missing day is not worked')
     holidays = serializers.JSONField(required=False, help_text='["2026-12-25", …]')
 
@@ -37,9 +22,7 @@ class BusinessCalendarSerializer(_TenantOnce):
         validators: list = []  # one default calendar per tenant: checked by the service's full_clean()
 
 
-class SlaPolicySerializer(_TenantOnce):
-    tenant = _tenant_field()
-
+class SlaPolicySerializer(TenantConfigSerializer):
     class Meta:
         model = SlaPolicy
         fields = ["id", "tenant", "name", "priority", "first_response_minutes", "resolution_minutes", "at_risk_percent", "calendar",
