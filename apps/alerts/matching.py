@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from functools import lru_cache
 
 from django.core.exceptions import ValidationError
+
+from apps.core.regex import UnsupportedRegex, compile_user_regex
 
 from .choices import MatchOp
 
 OPS = {op.value for op in MatchOp}
 
 
-@lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(f"^(?:{pattern})$")
+def _compiled(pattern: str):
+    # anchored like Alertmanager's; RE2 (as in Alertmanager) runs in linear time
+    return compile_user_regex(pattern, full=True)
 
 
 def validate_matchers(matchers, *, field: str = "matchers", allow_empty: bool = False) -> None:
@@ -34,8 +34,8 @@ def validate_matchers(matchers, *, field: str = "matchers", allow_empty: bool = 
         if m.get("op") in (MatchOp.RE, MatchOp.NRE):
             try:
                 _compiled(m.get("value", ""))
-            except re.error as exc:
-                raise ValidationError({field: f"Matcher {i + 1}: invalid regular expression ({exc})."}) from exc
+            except UnsupportedRegex as exc:
+                raise ValidationError({field: f"Matcher {i + 1}: {exc}"}) from exc
 
 
 def matcher_matches(m: dict, labels: dict) -> bool:
@@ -48,9 +48,13 @@ def matcher_matches(m: dict, labels: dict) -> bool:
         return value == expected
     if op == MatchOp.NE:
         return value != expected
+    try:
+        regex = _compiled(expected)
+    except UnsupportedRegex:
+        return False  # stored before RE2 (lookaround, backreference): never matches, refused on save
     if op == MatchOp.RE:
-        return _compiled(expected).match(value) is not None
-    return _compiled(expected).match(value) is None
+        return regex.match(value) is not None
+    return regex.match(value) is None
 
 
 def matches_all(matchers: list[dict], labels: dict) -> bool:

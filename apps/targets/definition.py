@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from apps.core.regex import check_user_schema, iter_user_schema_errors
+
 from .choices import Shell, StepType
 from .templating import TemplateError, variables
 
@@ -83,7 +85,7 @@ def validate_parameters_schema(schema) -> None:
     if not isinstance(schema, dict):
         raise ValidationError({"parameters_schema": "The parameters schema must be a JSON object."})
     try:
-        Draft202012Validator.check_schema(schema)
+        check_user_schema(schema)  # patterns must run on RE2 (linear time)
     except SchemaError as exc:
         raise ValidationError({"parameters_schema": f"Not a valid JSON schema: {exc.message}"}) from exc
 
@@ -141,7 +143,7 @@ def validate_params(schema: dict, params) -> dict:
         raise ValidationError({"params": "Parameters are a JSON object."})
     params = apply_defaults(schema, params)
     if schema:
-        errs = sorted(Draft202012Validator(schema).iter_errors(params), key=lambda e: list(e.path))
+        errs = sorted(iter_user_schema_errors(schema, params), key=lambda e: list(e.path))
         if errs:
             raise ValidationError({"params": [f"{'.'.join(map(str, e.path)) or 'params'}: {e.message}" for e in errs]})
     return params
