@@ -49,6 +49,7 @@ class Shell(models.TextChoices):
     POWERSHELL = "powershell", "PowerShell"
     CMD = "cmd", "cmd.exe"
     SH = "sh", "POSIX sh"
+    BASH = "bash", "bash"
 
 
 class OnFailure(models.TextChoices):

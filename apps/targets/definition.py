@@ -10,7 +10,7 @@ from jsonschema.exceptions import SchemaError
 from apps.core.regex import check_user_schema, iter_user_schema_errors
 
 from .choices import Shell, StepType
-from .templating import TemplateError, variables
+from .templating import TemplateError, UnsafeValue, check_script, variables
 
 _COMMON = {
     "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -39,6 +39,7 @@ STEP_SCHEMAS: dict[str, dict] = {
         "path": {"type": "string", "minLength": 1, "maxLength": 1000},
     }),
     StepType.SSH_EXEC: _schema(["command"], {
+        "shell": {"enum": [Shell.SH, Shell.BASH]},  # absent: the login shell
         "command": {"type": "string", "minLength": 1, "maxLength": 100_000},
     }),
     StepType.SSH_COPY: _schema(["content", "path"], {
@@ -110,7 +111,7 @@ def validate_steps(steps, parameters_schema: dict | None = None) -> None:
             errors.append(f"{label}: {field}: {err.message}")
         for field in TEMPLATE_FIELDS[kind]:
             if isinstance(step.get(field), str):
-                errors.extend(_check_template(label, field, step[field], known))
+                errors.extend(_check_template(label, field, step[field], known, shell=_script_shell(step, field)))
         for name, value in (step.get("headers") or {}).items() if isinstance(step.get("headers"), dict) else []:
             if isinstance(value, str):
                 errors.extend(_check_template(label, f"headers.{name}", value, known))
@@ -118,10 +119,17 @@ def validate_steps(steps, parameters_schema: dict | None = None) -> None:
         raise ValidationError({"steps": errors})
 
 
-def _check_template(label, field, text, known) -> list[str]:
+def _script_shell(step: dict, field: str) -> str | None:
+    how = escape_for(step, field)
+    return how if how in Shell.values else None
+
+
+def _check_template(label, field, text, known, *, shell: str | None = None) -> list[str]:
     try:
         names = variables(text)
-    except TemplateError as exc:
+        if shell:
+            check_script(text, shell=shell)  # a placeholder where the shell cannot expand a variable
+    except (TemplateError, UnsafeValue) as exc:
         return [f"{label}: {field}: template error: {exc}"]
     unknown = sorted(names - known)
     if unknown:

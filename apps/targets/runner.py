@@ -28,7 +28,7 @@ from .definition import DEFAULT_STEP_TIMEOUT, escape_for
 from .executors import ExecutorError, TargetSpec, executor_for
 from .executors import http as http_executor
 from .models import JobRun, JobRunOutput, JobRunStep, Target
-from .templating import TemplateError, UnsafeValue, render
+from .templating import TemplateError, UnsafeValue, render, render_script
 
 log = logging.getLogger(__name__)
 TRUNCATED = "\n[... output truncated: {cap} bytes stored, the rest was dropped ...]\n"
@@ -193,16 +193,16 @@ class Stopped(Exception):
 
 def render_step(step: dict, context: dict) -> tuple[dict, str]:
     out = dict(step)
-    for name in ("command", "script", "content", "path", "url", "body"):
+    for name in ("content", "path", "url", "body"):
         if isinstance(step.get(name), str):
             out[name] = render(step[name], context, escape=escape_for(step, name))
     if step.get("headers"):
         out["headers"] = {k: render(v, context, escape="header") for k, v in step["headers"].items()}
     kind = step["type"]
-    if kind == StepType.SSH_EXEC:
-        shown = out["command"]
-    elif kind == StepType.WINRM_EXEC:
-        shown = out["script"]
+    if kind in (StepType.SSH_EXEC, StepType.WINRM_EXEC):  # values travel as data in out["env"]
+        name = "command" if kind == StepType.SSH_EXEC else "script"
+        script = render_script(step[name], context, shell=escape_for(step, name))
+        out[name], out["env"], shown = script.text, script.env, script.shown(escape_for(step, name))
     elif kind in (StepType.SSH_COPY, StepType.WINRM_COPY):
         shown = f"copy {len(out['content'].encode())} bytes to {out['path']}"
     else:
@@ -336,9 +336,9 @@ class Orchestrator:
 
         try:
             if kind in (StepType.SSH_EXEC, StepType.WINRM_EXEC):
-                shell = "sh" if kind == StepType.SSH_EXEC else step.get("shell", "powershell")
+                shell = step.get("shell", "") if kind == StepType.SSH_EXEC else step.get("shell", "powershell")
                 body = rendered["command"] if kind == StepType.SSH_EXEC else rendered["script"]
-                code = await self.race(asyncio.wait_for(conn.exec(body, shell=shell, timeout=timeout, emit=emit), timeout))
+                code = await self.race(asyncio.wait_for(conn.exec(body, shell=shell, timeout=timeout, emit=emit, env=rendered["env"]), timeout))
                 ok = code == 0
             elif kind in (StepType.SSH_COPY, StepType.WINRM_COPY):
                 mode = int(step.get("mode", "0644"), 8)

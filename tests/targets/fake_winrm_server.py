@@ -2,8 +2,9 @@
 
 A small WS-Management endpoint on loopback HTTP with basic auth that speaks the subset pywinrm
 uses: Create (shell), Command, Receive, Signal, Delete. It is NOT Windows:
-- `cmd /c <line>` and other plain commands run as `sh -c <line>` in a local subprocess, so the
-  real pywinrm client and our executor are exercised end to end with real output and exit codes;
+- `cmd [/v:on] /c <line>` and other plain commands run as `sh -c <line>` in a local subprocess
+  (with the shell's Environment variables, as WinRM gives them), so the real pywinrm client and
+  our executor are exercised end to end with real output and exit codes;
 - `powershell -EncodedCommand <b64>` is decoded and recorded in `self.scripts` (there is no
   PowerShell here); it "succeeds" with empty output unless the script contains `exit <n>`.
 Tests assert on what arrived (the exact script, quoting included).
@@ -12,6 +13,7 @@ Tests assert on what arrived (the exact script, quoting included).
 from __future__ import annotations
 
 import base64
+import os
 import re
 import subprocess
 import threading
@@ -42,6 +44,7 @@ class FakeWinRMServer:
         self.shells: dict[str, dict] = {}
         self.scripts: list[str] = []
         self.commands: list[tuple[str, str]] = []
+        self.environments: list[dict[str, str]] = []  # the shell's Environment, per command
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,14 +83,15 @@ class FakeWinRMServer:
         verb = action.rsplit("/", 1)[1]
         if verb == "Create":
             shell_id = str(uuid.uuid4()).upper()
-            self.shells[shell_id] = {}
+            variables = root.findall(".//rsp:Environment/rsp:Variable", NS)
+            self.shells[shell_id] = {"env": {v.get("Name"): v.text or "" for v in variables}}
             return _envelope(message_id, f'<x:ResourceCreated xmlns:x="{NS["a"]}"><a:ReferenceParameters><w:SelectorSet>'
                              f'<w:Selector Name="ShellId">{shell_id}</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>')
         if verb == "Command":
             command = root.find(".//rsp:Command", NS).text or ""
             args = (root.find(".//rsp:Arguments", NS).text if root.find(".//rsp:Arguments", NS) is not None else "") or ""
             command_id = str(uuid.uuid4()).upper()
-            self.shells[shell_id][command_id] = self.execute(command, args)
+            self.shells[shell_id][command_id] = self.execute(command, args, self.shells[shell_id]["env"])
             return _envelope(message_id, f"<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId></rsp:CommandResponse>")
         if verb == "Receive":
             command_id = root.find(".//rsp:DesiredStream", NS).get("CommandId")
@@ -105,14 +109,16 @@ class FakeWinRMServer:
             return _envelope(message_id, "")
         raise ValueError(f"fake WinRM server: unsupported action {action}")
 
-    def execute(self, command: str, args: str) -> tuple[bytes, bytes, int]:
+    def execute(self, command: str, args: str, env: dict[str, str]) -> tuple[bytes, bytes, int]:
         self.commands.append((command, args))
+        self.environments.append(env)
         if command.lower() == "powershell":
             encoded = args.split("-EncodedCommand", 1)[1].strip().split()[0]
             script = base64.b64decode(encoded).decode("utf-16-le")
             self.scripts.append(script)
             match = re.search(r"\bexit (\d+)\s*$", script)
             return b"", b"", int(match.group(1)) if match else 0
-        line = args[3:] if command.lower() == "cmd" and args.startswith("/c ") else f"{command} {args}".strip()
-        done = subprocess.run(["sh", "-c", line], capture_output=True, timeout=30)
+        switches = re.match(r"((?:/[a-z]:?\w* )*?)/c ", args, re.I) if command.lower() == "cmd" else None
+        line = args[switches.end():] if switches else f"{command} {args}".strip()
+        done = subprocess.run(["sh", "-c", line], capture_output=True, timeout=30, env={**os.environ, **env})
         return done.stdout, done.stderr, done.returncode

@@ -174,17 +174,12 @@ def test_schedules_sync_to_beat_preview_in_zone_and_missed_alert(world, api):
 
 
 @pytest.mark.parametrize("value", ["$(id)", "a'b", "x\u2019; Remove-Item C:\\ -Recurse; '"])
-def test_powershell_and_cmd_quoting(value):
-    from apps.targets.templating import UnsafeValue, quote_cmd, quote_powershell, render
+def test_powershell_literal_and_script_values(value):
+    from apps.targets.templating import quote_powershell, render_script
 
-    quoted = quote_powershell(value)
+    quoted = quote_powershell(value)  # copy paths: one literal whose quotes are all doubled
     inner = quoted[1:-1]
-    # every quote character inside is doubled, so the literal never ends early
     for q in "'\u2019":
         assert inner.count(q) % 2 == 0
-    assert render("Write-Output {{ v }}", {"v": value}, escape="powershell") == f"Write-Output {quoted}"
-    if "'" in value or "$" in value:
-        pass
-    with pytest.raises(UnsafeValue):
-        quote_cmd('a" & del x')
-    assert quote_cmd("plain & safe") == '"plain & safe"'
+    script = render_script("Write-Output {{ v }}", {"v": value}, shell="powershell")
+    assert (script.text, script.env) == ("Write-Output ${env:OPS_1}", {"OPS_1": value})

@@ -149,7 +149,7 @@ def test_check_mode_renders_without_executing(fleet, world, tmp_path):
     run = run_now(job, world.user("a", "operator"), params={"p": "it's"}, targets=targets[:1], check_mode=True)
     step = run.steps.get()
     assert run.status == RunStatus.SUCCEEDED and step.status == StepStatus.CHECKED
-    assert step.rendered == f"touch {marker} 'it'\"'\"'s'"
+    assert step.rendered == f"export OPS_1='it'\"'\"'s'\ntouch {marker} \"${{OPS_1}}\""
     assert not marker.exists()
 
 

@@ -39,8 +39,9 @@ class Connection(abc.ABC):
     """An open session to one target."""
 
     @abc.abstractmethod
-    async def exec(self, command: str, *, shell: str, timeout: float, emit: Emit) -> int:
-        """Run a command, stream output through `emit`, return the exit code."""
+    async def exec(self, command: str, *, shell: str, timeout: float, emit: Emit, env: dict[str, str] | None = None) -> int:
+        """Run a command, stream output through `emit`, return the exit code. `env` holds the
+        values the command refers to as variables (templating.Script): delivered as data."""
 
     @abc.abstractmethod
     async def copy(self, content: bytes, path: str, *, mode: int, timeout: float) -> None:

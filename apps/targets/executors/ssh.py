@@ -1,15 +1,20 @@
 """SSH executor on asyncssh: many targets concurrently in one event loop; no local temp files
 (keys are imported from memory); copies land in a remote temp file with mode 0600 that is
-renamed into place, and removed if anything fails."""
+renamed into place, and removed if anything fails.
+
+A command's values arrive as an `export NAME='…'` line before it (sshd's AcceptEnv would refuse
+the SSH env request); `shell` sh or bash runs the script with that interpreter, else the login shell."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import secrets
+import shlex
 
 import asyncssh
 
+from ..templating import sh_prelude
 from .base import Connection, Emit, Executor, ExecutorError, TargetSpec
 
 READ_SIZE = 65536
@@ -19,8 +24,9 @@ class SSHConnection(Connection):
     def __init__(self, conn: asyncssh.SSHClientConnection):
         self.conn = conn
 
-    async def exec(self, command: str, *, shell: str, timeout: float, emit: Emit) -> int:
-        proc = await self.conn.create_process(command, encoding="utf-8", errors="replace")
+    async def exec(self, command: str, *, shell: str, timeout: float, emit: Emit, env: dict[str, str] | None = None) -> int:
+        line = f"exec {shell} -c {shlex.quote(command)}" if shell in ("sh", "bash") else command
+        proc = await self.conn.create_process(sh_prelude(env or {}) + line, encoding="utf-8", errors="replace")
         try:
             async def pump(reader, stream):
                 while True:

@@ -1,7 +1,11 @@
 """WinRM executor on pywinrm. pywinrm is synchronous, so each call runs on a bounded thread pool
 owned by the executor (one per run, sized by the job's concurrency). Output is read with
 `get_command_output_raw` in a loop, so it streams and a timeout or cancel can stop it between
-receives (the command is then terminated with a WS-Man Signal)."""
+receives (the command is then terminated with a WS-Man Signal).
+
+Values a script refers to: PowerShell sets them from base64 in a prelude (`$env:OPS_1 = …`);
+cmd gets them in the environment of a shell opened for that command, read with delayed
+expansion (`cmd /v:on`, `!OPS_1!`), never with `%…%`, whose result cmd parses again."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ..templating import powershell_prelude, quote_powershell
 from .base import Connection, Emit, Executor, ExecutorError, TargetSpec
 
 COPY_CHUNK = 1200  # bytes per PowerShell command (the encoded command line stays under 8 KiB)
@@ -22,8 +27,6 @@ def encode_powershell(script: str) -> str:
 
 
 def ps_literal(text: str) -> str:
-    from ..templating import quote_powershell
-
     return quote_powershell(text)
 
 
@@ -33,16 +36,27 @@ class WinRMConnection(Connection):
         self.protocol = protocol
         self.shell_id = shell_id
 
-    def _run_blocking(self, command: str, args: list[str], emit: Emit, stop: threading.Event, deadline: float) -> int:
+    def _run_blocking(self, command: str, args: list[str], emit: Emit, stop: threading.Event, deadline: float,
+                      env: dict[str, str] | None = None) -> int:
+        if not env:
+            return self._receive(self.shell_id, command, args, emit, stop, deadline)
+        shell_id = self.protocol.open_shell(env_vars=env)
+        try:
+            return self._receive(shell_id, command, args, emit, stop, deadline)
+        finally:
+            with contextlib.suppress(Exception):
+                self.protocol.close_shell(shell_id)
+
+    def _receive(self, shell_id: str, command: str, args: list[str], emit: Emit, stop: threading.Event, deadline: float) -> int:
         from winrm.exceptions import WinRMOperationTimeoutError
 
-        command_id = self.protocol.run_command(self.shell_id, command, args)
+        command_id = self.protocol.run_command(shell_id, command, args)
         try:
             while True:
                 if stop.is_set() or time.monotonic() > deadline:
                     raise TimeoutError("stopped")
                 try:
-                    out, err, code, done = self.protocol.get_command_output_raw(self.shell_id, command_id)
+                    out, err, code, done = self.protocol.get_command_output_raw(shell_id, command_id)
                 except WinRMOperationTimeoutError:
                     continue
                 if out:
@@ -53,12 +67,12 @@ class WinRMConnection(Connection):
                     return code
         finally:
             with contextlib.suppress(Exception):
-                self.protocol.cleanup_command(self.shell_id, command_id)
+                self.protocol.cleanup_command(shell_id, command_id)
 
-    async def _call(self, command: str, args: list[str], emit: Emit, timeout: float) -> int:
+    async def _call(self, command: str, args: list[str], emit: Emit, timeout: float, env: dict[str, str] | None = None) -> int:
         stop = threading.Event()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.executor.pool, self._run_blocking, command, args, emit, stop, time.monotonic() + timeout)
+        future = loop.run_in_executor(self.executor.pool, self._run_blocking, command, args, emit, stop, time.monotonic() + timeout, env)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except (TimeoutError, asyncio.CancelledError):
@@ -69,10 +83,11 @@ class WinRMConnection(Connection):
         except Exception as exc:
             raise ExecutorError(f"WinRM command failed: {exc}") from None
 
-    async def exec(self, command: str, *, shell: str, timeout: float, emit: Emit) -> int:
+    async def exec(self, command: str, *, shell: str, timeout: float, emit: Emit, env: dict[str, str] | None = None) -> int:
         if shell == "cmd":
-            return await self._call("cmd", ["/c", command], emit, timeout)
-        return await self._call("powershell", ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(command)], emit, timeout)
+            return await self._call("cmd", ["/v:on", "/c", command] if env else ["/c", command], emit, timeout, env)
+        script = powershell_prelude(env or {}) + command
+        return await self._call("powershell", ["-NoProfile", "-NonInteractive", "-EncodedCommand", encode_powershell(script)], emit, timeout)
 
     async def copy(self, content: bytes, path: str, *, mode: int, timeout: float) -> None:
         dest = ps_literal(path)

@@ -1,0 +1,139 @@
+"""Issue 17.1: a parameter reaches the target as data, never as script text — whatever quotes the
+job author put around its placeholder. Every hostile value in every position, on the real
+loopback sshd for sh and bash and on the WS-Man test server for PowerShell and cmd."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from django.urls import reverse
+
+from apps.targets.choices import RunStatus, StepStatus
+from tests.factories.targets import make_job
+from tests.targets.test_runs import fleet, run_now  # noqa: F401  (fixture)
+from tests.targets.test_winrm import winrm_target
+
+HOSTILE = [
+    "$(touch {m})",
+    "`touch {m}`",
+    '"; touch {m}; "',
+    "'; touch {m}; '",
+    "a\ntouch {m}\n",
+    "x'\"$(touch {m})\"'`touch {m}`\\",
+    "EOF\ntouch {m}\nEOF",
+    "$HOME ${{IFS}} * ? ~ | > < & ; \\ %PATH% !PATH! ^& \u2019 \u201c",
+]
+SH_POSITIONS = {  # the step's command, and what printf/cat must print
+    "unquoted": ("printf '%s' {{ p }}", "{v}"),
+    "double-quoted": ("printf '%s' \"{{ p }}\"", "{v}"),
+    "single-quoted": ("printf '%s' 'x {{ p }}'", "x {v}"),
+    "heredoc": ("cat <<EOF\n{{ p }}\nEOF", "{v}\n"),
+    "mixed": ("printf '%s|' x{{ p }}y \"a'{{ p }}'b\" 'c\"{{ p }}\"d'", "x{v}y|a'{v}'b|c\"{v}\"d|"),
+}
+PARAMS = {"type": "object", "properties": {"p": {"type": "string"}, "n": {"type": "integer"}}}
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_value_in_every_position_arrives_as_data_on_real_sshd(fleet, world, tmp_path, template):  # noqa: F811
+    tenant, _, targets = fleet
+    marker = tmp_path / "pwned"
+    value = template.format(m=marker)
+    steps = [{"name": f"{shell} {where}", "type": "ssh.exec", "shell": shell, "command": command}
+             for shell in ("sh", "bash") for where, (command, _) in SH_POSITIONS.items()]
+    job = make_job(tenant, parameters_schema=PARAMS, steps=steps, on_failure="continue")
+    run = run_now(job, world.user("a", "operator"), params={"p": value}, targets=targets[:1])
+    results = {s.step_name: s for s in run.steps.all()}
+    for shell in ("sh", "bash"):
+        for where, (_, expected) in SH_POSITIONS.items():
+            step = results[f"{shell} {where}"]
+            assert (step.status, step.stdout) == (StepStatus.SUCCEEDED, expected.format(v=value)), (shell, where, step.error, step.stderr)
+    assert not marker.exists()
+    assert run.status == RunStatus.SUCCEEDED
+
+
+def test_arithmetic_takes_integers_only(fleet, world):  # noqa: F811
+    tenant, _, targets = fleet
+    job = make_job(tenant, parameters_schema=PARAMS, steps=[{"type": "ssh.exec", "command": "echo $(( {{ n }} + 1 ))"}])
+    run = run_now(job, world.user("a", "operator"), params={"n": 41}, targets=targets[:1])
+    assert run.steps.get().stdout == "42\n"
+    job = make_job(tenant, name="str", parameters_schema=PARAMS, steps=[{"type": "ssh.exec", "command": "echo $(( {{ p }} + 1 ))"}])
+    run = run_now(job, world.user("a", "operator"), params={"p": "a[$(id)]"}, targets=targets[:1])
+    step = run.steps.get()
+    assert step.status == StepStatus.FAILED and "arithmetic" in step.error
+
+
+def test_login_shell_default_and_list_values(fleet, world):  # noqa: F811
+    tenant, _, targets = fleet
+    schema = {"type": "object", "properties": {"files": {"type": "array", "items": {"type": "string"}}}}
+    job = make_job(tenant, parameters_schema=schema, steps=[{"type": "ssh.exec", "command": "printf '<%s>' {{ files }}; echo \" {{ files }}\""}])
+    run = run_now(job, world.user("a", "operator"), params={"files": ["a b", "$(id)", "'"]}, targets=targets[:1])
+    assert run.steps.get().stdout == "<a b><$(id)><'> a b $(id) '\n"
+
+
+@pytest.mark.parametrize(("command", "construct"), [
+    ("cat <<'EOF'\n{{ p }}\nEOF", "quoted here-document"),
+    ("cat <<\"EOF\"\n{{ p }}\nEOF", "quoted here-document"),
+    ("echo $'x {{ p }}'", "$'"),
+    ("echo \\{{ p }}", "backslash"),
+    ("cat <<{{ p }}\nx\n{{ p }}", "here-document delimiter"),
+])
+def test_save_refuses_placeholders_the_shell_cannot_expand(world, api, command, construct):
+    c = api.as_user(world.user("a", "admin"))
+    r = c.post(reverse("job-list"), {"name": "j", "parameters_schema": PARAMS, "steps": [{"type": "ssh.exec", "command": command}]}, format="json")
+    assert r.status_code == 400, r.content
+    assert any(construct in m for m in r.json()["errors"]["steps"]), r.json()
+
+
+def test_save_accepts_ssh_shell_choice(world, api):
+    c = api.as_user(world.user("a", "admin"))
+    step = {"type": "ssh.exec", "shell": "bash", "command": "echo \"{{ p }}\" '{{ p }}'"}
+    assert c.post(reverse("job-list"), {"name": "j", "parameters_schema": PARAMS, "steps": [step]}, format="json").status_code == 201
+    step["shell"] = "zsh"
+    assert c.post(reverse("job-list"), {"name": "k", "parameters_schema": PARAMS, "steps": [step]}, format="json").status_code == 400
+
+
+PS_POSITIONS = {  # the step's script, and the script PowerShell must receive after the prelude
+    "unquoted": ("Write-Output {{ p }}", "Write-Output ${env:OPS_1}"),
+    "double-quoted": ('Write-Output "{{ p }}"', 'Write-Output "${env:OPS_1}"'),
+    "single-quoted": ("Write-Output 'it''s $x `{{ p }}'", 'Write-Output "it\'s `$x ``${env:OPS_1}"'),
+    "here-string": ('@"\n{{ p }}\n"@', '@"\n${env:OPS_1}\n"@'),
+    "literal here-string": ("@'\n$a {{ p }}\n'@", '@"\n`$a ${env:OPS_1}\n"@'),
+}
+PRELUDE = re.compile(r"^\$env:(OPS_\d+) = \[Text\.Encoding\]::UTF8\.GetString\(\[Convert\]::FromBase64String\('([A-Za-z0-9+/=]*)'\)\)\n")
+
+
+def split_prelude(script: str) -> tuple[dict[str, str], str]:
+    env = {}
+    while m := PRELUDE.match(script):
+        env[m.group(1)] = base64.b64decode(m.group(2)).decode()
+        script = script[m.end():]
+    return env, script
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_value_reaches_powershell_and_cmd_as_data(world, fake_winrm, tmp_path, template):
+    marker = tmp_path / "pwned"
+    value = template.format(m=marker)
+    steps = [{"name": f"ps {where}", "type": "winrm.exec", "shell": "powershell", "script": script}
+             for where, (script, _) in PS_POSITIONS.items()]
+    steps += [{"name": "cmd unquoted", "type": "winrm.exec", "shell": "cmd", "script": "echo {{ p }}"},
+              {"name": "cmd quoted", "type": "winrm.exec", "shell": "cmd", "script": 'echo "x {{ p }}" & echo done'}]
+    job = make_job(world.tenant("a"), parameters_schema=PARAMS, steps=steps, on_failure="continue")
+    run = run_now(job, world.user("a", "operator"), params={"p": value}, targets=[winrm_target(world, fake_winrm)])
+    assert {s.step_name: s.status for s in run.steps.all()} == {s["name"]: StepStatus.SUCCEEDED for s in steps}, run.steps.values("step_name", "error")
+    for script, (_, expected) in zip(fake_winrm.scripts, PS_POSITIONS.values(), strict=True):
+        env, body = split_prelude(script)
+        assert env == {"OPS_1": value} and body == expected  # the value is only ever base64 in the prelude
+    cmd_calls = [(args, env) for (command, args), env in zip(fake_winrm.commands, fake_winrm.environments, strict=True) if command == "cmd"]
+    assert cmd_calls == [("/v:on /c echo !OPS_1!", {"OPS_1": value}), ('/v:on /c echo "x !OPS_1!" & echo done', {"OPS_1": value})]
+    assert not marker.exists()
+
+
+def test_cmd_refuses_values_ws_man_cannot_carry(world, fake_winrm):
+    job = make_job(world.tenant("a"), parameters_schema=PARAMS, steps=[{"type": "winrm.exec", "shell": "cmd", "script": "echo {{ p }}"}])
+    run = run_now(job, world.user("a", "operator"), params={"p": "a\r\nb"}, targets=[winrm_target(world, fake_winrm)])
+    step = run.steps.get()
+    assert step.status == StepStatus.FAILED and "carriage return" in step.error
+    assert not [c for c in fake_winrm.commands if c[0] == "cmd"]
