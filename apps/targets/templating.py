@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 import urllib.parse
 from contextvars import ContextVar
@@ -139,8 +140,6 @@ def render_script(template: str, context: dict, *, shell: str) -> Script:
 def check_script(template: str, *, shell: str) -> None:
     """Save-time check: raise UnsafeValue when a placeholder stands where the shell cannot
     expand a variable (the message names the construct). `{% … %}` tags are ignored here."""
-    import re
-
     probe = re.sub(r"\{%.*?%\}|\{#.*?#\}", "", template, flags=re.S)
     probe = re.sub(r"\{\{.*?\}\}", "{{ 0 }}", probe, flags=re.S)  # integers pass arithmetic
     render_script(probe, {}, shell=shell)
@@ -306,7 +305,7 @@ class _Sh(_Lexer):
         elif c == ")":
             entry[1] = max(0, entry[1] - 1)
             self.copy()
-        elif c == "<" and self.at(1) == "<" and self.at(2) != "<" and state != "arith":
+        elif c == "<" and self.at(1) == "<" and "<" not in (self.at(2), prev) and state != "arith":  # not <<<
             self.heredoc_operator()
         elif c == "#" and prev in _SH_WORD_START and state != "arith":
             while self.i < len(self.text) and self.at() != "\n":

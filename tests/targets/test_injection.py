@@ -137,3 +137,17 @@ def test_cmd_refuses_values_ws_man_cannot_carry(world, fake_winrm):
     step = run.steps.get()
     assert step.status == StepStatus.FAILED and "carriage return" in step.error
     assert not [c for c in fake_winrm.commands if c[0] == "cmd"]
+
+
+@pytest.mark.parametrize(("shell", "template"), [
+    *(("sh", command) for command, _ in SH_POSITIONS.values()),
+    ("sh", "cat <<< {{ p }}; echo $(echo '{{ p }}' \"$(printf %s {{ p }})\") `echo {{ p }}` # it's {{ p }}"),
+    *(("powershell", script) for script, _ in PS_POSITIONS.values()),
+    ("powershell", "<# it's #> Write-Output $(\"{{ p }}\" + '{{ p }}') # it's {{ p }}"),
+    ("cmd", 'echo "{{ p }}" ^& {{ p }} %PATH%'),
+])
+def test_script_text_never_depends_on_the_values(shell, template):
+    from apps.targets.templating import render_script
+
+    texts = {render_script(template, {"p": v.format(m="/tmp/m")}, shell=shell).text for v in [*HOSTILE, "plain"]}
+    assert len(texts) == 1, texts  # values travel only in Script.env
