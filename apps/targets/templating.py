@@ -187,6 +187,10 @@ class _Lexer:
         text = " ".join(_text(v) for v in value) if isinstance(value, list) else _text(value)
         if "\x00" in text:
             raise UnsafeValue("a value holds a NUL byte")
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise UnsafeValue("a value is not valid Unicode text (a lone surrogate)") from None
         name = f"OPS_{number}{suffix}"
         self.env[name] = text
         return name

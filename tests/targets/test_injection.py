@@ -151,3 +151,12 @@ def test_script_text_never_depends_on_the_values(shell, template):
 
     texts = {render_script(template, {"p": v.format(m="/tmp/m")}, shell=shell).text for v in [*HOSTILE, "plain"]}
     assert len(texts) == 1, texts  # values travel only in Script.env
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\ud800"])
+def test_values_no_shell_can_hold_are_refused(value):
+    from apps.targets.templating import UnsafeValue, render_script
+
+    for shell in ("sh", "powershell", "cmd"):
+        with pytest.raises(UnsafeValue):
+            render_script("echo {{ p }}", {"p": value}, shell=shell)
