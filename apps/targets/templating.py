@@ -416,12 +416,11 @@ class _PowerShell(_Lexer):
         elif c in PS_DQUOTES:
             self.stack.append(["dq", 0])
             self.copy()
-        elif c == "<" and self.at(1) == "#":
-            end = self.text.find("#>", self.i)
-            self.copy((len(self.text) if end < 0 else end + 2) - self.i)
-        elif c == "#" and prev in " \t\n;({":
-            end = self.text.find("\n", self.i)
-            self.copy((len(self.text) if end < 0 else end) - self.i)
+        elif (c == "<" and self.at(1) == "#") or (c == "#" and prev in " \t\n;({"):  # comment
+            end = self.text.find("#>", self.i) + 2 if c == "<" else self.text.find("\n", self.i)
+            end = len(self.text) if end < (2 if c == "<" else 0) else end
+            self.out.append(self.refs_in(self.text[self.i:end]))
+            self.i = end
         elif c == "$" and self.at(1) == "(":
             self.stack.append(["sub", 0])
             self.copy(2)

@@ -151,6 +151,7 @@ def test_script_text_never_depends_on_the_values(shell, template):
 
     texts = {render_script(template, {"p": v.format(m="/tmp/m")}, shell=shell).text for v in [*HOSTILE, "plain"]}
     assert len(texts) == 1, texts  # values travel only in Script.env
+    assert "\ue000" not in texts.pop()  # every placeholder became a reference
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\ud800"])
