@@ -174,6 +174,8 @@ class _Lexer:
         return self.text[self.i + k] if self.i + k < len(self.text) else ""
 
     def copy(self, n: int = 1) -> None:
+        if MARK in self.text[self.i + 1:self.i + n]:  # only an escape copies two characters at once
+            raise UnsafeValue("a placeholder right after a backslash or backtick escape cannot be expanded; remove the escape")
         self.out.append(self.text[self.i:self.i + n])
         self.i += n
 
@@ -290,7 +292,7 @@ class _Sh(_Lexer):
             else:
                 self.stack.append(["bt", 0])
             self.copy()
-        elif c in "'\"":
+        elif c in "'\"" and state != "arith":  # inside arithmetic a quoted placeholder is arithmetic too
             self.stack.append(["sq" if c == "'" else "dq", 0])
             self.copy()
         elif c == "}" and state == "brace":

@@ -161,3 +161,60 @@ def test_values_no_shell_can_hold_are_refused(value):
     for shell in ("sh", "powershell", "cmd"):
         with pytest.raises(UnsafeValue):
             render_script("echo {{ p }}", {"p": value}, shell=shell)
+
+
+FRAGMENTS = ["echo ", "printf '%s' ", "x", " ", ";", "\n", '"', "'", "$(", ")", "`", "${v:-", "}", "#", "\\", "$'",
+             "cat <<EOF\n", "\nEOF\n", "cat <<'Q'\n", "\nQ\n", "$((", "))", "((", "{{ p }}", "{{ p }}", "{{ p }}", "<<<"]
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_no_template_lets_a_value_run_as_code(shell, tmp_path):
+    """Random scripts of quoting fragments around placeholders, run by a real local sh/bash
+    the way the SSH executor sends them: whatever the lexer makes of them, no value runs."""
+    import subprocess
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from apps.targets.templating import TemplateError, UnsafeValue, render_script, sh_prelude
+
+    marker = tmp_path / "pwned"
+    values = [v.format(m=marker) for v in HOSTILE]
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=14), st.sampled_from(values))
+    def check(fragments, value):
+        try:
+            script = render_script("".join(fragments), {"p": value}, shell=shell)
+        except (UnsafeValue, TemplateError):
+            return
+        subprocess.run([shell, "-c", sh_prelude(script.env) + script.text], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=10, cwd=tmp_path)
+        assert not marker.exists(), "".join(fragments)
+
+    check()
+
+
+PS_FRAGMENTS = ["Write-Output ", "x", " ", ";", "\n", '"', "'", "\u2019", "$(", ")", "`", "#", "<#", "#>", "@'\n", "\n'@",
+                '@"\n', '\n"@', "$x", "{{ p }}", "{{ p }}", "{{ p }}"]
+
+
+@pytest.mark.parametrize(("shell", "fragments"), [("sh", FRAGMENTS), ("powershell", PS_FRAGMENTS), ("cmd", PS_FRAGMENTS)])
+def test_no_template_puts_a_value_into_the_script_text(shell, fragments):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from apps.targets.templating import MARK, TemplateError, UnsafeValue, render_script
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(fragments), min_size=1, max_size=16))
+    def check(parts):
+        texts = set()
+        for value in ("$(touch /tmp/m)\n'\"`", "plain"):
+            try:
+                texts.add(render_script("".join(parts), {"p": value}, shell=shell).text)
+            except (UnsafeValue, TemplateError):
+                texts.add(None)
+        assert len(texts) == 1 and MARK not in (texts.pop() or "")
+
+    check()
