@@ -73,7 +73,8 @@ def _customer_with_data_everywhere(world, sshd):  # noqa: F811
     notes = notify_team(tenant=tenant, role_filter=Role.SUPPORT_AGENT, title=f"Call {NAME} back", message=f"Phone {PHONE}",
                         metadata={"email": EMAIL})
     DeliveryFactory(notification=notes[0], kind=ChannelKind.SMS, last_error=f"550 mailbox {EMAIL} unknown")
-    NotificationFactory(tenant=tenant, recipient=login, title=f"Hello {NAME}", message=f"We have {EMAIL} on file")
+    mine = NotificationFactory(tenant=tenant, recipient=login, title=f"Hello {NAME}", message=f"We have {EMAIL} on file")
+    DeliveryFactory(notification=mine, kind=ChannelKind.SMS, last_error=f"number {PHONE} unreachable")
 
     # alerts with the customer in labels, annotations and metadata
     alert_raise(tenant=tenant, alert_type="custom", title=f"Line down for {NAME}", message=f"call {PHONE}",

@@ -166,7 +166,7 @@ def test_failing_eraser_rolls_back_and_marks_failed(world):
     DeletionRequest.objects.filter(pk=req.pk).update(due_at=timezone.now())
 
     @registry.register_eraser("zz_broken")
-    def _broken(customer, *, request):
+    def _broken(customer, *, request, personal):
         raise RuntimeError("disk on fire")
 
     try:
