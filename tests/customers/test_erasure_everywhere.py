@@ -203,3 +203,28 @@ def test_export_has_a_section_per_app_with_the_customers_data(world, sshd, djang
     with zipfile.ZipFile(Path(settings.MEDIA_ROOT) / other.file) as z:
         for n in APP_SECTIONS:
             assert not any(t.encode() in z.read(f"{n}.json") for t in TERMS), n
+
+
+def test_erasure_by_the_beat_task_on_a_real_worker(celery_worker):
+    """The production path: events dispatched and the due deletion executed by a real worker
+    (committed data only); afterwards no table holds the customer's identifiers."""
+    from apps.tenants.tasks import execute_due_deletions_task
+    from apps.notifications.models import Notification
+    from tests.conftest import wait_for
+    from tests.world import build_world
+
+    world = build_world()
+    admin = world.user("a", "admin")
+    customer = customer_register(actor=admin, name=NAME, contact_email=EMAIL, contact_phone=PHONE, username="qbh-login")
+    login = customer.organization.memberships.get().user
+    ticket_create(actor=login, subject=f"Call me back on {PHONE}", message=f"I am {NAME}, mail {EMAIL}")
+    assert wait_for(lambda: Notification.objects.filter(title__contains=PHONE).exists(), timeout=30)
+    req = deletion.deletion_request_create(actor=admin, customer=customer, reason=f"{NAME} asked")
+    DeletionRequest.objects.filter(pk=req.pk).update(due_at=timezone.now() - timedelta(minutes=1))
+    execute_due_deletions_task.delay()
+    done = wait_for(lambda: DeletionRequest.objects.filter(pk=req.pk, status__in=[DeletionStatus.COMPLETED, DeletionStatus.FAILED]).first(), timeout=60)
+    assert done.status == DeletionStatus.COMPLETED, done.error
+    # events the erasure itself published are dispatched after it: give the worker a moment
+    wait_for(lambda: not _tables_mentioning(TERMS), timeout=10)
+    left = _tables_mentioning(TERMS)
+    assert left == {}, left
