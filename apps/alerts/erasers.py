@@ -5,7 +5,16 @@ from __future__ import annotations
 from apps.tenants.customers.erasure import PersonalData, scrub_tables
 from apps.tenants.customers.registry import register_eraser
 
-from .models import Alert, AlertRecipientState, AlertRule, AlertSubscription, EscalationPolicy, InhibitRule, RunbookRequest, Silence
+from .models import (
+    Alert,
+    AlertRecipientState,
+    AlertRule,
+    AlertSubscription,
+    EscalationPolicy,
+    InhibitRule,
+    RunbookRequest,
+    Silence,
+)
 
 
 @register_eraser("alerts")
