@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django_celery_beat.models import PeriodicTask
+
 from apps.tenants.customers.erasure import PersonalData, scrub_tables
 from apps.tenants.customers.registry import register_eraser
 
@@ -20,4 +22,5 @@ def erase(customer, *, request, personal: PersonalData) -> dict:
         "schedules": (DeploymentSchedule.objects.filter(**mine), ["parameters", "metadata", "last_error"]),
         "runbooks": (Runbook.objects.filter(**mine), ["description"]),
         "provisioning_runs": (ProvisioningRun.objects.filter(**mine), ["error"]),
+        "periodic_tasks": (PeriodicTask.objects.filter(deployment_schedule__tenant_id=customer.tenant_id), ["description"]),
     })

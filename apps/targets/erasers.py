@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django_celery_beat.models import PeriodicTask
+
 from apps.tenants.customers.erasure import PersonalData, scrub_tables
 from apps.tenants.customers.registry import register_eraser
 
@@ -12,8 +14,8 @@ from .models import Credential, FailedTask, Job, JobRun, JobRunOutput, JobRunSte
 def erase(customer, *, request, personal: PersonalData) -> dict:
     """Job runs keep their rows (status, timings, counts) with the customer's identifiers
     redacted from parameters, rendered commands, output and errors; the same for schedules'
-    parameters, the names and tags of targets, groups, credentials and jobs (with the history of
-    targets and credentials) and the dead-letter list."""
+    parameters (and their beat entries' descriptions), the names and tags of targets, groups,
+    credentials and jobs (with the history of targets and credentials) and the dead-letter list."""
     mine = {"tenant_id": customer.tenant_id}
     through_run = {"run__tenant_id": customer.tenant_id}
     return scrub_tables(personal, {
@@ -26,4 +28,6 @@ def erase(customer, *, request, personal: PersonalData) -> dict:
         "credentials": (Credential.objects.filter(**mine), ["name", "username", "description"]),
         "jobs": (Job.objects.filter(**mine), ["name"]),
         "failed_tasks": (FailedTask.objects.all(), ["args", "kwargs", "exception", "traceback"]),
+        # each schedule's beat entry repeats the job's and the schedule's names
+        "periodic_tasks": (PeriodicTask.objects.filter(pk__in=JobSchedule.objects.filter(**mine).values("periodic_task_id")), ["description"]),
     }, history={"targets": mine, "credentials": mine})

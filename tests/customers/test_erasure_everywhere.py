@@ -90,6 +90,13 @@ def _customer_with_data_everywhere(world, sshd):  # noqa: F811
     run.refresh_from_db()
     assert NAME in "".join(run.steps.values_list("stdout", flat=True)), run.error
 
+    targets.schedule_create(actor=admin, job=job, name=f"Weekly greeting for {NAME}", cron="0 3 * * 1", params={"customer": NAME},
+                            targets=[cpe])
+    # django-admin's own log of a change to the customer (what the admin writes on save)
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    LogEntry.objects.log_actions(admin.pk, [customer], CHANGE, change_message=f"Changed contact_phone to {PHONE}", single_object=True)
+
     # other apps' free text naming the customer (history rows of targets included)
     make_target(tenant, name=f"router of {NAME}", hostname="192.0.2.7", tags=[EMAIL])
     make_instance(tenant, name="cust-app", config={"owner": EMAIL})
@@ -142,7 +149,8 @@ def test_erasure_leaves_no_personal_data_in_any_table_or_file(world, sshd, djang
     # the scenario reached every app that stores personal data, history tables included
     for table in ("tickets_ticket", "tickets_ticketmessage", "notifications_notification", "notifications_delivery", "alerts_alert",
                   "targets_jobrun", "targets_jobrunstep", "core_event", "tenants_historicalorganization",
-                  "tenants_historicalcustomerservice", "tenants_historicaldeletionrequest", "targets_historicaltarget", "auth_user"):
+                  "tenants_historicalcustomerservice", "tenants_historicaldeletionrequest", "targets_historicaltarget", "auth_user",
+                  "django_admin_log", "django_celery_beat_periodictask", "targets_jobschedule"):
         assert table in before, (table, before)
     assert _files_mentioning(TERMS)
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.core.choices import OrgKind
 from apps.core.tenancy import tenancy_changed
 
-from .erasure import PersonalData
+from .erasure import PersonalData, scrub_tables
 from .registry import ExportScope, register_eraser, register_exporter
 from .registry import iso as _iso
 
@@ -135,3 +135,19 @@ def erase_events(customer, *, request, personal: PersonalData) -> dict:
 
     events = Event.objects.filter(Q(tenant_id=customer.tenant_id) | Q(tenant__isnull=True))
     return {"events_redacted": personal.scrub(events, ["payload", "last_error"])}
+
+
+@register_eraser("platform_logs")
+def erase_platform_logs(customer, *, request, personal: PersonalData) -> dict:
+    """Logs kept by libraries beside the apps: django-admin's change log (object names and change
+    messages) and django-axes' login attempts (usernames, request data). Rows stay, redacted."""
+    from django.apps import apps as registry
+    from django.contrib.admin.models import LogEntry
+
+    tables = {"admin_log": (LogEntry.objects.all(), ["object_repr", "change_message"])}
+    if registry.is_installed("axes"):
+        for name in ("AccessAttempt", "AccessLog", "AccessFailureLog"):
+            model = registry.get_model("axes", name)
+            fields = [f for f in ("username", "get_data", "post_data") if f in {x.name for x in model._meta.fields}]
+            tables[f"axes_{name.lower()}"] = (model.objects.all(), fields)
+    return scrub_tables(personal, tables)
