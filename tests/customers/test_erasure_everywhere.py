@@ -53,6 +53,9 @@ def _customer_with_data_everywhere(world, sshd):  # noqa: F811
     login = customer.organization.memberships.get().user
     login.first_name, login.last_name = "Quentin", "Blakesley-Hart"
     login.save()
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.create(user=login, name=f"{EMAIL} phone", confirmed=True)
     customer_transition(customer, actor=admin, to_state=CustomerState.VERIFIED, reason="checked on the phone")
     customer_service_provision(actor=admin, customer=customer, plan="fiber-100", parameters={"contact": NAME, "phone": PHONE})
     customer_activate(customer, actor=admin)
@@ -150,7 +153,7 @@ def test_erasure_leaves_no_personal_data_in_any_table_or_file(world, sshd, djang
     for table in ("tickets_ticket", "tickets_ticketmessage", "notifications_notification", "notifications_delivery", "alerts_alert",
                   "targets_jobrun", "targets_jobrunstep", "core_event", "tenants_historicalorganization",
                   "tenants_historicalcustomerservice", "tenants_historicaldeletionrequest", "targets_historicaltarget", "auth_user",
-                  "django_admin_log", "django_celery_beat_periodictask", "targets_jobschedule"):
+                  "django_admin_log", "django_celery_beat_periodictask", "targets_jobschedule", "otp_totp_totpdevice"):
         assert table in before, (table, before)
     assert _files_mentioning(TERMS)
 

@@ -79,6 +79,8 @@ def erase_customer(customer, *, request, personal: PersonalData) -> dict:
     belong only to it; redact them from lifecycle reasons, service parameters, deletion
     reasons (and those rows' history); drop verification codes and the export files that hold
     their data. Rows stay for integrity."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     from ..models import Membership, Organization
     from .choices import ExportStatus
     from .exports import delete_export_file
@@ -120,6 +122,8 @@ def erase_customer(customer, *, request, personal: PersonalData) -> dict:
             user.set_unusable_password()
             user.save()
             users += 1
+        # their authenticator devices are named by the person (often their e-mail)
+        report["otp_devices_deleted"] = TOTPDevice.objects.filter(user_id__in=personal.user_ids).delete()[0]
         report["memberships_deactivated"] = Membership.objects.filter(organization_id=org_id).update(is_active=False)
         tenancy_changed()  # a queryset update sends no signal: processes keeping acting contexts reload
         report["organization_anonymised"] = True
