@@ -98,6 +98,7 @@ def erase_customer(customer, *, request, personal: PersonalData) -> dict:
         personal.scrub(LifecycleEvent.objects.filter(**own), ["reason"])
         + personal.scrub_with_history(CustomerService.objects.filter(**own), ["parameters", "last_error"], **own)
         + personal.scrub_with_history(DeletionRequest.objects.filter(**own), ["reason"], **own)
+        + personal.scrub_history(Membership, [])  # change reasons of any membership's history
     )
     report["verification_codes_deleted"] = VerificationCode.objects.filter(customer=customer).delete()[0]
     # the customer's own exports and the tenant-wide ones (they hold every customer's rows)
