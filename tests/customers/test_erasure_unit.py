@@ -82,3 +82,19 @@ def test_every_table_with_free_text_is_scrubbed_or_said_why_not(world, monkeypat
     }
     missing = with_text - scrubbed - set(HANDLED_DIRECTLY) - set(NO_PERSONAL_DATA)
     assert not missing, f"no eraser scrubs these tables; add them to an app's erasers.py (or say why not here): {sorted(missing)}"
+
+
+def test_rows_redacted_to_the_same_unique_value_are_kept_apart(world):
+    """Target names are unique per tenant: "router of <name>" and "router of <e-mail>" both
+    become "router of [erased]"; the second keeps its id as a suffix instead of failing the
+    erasure for ever."""
+    from apps.targets.models import Target
+    from tests.factories.targets import make_target
+
+    tenant = world.tenant("a")
+    customer = CustomerFactory(tenant=tenant, name="Zoë Ångström", contact_email="zoe@example.net")
+    a = make_target(tenant, name="router of Zoë Ångström")
+    b = make_target(tenant, name="router of zoe@example.net")
+    assert PersonalData.of(customer).scrub(Target.objects.filter(tenant=tenant), ["name"]) == 2
+    names = set(Target.objects.filter(pk__in=[a.pk, b.pk]).values_list("name", flat=True))
+    assert len(names) == 2 and all(n.startswith(f"router of {REDACTED}") for n in names)

@@ -130,6 +130,7 @@ def deletion_request_execute(*, request_id: int) -> DeletionRequest | None:
     req = _claim(request_id)
     if req is None:
         return None
+    personal = None
     try:
         customer = req.customer
         if customer.state != CustomerState.TERMINATED:
@@ -153,8 +154,9 @@ def deletion_request_execute(*, request_id: int) -> DeletionRequest | None:
         return req
     except Exception as exc:
         log.exception("deletion request %s failed", request_id)
+        error = personal.redact(repr(exc)) if personal is not None else repr(exc)  # errors may quote the data
         DeletionRequest.objects.filter(pk=request_id, status=DeletionStatus.RUNNING).update(
-            status=DeletionStatus.FAILED, error=repr(exc)[:4000], updated_at=timezone.now()
+            status=DeletionStatus.FAILED, error=error[:4000], updated_at=timezone.now()
         )
         return DeletionRequest.objects.get(pk=request_id)
 

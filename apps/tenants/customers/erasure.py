@@ -11,7 +11,7 @@ from functools import reduce
 from operator import or_
 
 from django.contrib.auth import get_user_model
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Q
 
 REDACTED = "[erased]"
@@ -79,7 +79,13 @@ class PersonalData:
             new = {f: self.redact(row[f]) for f in fields}
             new = {f: v for f, v in new.items() if v != row[f]}
             if new:
-                model._base_manager.filter(pk=row["pk"]).update(**new)
+                try:
+                    with transaction.atomic():
+                        model._base_manager.filter(pk=row["pk"]).update(**new)
+                except IntegrityError:
+                    # two rows redacted to one value of a unique column (names per tenant): keep them apart by id
+                    new = {f: f"{v} #{row['pk']}" if isinstance(v, str) else v for f, v in new.items()}
+                    model._base_manager.filter(pk=row["pk"]).update(**new)
                 changed += 1
         return changed
 
