@@ -396,13 +396,16 @@ CUSTOMER_VERIFICATION_MAX_ATTEMPTS = env.int("CUSTOMER_VERIFICATION_MAX_ATTEMPTS
 CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR = env.int("CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR", default=5)
 # Days between a deletion request and the erasure of the customer's personal data.
 CUSTOMER_DELETION_GRACE_DAYS = env.int("CUSTOMER_DELETION_GRACE_DAYS", default=30)
+# Seconds after which an erasure still running (its runner died) is claimed again.
+CUSTOMER_DELETION_STALE_SECONDS = env.int("CUSTOMER_DELETION_STALE_SECONDS", default=3600)
 # Hours an export file may be downloaded; seconds after which a pending/running export counts as lost.
 CUSTOMER_EXPORT_TTL_HOURS = env.int("CUSTOMER_EXPORT_TTL_HOURS", default=72)
 CUSTOMER_EXPORT_STALE_SECONDS = env.int("CUSTOMER_EXPORT_STALE_SECONDS", default=3600)
 CUSTOMER_EXPORT_DISK_WAIT_HOURS = env.int("CUSTOMER_EXPORT_DISK_WAIT_HOURS", default=24)  # a full disk: retry this long, then fail
 CUSTOMER_EXPORT_DISK_RETRY_SECONDS = env.int("CUSTOMER_EXPORT_DISK_RETRY_SECONDS", default=60)  # first wait; doubles, ≤ 30×
 for _name in ("CUSTOMER_VERIFICATION_CODE_TTL_MINUTES", "CUSTOMER_VERIFICATION_MAX_ATTEMPTS",
-              "CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR", "CUSTOMER_EXPORT_TTL_HOURS", "CUSTOMER_EXPORT_STALE_SECONDS"):
+              "CUSTOMER_VERIFICATION_MAX_SENDS_PER_HOUR", "CUSTOMER_EXPORT_TTL_HOURS", "CUSTOMER_EXPORT_STALE_SECONDS",
+              "CUSTOMER_DELETION_STALE_SECONDS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(

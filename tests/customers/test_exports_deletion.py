@@ -158,15 +158,21 @@ def test_immediate_erasure_is_for_platform_admins_with_reason(world):
         deletion.deletion_request_create(actor=world.user("platform", "admin"), customer=own, reason="again", immediate=True)
 
 
-def test_failing_eraser_rolls_back_and_marks_failed(world):
+def test_failing_eraser_rolls_back_its_app_and_a_retry_completes(world):
+    """Each eraser runs in its own transaction: a failing one leaves nothing half-written of its
+    app, the customer's identifiers stay for the retry (the tenants eraser runs last), and the
+    retry runs every eraser again (they are idempotent) to completion."""
     from apps.tenants.customers import registry
 
     own = customer_of(world, "a")
+    own.contact_phone = "555-0199"
+    own.save()
     req = deletion.deletion_request_create(actor=None, customer=own, reason="x")
     DeletionRequest.objects.filter(pk=req.pk).update(due_at=timezone.now())
 
     @registry.register_eraser("zz_broken")
-    def _broken(customer, *, request):
+    def _broken(customer, *, request, personal):
+        Customer.objects.filter(pk=customer.pk).update(contact_phone="half-written")
         raise RuntimeError("disk on fire")
 
     try:
@@ -175,5 +181,21 @@ def test_failing_eraser_rolls_back_and_marks_failed(world):
         registry._erasers.pop("zz_broken")
     own.refresh_from_db()
     assert result.status == DeletionStatus.FAILED and "disk on fire" in result.error
-    assert own.erased_at is None and own.name == "Customer of A" and own.state == CustomerState.ACTIVE
+    assert own.erased_at is None and own.name == "Customer of A" and own.contact_phone == "555-0199"
+    assert own.state == CustomerState.TERMINATED  # terminated first: its logins stop acting before the erasure
+    assert set(result.report["erasers"]) >= {"tickets", "alerts"} and "tenants" not in result.report["erasers"]
     assert deletion.deletion_request_retry(result, actor=None).status == DeletionStatus.PENDING
+    done = deletion.deletion_request_execute(request_id=req.pk)
+    own.refresh_from_db()
+    assert done.status == DeletionStatus.COMPLETED and own.erased_at and own.contact_phone == ""
+
+
+def test_a_running_erasure_is_not_claimed_twice_until_stale(world, settings):
+    own = customer_of(world, "a")
+    req = deletion.deletion_request_create(actor=None, customer=own, reason="x")
+    DeletionRequest.objects.filter(pk=req.pk).update(due_at=timezone.now(), status=DeletionStatus.RUNNING, updated_at=timezone.now())
+    assert deletion.deletion_requests_execute_due() == 0  # another runner is at it
+    settings.CUSTOMER_DELETION_STALE_SECONDS = 60
+    DeletionRequest.objects.filter(pk=req.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert deletion.deletion_requests_execute_due() == 1  # its runner died: claimed again
+    assert DeletionRequest.objects.get(pk=req.pk).status == DeletionStatus.COMPLETED

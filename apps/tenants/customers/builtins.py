@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.choices import OrgKind
 from apps.core.tenancy import tenancy_changed
 
+from .erasure import PersonalData, scrub_tables
 from .registry import ExportScope, register_eraser, register_exporter
-
-
-def _iso(value):
-    return value.isoformat() if value else None
+from .registry import iso as _iso
 
 
 def _customers(scope: ExportScope):
@@ -76,26 +74,39 @@ def export_memberships(scope: ExportScope):
 
 
 @register_eraser("tenants")
-def erase_customer(customer, *, request) -> dict:
+def erase_customer(customer, *, request, personal: PersonalData) -> dict:
     """Anonymise the customer record, its organization (and its history) and the logins that
-    belong only to it; drop verification codes and export files. Rows stay for integrity."""
+    belong only to it; redact them from lifecycle reasons, service parameters, deletion
+    reasons (and those rows' history); drop verification codes and the export files that hold
+    their data. Rows stay for integrity."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
     from ..models import Membership, Organization
     from .choices import ExportStatus
     from .exports import delete_export_file
-    from .models import DataExport, VerificationCode
+    from .models import CustomerService, DataExport, DeletionRequest, LifecycleEvent, VerificationCode
 
     User = get_user_model()
     label = f"Erased customer {customer.account_number}"
-    report: dict = {"customer_fields": [f for f in ("name", "contact_email", "contact_phone") if getattr(customer, f)]}
+    report: dict = {"customer_fields": [f for f in ("name", "contact_email", "contact_phone") if getattr(customer, f) and not customer.erased_at]}
     customer.name, customer.contact_email, customer.contact_phone = label, "", ""
-    customer.erased_at = timezone.now()
+    customer.erased_at = customer.erased_at or timezone.now()
     customer.save(update_fields=["name", "contact_email", "contact_phone", "erased_at", "updated_at"])
 
+    own = {"tenant_id": customer.tenant_id, "customer_id": customer.pk}
+    report["text_redacted"] = (
+        personal.scrub(LifecycleEvent.objects.filter(**own), ["reason"])
+        + personal.scrub_with_history(CustomerService.objects.filter(**own), ["parameters", "last_error"], **own)
+        + personal.scrub_with_history(DeletionRequest.objects.filter(**own), ["reason"], **own)
+        + personal.scrub_history(Membership, [])  # change reasons of any membership's history
+    )
     report["verification_codes_deleted"] = VerificationCode.objects.filter(customer=customer).delete()[0]
+    # the customer's own exports and the tenant-wide ones (they hold every customer's rows)
     files = 0
-    for export in DataExport.objects.filter(customer=customer).exclude(file=""):
+    holding = DataExport.objects.filter(Q(customer=customer) | Q(tenant_id=customer.tenant_id, customer__isnull=True))
+    for export in holding.exclude(file=""):
         files += delete_export_file(export)
-    DataExport.objects.filter(customer=customer, status=ExportStatus.SUCCEEDED).update(status=ExportStatus.EXPIRED)
+    holding.filter(status=ExportStatus.SUCCEEDED).update(status=ExportStatus.EXPIRED)
     report["export_files_deleted"] = files
 
     users = 0
@@ -103,14 +114,8 @@ def erase_customer(customer, *, request) -> dict:
         org_id = customer.organization_id
         Organization.objects.filter(pk=org_id).update(name=label, slug=f"erased-{org_id}")
         Organization.history.filter(id=org_id).update(name=label, slug=f"erased-{org_id}")
-        member_ids = list(Membership.objects.filter(organization_id=org_id).values_list("user_id", flat=True))
         # Only logins that belong to this customer alone are anonymised; others just lose access.
-        only_here = (
-            User.objects.filter(pk__in=member_ids)
-            .annotate(n=Count("memberships"))
-            .filter(n=1)
-        )
-        for user in only_here:
+        for user in User.objects.filter(pk__in=personal.user_ids):
             user.username = f"erased-user-{user.pk}"
             user.email = ""
             user.first_name = user.last_name = ""
@@ -118,8 +123,36 @@ def erase_customer(customer, *, request) -> dict:
             user.set_unusable_password()
             user.save()
             users += 1
+        # their authenticator devices are named by the person (often their e-mail)
+        report["otp_devices_deleted"] = TOTPDevice.objects.filter(user_id__in=personal.user_ids).delete()[0]
         report["memberships_deactivated"] = Membership.objects.filter(organization_id=org_id).update(is_active=False)
         tenancy_changed()  # a queryset update sends no signal: processes keeping acting contexts reload
         report["organization_anonymised"] = True
     report["users_anonymised"] = users
     return report
+
+
+@register_eraser("events")
+def erase_events(customer, *, request, personal: PersonalData) -> dict:
+    """The outbox keeps payloads (titles, reasons, parameters) of the tenant's events: redact
+    the customer's identifiers from them; the rows stay (dispatch state, the tenant timeline)."""
+    from apps.core.models import Event
+
+    events = Event.objects.filter(Q(tenant_id=customer.tenant_id) | Q(tenant__isnull=True))
+    return {"events_redacted": personal.scrub(events, ["payload", "last_error"])}
+
+
+@register_eraser("platform_logs")
+def erase_platform_logs(customer, *, request, personal: PersonalData) -> dict:
+    """Logs kept by libraries beside the apps: django-admin's change log (object names and change
+    messages) and django-axes' login attempts (usernames, request data). Rows stay, redacted."""
+    from django.apps import apps as registry
+    from django.contrib.admin.models import LogEntry
+
+    tables = {"admin_log": (LogEntry.objects.all(), ["object_repr", "change_message"])}
+    if registry.is_installed("axes"):
+        for name in ("AccessAttempt", "AccessLog", "AccessFailureLog"):
+            model = registry.get_model("axes", name)
+            fields = [f for f in ("username", "get_data", "post_data") if f in {x.name for x in model._meta.fields}]
+            tables[f"axes_{name.lower()}"] = (model.objects.all(), fields)
+    return scrub_tables(personal, tables)

@@ -59,6 +59,7 @@ class ExportStatus(models.TextChoices):
 
 class DeletionStatus(models.TextChoices):
     PENDING = "pending", "Pending (grace period)"
+    RUNNING = "running", "Erasing"
     CANCELLED = "cancelled", "Cancelled"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"

@@ -1,6 +1,6 @@
 """Deletion requests: a grace period (CUSTOMER_DELETION_GRACE_DAYS, 30 by default) during which
 the request can be cancelled, then every registered eraser anonymises the customer's personal
-data (rows stay, so tickets and audit keep their integrity) and the request keeps a report."""
+data in its app (rows stay where counts and integrity need them) and the request keeps a report."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.choices import ROLE_RANK, OrgKind, Role
@@ -18,6 +19,7 @@ from apps.core.policy import policy
 from apps.core.tenancy import acting
 
 from .choices import CustomerState, DeletionStatus
+from .erasure import PersonalData
 from .exports import _own_customer
 from .models import Customer, DeletionRequest
 from .registry import erasers
@@ -60,7 +62,7 @@ def deletion_request_create(*, actor, customer: Customer | None = None, reason: 
         customer = Customer.objects.select_for_update().get(pk=customer.pk)  # re-read: the caller's copy may be stale
         if customer.erased_at:
             raise ValidationError({"customer": f"The personal data of {customer.account_number} was already erased."})
-        pending = DeletionRequest.objects.filter(customer=customer, status=DeletionStatus.PENDING).first()
+        pending = DeletionRequest.objects.filter(customer=customer, status__in=[DeletionStatus.PENDING, DeletionStatus.RUNNING]).first()
         if pending is not None:
             raise ValidationError(
                 {"customer": f"A deletion request for {customer.account_number} is already pending (due {pending.due_at:%Y-%m-%d})."}
@@ -102,37 +104,59 @@ def deletion_request_cancel(req: DeletionRequest, *, actor, reason: str = "") ->
     return locked
 
 
+LAST_ERASER = "tenants"  # blanks the identifiers the others search for, so it runs last
+
+
+def _claim(request_id: int) -> DeletionRequest | None:
+    """Claim a due pending request (or one whose runner died: running and untouched for
+    CUSTOMER_DELETION_STALE_SECONDS) so two runners never erase at once."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CUSTOMER_DELETION_STALE_SECONDS)
+    claimed = (
+        DeletionRequest.objects.filter(pk=request_id)
+        .filter(Q(status=DeletionStatus.PENDING, due_at__lte=now) | Q(status=DeletionStatus.RUNNING, updated_at__lt=stale))
+        .update(status=DeletionStatus.RUNNING, updated_at=now, error="")
+    )
+    return DeletionRequest.objects.select_related("customer").get(pk=request_id) if claimed else None
+
+
 def deletion_request_execute(*, request_id: int) -> DeletionRequest | None:
-    """Erase the customer's personal data for a due, pending request (claimed with SKIP LOCKED,
-    so two runners never erase twice). All erasers run in one transaction: all or nothing; a
-    failure leaves the data as it was and the request `failed` with the error."""
+    """Erase the customer's personal data for a due, pending request. The customer is
+    terminated first (their logins stop acting); then each registered eraser runs in its own
+    transaction with the identifiers taken beforehand (`PersonalData`), the report saved after
+    each; the tenants eraser, which blanks those identifiers, runs last in the transaction that
+    completes the request. Erasers are idempotent: a failure leaves that app untouched and the
+    request `failed`; a retry runs them all again."""
+    req = _claim(request_id)
+    if req is None:
+        return None
+    personal = None
     try:
-        with transaction.atomic():
-            req = (
-                DeletionRequest.objects.select_for_update(skip_locked=True)
-                .filter(pk=request_id, status=DeletionStatus.PENDING, due_at__lte=timezone.now())
-                .select_related("customer")
-                .first()
-            )
-            if req is None:
-                return None
-            customer = req.customer
-            if customer.state != CustomerState.TERMINATED:
-                customer_transition(customer, actor=None, to_state=CustomerState.TERMINATED, reason=f"personal data erased (deletion request {req.pk})")
-                customer.refresh_from_db()
-            report: dict = {"customer": customer.account_number, "erasers": {}}
-            for name, eraser in sorted(erasers().items()):
-                report["erasers"][name] = eraser(customer, request=req)
-            now = timezone.now()
-            report["completed_at"] = now.isoformat()
-            req.status, req.completed_at, req.report, req.error = DeletionStatus.COMPLETED, now, report, ""
-            req.save()
-            publish("customer.erased", tenant=req.tenant_id, payload=_payload(req, f"Personal data of {customer.account_number} erased", report=report))
-            return req
+        customer = req.customer
+        if customer.state != CustomerState.TERMINATED:
+            customer_transition(customer, actor=None, to_state=CustomerState.TERMINATED, reason=f"personal data erased (deletion request {req.pk})")
+            customer.refresh_from_db()
+        personal = PersonalData.of(customer)
+        report: dict = {"customer": customer.account_number, "erasers": {}}
+        ordered = sorted(erasers().items(), key=lambda item: (item[0] == LAST_ERASER, item[0]))
+        for name, eraser in ordered:
+            with transaction.atomic():
+                report["erasers"][name] = eraser(customer, request=req, personal=personal)
+                if name != LAST_ERASER:
+                    DeletionRequest.objects.filter(pk=req.pk).update(report=report, updated_at=timezone.now())
+                    continue
+                now = timezone.now()
+                report["completed_at"] = now.isoformat()
+                req.status, req.completed_at, req.report, req.error = DeletionStatus.COMPLETED, now, report, ""
+                req.reason = personal.redact(req.reason)
+                req.save()
+                publish("customer.erased", tenant=req.tenant_id, payload=_payload(req, f"Personal data of {customer.account_number} erased", report=report))
+        return req
     except Exception as exc:
         log.exception("deletion request %s failed", request_id)
-        DeletionRequest.objects.filter(pk=request_id, status=DeletionStatus.PENDING).update(
-            status=DeletionStatus.FAILED, error=repr(exc)[:4000], updated_at=timezone.now()
+        error = personal.redact(repr(exc)) if personal is not None else repr(exc)  # errors may quote the data
+        DeletionRequest.objects.filter(pk=request_id, status=DeletionStatus.RUNNING).update(
+            status=DeletionStatus.FAILED, error=error[:4000], updated_at=timezone.now()
         )
         return DeletionRequest.objects.get(pk=request_id)
 
@@ -150,8 +174,10 @@ def deletion_request_retry(req: DeletionRequest, *, actor) -> DeletionRequest:
 
 def deletion_requests_execute_due(*, limit: int = 100) -> int:
     """Execute every pending request whose grace period is over (beat)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CUSTOMER_DELETION_STALE_SECONDS)
     due = list(
-        DeletionRequest.objects.filter(status=DeletionStatus.PENDING, due_at__lte=timezone.now())
+        DeletionRequest.objects.filter(Q(status=DeletionStatus.PENDING, due_at__lte=now) | Q(status=DeletionStatus.RUNNING, updated_at__lt=stale))
         .order_by("due_at").values_list("pk", flat=True)[:limit]
     )
     return sum(1 for pk in due if (r := deletion_request_execute(request_id=pk)) and r.status == DeletionStatus.COMPLETED)

@@ -3,8 +3,9 @@
 - exporters: `<app>/exports.py` calls `register_exporter("tickets", label=...)` on a function
   `(scope: ExportScope) -> Iterable[dict]` yielding one flat dict per row;
 - erasers: `<app>/erasers.py` calls `register_eraser("tickets")` on a function
-  `(customer, *, request) -> dict` that anonymises that app's personal data of the customer and
-  returns what it removed (counts, field names) for the deletion report;
+  `(customer, *, request, personal: erasure.PersonalData) -> dict` that anonymises that app's
+  personal data of the customer (idempotent; it runs in its own transaction) and returns what it
+  removed (counts) for the deletion report;
 - summary contributors: `<app>/customer_summary.py` calls `register_summary_contributor("tickets")`
   on a function `(customer, *, user) -> JSON-able` whose result appears under that name in
   `GET /api/v1/customers/{id}/summary` (e.g. open tickets).
@@ -33,6 +34,12 @@ class ExportScope:
     customer: Any | None
     date_from: datetime | None
     date_to: datetime | None
+
+    def personal(self):
+        """The customer's identifiers (`erasure.PersonalData`), for rows that name them without a key."""
+        from .erasure import PersonalData
+
+        return PersonalData.of(self.customer)
 
     def in_range(self, queryset, field: str = "created_at"):
         if self.date_from:
@@ -77,6 +84,11 @@ def register_summary_contributor(name: str):
         return func
 
     return decorator
+
+
+def iso(value) -> str | None:
+    """A datetime as exporters write it."""
+    return value.isoformat() if value else None
 
 
 def _load() -> None:
