@@ -21,3 +21,20 @@ def served_tenants_in_sight(user, partner: Organization) -> list[Organization]:
         return served
     own = acting(user).tenant_id
     return [t for t in served if t.pk == own]
+
+
+def customer_invitations(customer):
+    """Invitations that are a customer's personal data: those to its organization and those to
+    the addresses of the customer or its members within the tenant (for export and erasure)."""
+    from django.db.models import Q
+
+    from .models import Invitation, Membership
+
+    emails = {e.lower() for e in Membership.objects.filter(organization_id=customer.organization_id)
+              .values_list("user__email", flat=True) if e}
+    if customer.contact_email:
+        emails.add(customer.contact_email.lower())
+    reach = Q(tenant_id=customer.tenant_id, email__in=emails)
+    if customer.organization_id:
+        reach |= Q(organization_id=customer.organization_id)
+    return Invitation.objects.filter(reach)

@@ -12,6 +12,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -294,7 +295,7 @@ def invitation_create(*, actor, organization: Organization, email: str, role: st
 
 def _send_invitation(invitation: Invitation, token: str) -> None:
     inviter = invitation.invited_by.get_username() if invitation.invited_by else "The portal"
-    url = f"{settings.PORTAL_BASE_URL.rstrip('/')}/api/v1/invitations/accept"
+    url = settings.PORTAL_BASE_URL.rstrip("/") + reverse("invitation-accept")
     send_mail(
         subject=f"Invitation to join {invitation.organization.name}",
         message=(

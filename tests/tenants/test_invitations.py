@@ -38,6 +38,8 @@ def test_admin_invites_by_email_and_a_new_person_accepts_with_a_password(world, 
     body = created.json()
     assert body["status"] == "pending" and body["role"] == "operator" and "token" not in body
     token = _token(smtp_peer, "new.person@example.test")
+    mail = email.message_from_bytes(smtp_peer.messages[-1].content)
+    assert "Tenant A" in mail["Subject"] and reverse(ACCEPT) in mail.get_payload(decode=True).decode()
     row = Invitation.objects.get(pk=body["id"])
     # the database holds only a hash of the token
     assert row.token_hash == hashlib.sha256(token.encode()).hexdigest() and token not in str(Invitation.objects.values().get(pk=row.pk))
@@ -162,3 +164,24 @@ def test_service_refuses_role_above_inviter(world, smtp_peer):
 
     with pytest.raises(PermissionDenied):
         services.invitation_create(actor=world.user("a", "admin"), organization=world.tenant("a"), email="z@example.test", role=Role.OWNER)
+
+
+def test_customer_export_lists_and_erasure_deletes_their_invitations(world, smtp_peer):
+    from apps.tenants.customers import deletion
+    from apps.tenants.customers.registry import ExportScope, exporters
+    from tests.factories.customers import customer_of
+
+    own = customer_of(world, "a")
+    own.contact_email = "me@example.test"
+    own.save()
+    admin = world.user("a", "admin")
+    services.invitation_create(actor=admin, organization=own.organization, email="colleague@example.test", role=Role.CUSTOMER)
+    services.invitation_create(actor=admin, organization=world.tenant("a"), email="ME@example.test", role=Role.VIEWER)
+    other = services.invitation_create(actor=admin, organization=world.tenant("a"), email="someone@example.test", role=Role.VIEWER)
+
+    rows = list(exporters()["invitations"].func(ExportScope(tenant_id=own.tenant_id, customer=own, date_from=None, date_to=None)))
+    assert {r["email"] for r in rows} == {"colleague@example.test", "me@example.test"}
+
+    req = deletion.deletion_request_create(actor=world.user("platform", "admin"), customer=own, reason="court order", immediate=True)
+    assert req.report["erasers"]["invitations"] == {"invitations_deleted": 2}
+    assert list(Invitation.objects.all()) == [other]
