@@ -185,3 +185,14 @@ def test_customer_export_lists_and_erasure_deletes_their_invitations(world, smtp
     req = deletion.deletion_request_create(actor=world.user("platform", "admin"), customer=own, reason="court order", immediate=True)
     assert req.report["erasers"]["invitations"] == {"invitations_deleted": 2}
     assert list(Invitation.objects.all()) == [other]
+
+
+def test_a_signed_in_account_without_memberships_accepts(world, api, smtp_peer):
+    from tests.factories import UserFactory
+
+    loner = UserFactory(username="loner", email="loner@example.test", is_staff=False)
+    assert _invite(api, world, loner.email, role="support_agent").status_code == 201
+    answer = api.as_user(loner).post(reverse(ACCEPT), {"token": _token(smtp_peer, loner.email)}, format="json")
+    assert answer.status_code == 201, answer.content
+    loner.refresh_from_db()
+    assert loner.is_staff and Membership.objects.get(user=loner).role == Role.SUPPORT_AGENT

@@ -112,3 +112,19 @@ def test_admin_partner_page_shows_the_partner_all_its_tenants(world, client, wid
     client.force_login(world.user("platform", "admin"))
     text = client.get(reverse("admin:tenants_partner_change", args=[wide_partner.pk])).content.decode()
     assert "Tenant B" in text
+
+
+def test_admin_membership_form_refuses_strangers_alike(world, client):
+    client.force_login(world.user("a", "admin"))
+    stranger = world.user("b", "viewer")
+    answers = []
+    for user_id in (stranger.pk, stranger.pk + 100000, world.user("partner", "admin").pk):
+        page = client.post(reverse("admin:tenants_membership_add"),
+                           {"user": user_id, "organization": world.tenant("a").pk, "role": "viewer", "is_active": "on"})
+        assert page.status_code == 200, page.status_code  # the form again, with the refusal
+        text = page.content.decode()
+        assert stranger.email not in text and "b-viewer" not in text
+        answers.append(page.context["adminform"].form.errors.get("user"))
+    assert answers[0] == answers[1]  # unknown id and another tenant's person: the same answer
+    assert answers[2]  # a partner's person (within sight) is refused too: they join by invitation
+    assert not Membership.objects.filter(organization=world.tenant("a"), user__in=[stranger, world.user("partner", "admin")]).exists()
