@@ -10,6 +10,7 @@ from apps.core.choices import OrgKind
 from apps.core.tenancy import acting
 
 from . import services
+from .choices import InvitationStatus
 from .models import CustomerOrganization, Invitation, Membership, Organization, Partner, Tenant
 from .selectors import sees_all_served_tenants, served_tenants_in_sight
 
@@ -215,7 +216,7 @@ class InvitationAdmin(TenantScopedAdmin):
 
     @admin.display(description="status", ordering="status")
     def shown_status(self, obj):
-        return obj.get_status_display() if not obj.is_expired else "Expired"
+        return InvitationStatus(obj.current_status).label
 
     def save_service(self, request, obj, form, change):
         if change:

@@ -290,6 +290,7 @@ def invitation_create(*, actor, organization: Organization, email: str, role: st
     except Exception as exc:  # SMTP down or refused: an invitation nobody received is useless
         invitation.delete()
         raise ValidationError(f"The invitation to {email} could not be sent ({exc}); try again later.") from exc
+    _publish_invitation("invitation.created", invitation, actor)
     return invitation
 
 
@@ -332,6 +333,7 @@ def invitation_accept(*, token: str, user=None, username: str = "", password: st
         membership = _add_member(actor=user, user=user, organization=invitation.organization, role=invitation.role)
         invitation.status, invitation.accepted_by, invitation.accepted_at = S.ACCEPTED, user, timezone.now()
         invitation.save(update_fields=["status", "accepted_by", "accepted_at", "updated_at"])
+        _publish_invitation("invitation.accepted", invitation, user)
     return membership
 
 
@@ -354,4 +356,11 @@ def invitation_revoke(invitation: Invitation, *, actor) -> Invitation:
             raise ValidationError(f"This invitation is {invitation.current_status}; only pending invitations are revoked.")
         invitation.status = S.REVOKED
         invitation.save(update_fields=["status", "updated_at"])
+        _publish_invitation("invitation.revoked", invitation, actor)
     return invitation
+
+
+def _publish_invitation(name: str, invitation: Invitation, actor) -> None:
+    # no address in the payload: events outlive the invitation and its erasure
+    payload = {"id": invitation.pk, "organization_id": invitation.organization_id, "role": invitation.role}
+    publish(name, tenant=invitation.tenant_id, payload=payload, actor=actor)

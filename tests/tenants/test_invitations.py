@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.core.choices import Role
+from apps.core.models import Event
 from apps.tenants import services
 from apps.tenants.models import Invitation, Membership
 
@@ -52,6 +53,9 @@ def test_admin_invites_by_email_and_a_new_person_accepts_with_a_password(world, 
     assert membership.user.check_password("a long Passphrase 42") and membership.user.email == "new.person@example.test"
     row.refresh_from_db()
     assert row.status == "accepted" and row.accepted_by == membership.user
+    events = list(Event.objects.filter(topic="invitation").order_by("created_at").values_list("name", "payload"))
+    assert [name for name, _ in events] == ["invitation.created", "invitation.accepted"]
+    assert all("@" not in str(payload) for _, payload in events)
     # a token works once
     again = APIClient().post(reverse(ACCEPT), {"token": token, "username": "other", "password": "a long Passphrase 42"}, format="json")
     assert again.status_code == 400 and "already" in again.json()["detail"]
@@ -144,7 +148,7 @@ def test_mail_failure_leaves_no_invitation(world, api, settings):
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
     answer = _invite(api, world)
     assert answer.status_code == 400 and "could not be sent" in answer.json()["detail"]
-    assert not Invitation.objects.exists()
+    assert not Invitation.objects.exists() and not Event.objects.filter(topic="invitation").exists()
 
 
 def test_admin_creates_and_revokes_invitations(world, client, smtp_peer):

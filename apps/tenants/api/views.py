@@ -11,7 +11,7 @@ from apps.core.tenancy import acting, memberships_of
 
 from .. import services
 from ..models import Invitation, Membership, Organization
-from .filters import MembershipFilter, OrganizationFilter
+from .filters import InvitationFilter, MembershipFilter, OrganizationFilter
 from .serializers import (
     InvitationAcceptSerializer,
     InvitationSerializer,
@@ -85,7 +85,7 @@ class InvitationViewSet(TenantScopedCreateReadViewSet):
 
     queryset = Invitation.objects.select_related("organization", "invited_by", "accepted_by")
     serializer_class = InvitationSerializer
-    filterset_fields = ["status", "role"]
+    filterset_class = InvitationFilter
     search_fields = ["email"]
     ordering_fields = ["created_at", "expires_at"]
     create_service = staticmethod(services.invitation_create)
