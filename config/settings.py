@@ -388,6 +388,11 @@ LOGGING = {
 
 # Each app's own settings (limits, retention) are read below, one block per app, so the whole
 # configuration stays in this module.
+# --- tenants ------------------------------------------------------------------------------
+# Hours an e-mailed invitation to join an organization may be accepted.
+PORTAL_INVITATION_TTL_HOURS = env.int("PORTAL_INVITATION_TTL_HOURS", default=168)
+if PORTAL_INVITATION_TTL_HOURS < 1:
+    raise ImproperlyConfigured("PORTAL_INVITATION_TTL_HOURS must be at least 1")
 # --- tenants/customers --------------------------------------------------------------------
 # Verification codes emailed to a registered customer: lifetime, wrong attempts allowed per
 # code, codes that may be sent per customer and hour.
@@ -411,6 +416,7 @@ for _name in ("CUSTOMER_VERIFICATION_CODE_TTL_MINUTES", "CUSTOMER_VERIFICATION_M
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "CustomerStateEnum": "apps.tenants.customers.choices.CustomerState",
+        "InvitationStatusEnum": "apps.tenants.choices.InvitationStatus",
         "CustomerServiceStatusEnum": "apps.tenants.customers.choices.ServiceStatus",
         "DataExportStatusEnum": "apps.tenants.customers.choices.ExportStatus",
         "DeletionRequestStatusEnum": "apps.tenants.customers.choices.DeletionStatus",

@@ -3,7 +3,8 @@
 `TenantScopedAdmin` is the base for every portal ModelAdmin:
 - `get_queryset` is `Model.objects.visible_to(request.user)` (autocomplete and the change view
   use it too, so another tenant's row is "not found", never shown);
-- foreign-key and many-to-many choices are the related model's `visible_to(user)`;
+- foreign-key and many-to-many choices are the related model's `visible_to(user)` (a raw-id
+  field, too, names only a row within reach: `ScopedRawIdWidget`);
 - the `tenant` field is filled in for tenant staff and hidden from them;
 - permissions come from the same policy as the API (`apps.core.permissions`);
 - saves go through a service (`save_service`, by default `apps.core.services.scoped_save`).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import widgets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -34,6 +36,25 @@ def _scoped_choices(related_model, request):
     if hasattr(related_model.objects, "visible_to"):
         return related_model.objects.visible_to(request.user)
     return None
+
+
+class ScopedRawIdWidget(widgets.ForeignKeyRawIdWidget):
+    """A raw-id input that shows the chosen row's label and link only when the row is within the
+    user's reach; Django's looks any id up with the default manager (an oracle for other
+    tenants' rows and for who is behind a user id)."""
+
+    def __init__(self, rel, admin_site, queryset, attrs=None, using=None):
+        super().__init__(rel, admin_site, attrs=attrs, using=using)
+        self.queryset = queryset
+
+    def label_and_url_for_value(self, value):
+        key = self.rel.get_related_field().name
+        try:
+            if not self.queryset.filter(**{key: value}).exists():
+                return "", ""
+        except (ValueError, TypeError, ValidationError):
+            return "", ""
+        return super().label_and_url_for_value(value)
 
 
 def add_refusal(form, refusal: ValidationError | PermissionDenied, aliases: dict[str, str] | None = None) -> None:
@@ -68,7 +89,11 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         scoped = _scoped_choices(db_field.related_model, request)
         if scoped is not None:
             kwargs["queryset"] = scoped.complex_filter(db_field.get_limit_choices_to())
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if scoped is not None and field is not None and isinstance(field.widget, widgets.ForeignKeyRawIdWidget):
+            raw = field.widget
+            field.widget = ScopedRawIdWidget(raw.rel, raw.admin_site, kwargs["queryset"], attrs=raw.attrs, using=raw.db)
+        return field
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         scoped = _scoped_choices(db_field.related_model, request)

@@ -8,6 +8,8 @@ Two questions, always in this order:
    role check with the tenant filter (and django-guardian object grants where a model shares
    single rows with named users).
 
+Granting a role (a membership, an invitation): `may_grant_role` — never above one's own.
+
 Models that are not tenant-owned and say nothing (Django's users, beat schedules, the event
 outbox) are platform resources: platform owners/admins manage them, platform staff may view.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from .choices import MANAGER_ROLES, STAFF_ROLES, Role
+from .choices import MANAGER_ROLES, ROLE_RANK, STAFF_ROLES, Role
 from .tenancy import Acting, acting
 
 R = Role
@@ -62,6 +64,11 @@ class Policy:
         table = role_actions(model)
         roles = table.get(action) or table["change"]
         return ctx.role in roles
+
+    def may_grant_role(self, user, role: str) -> bool:
+        """May this user hand `role` to someone (a membership, an invitation)? Never above their own."""
+        ctx = acting(user)
+        return ctx.superuser or (ctx.role is not None and ROLE_RANK.get(role, 0) <= ctx.rank)
 
     def allows_object(self, user, action: str, obj: models.Model) -> bool:
         """Row-level check: the role allows it and the row is within the user's reach."""

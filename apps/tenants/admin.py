@@ -1,6 +1,6 @@
 """Admin screens for the platform, tenants, partners, customer organizations and memberships."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
@@ -10,7 +10,9 @@ from apps.core.choices import OrgKind
 from apps.core.tenancy import acting
 
 from . import services
-from .models import CustomerOrganization, Membership, Organization, Partner, Tenant
+from .choices import InvitationStatus
+from .models import CustomerOrganization, Invitation, Membership, Organization, Partner, Tenant
+from .selectors import sees_all_served_tenants, served_tenants_in_sight
 
 
 class MembershipInline(admin.TabularInline):
@@ -37,12 +39,12 @@ class OrganizationAdminBase(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # whether staff need two-factor sign-in is the platform's call (the service enforces it too)
+        shown = (*self.readonly_fields, "served_tenants_in_sight")
         if acting(request.user).is_platform:
-            return self.readonly_fields
-        return (*self.readonly_fields, "require_staff_mfa")
+            return shown
+        return (*shown, "require_staff_mfa")
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
+    def _kind_form(self, form, obj):
         kind = self.kind
         if obj is None and kind:
 
@@ -85,6 +87,32 @@ class OrganizationAdminBase(TenantScopedAdmin):
     def has_add_permission(self, request):
         # tenants, partners (and the platform) are created by platform staff only
         return acting(request.user).is_platform and super().has_add_permission(request)
+
+    # A partner's tenants: a served tenant's staff see only their own tenant (issue 17.3).
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and "served_tenants" in fields and not sees_all_served_tenants(request.user, obj):
+            fields = tuple("served_tenants_in_sight" if f == "served_tenants" else f for f in fields)
+        return fields
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.served_in_sight = served_tenants_in_sight(request.user, obj)
+        return obj
+
+    @admin.display(description="served tenants")
+    def served_tenants_in_sight(self, obj):
+        return ", ".join(str(t) for t in getattr(obj, "served_in_sight", ())) or "—"
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return self._kind_form(super().get_form(request, obj, change=change, **kwargs), obj)
+
+    def has_view_history_or_change_history_permission(self, request, obj=None):
+        # a partner's history names every tenant it ever served
+        if obj is not None and obj.kind == OrgKind.PARTNER and not sees_all_served_tenants(request.user, obj):
+            return False
+        return super().has_view_history_or_change_history_permission(request, obj)
 
 
 @admin.register(Tenant)
@@ -164,6 +192,47 @@ class MembershipAdmin(TenantScopedAdmin):
 
     def delete_model(self, request, obj):
         services.membership_delete(obj, actor=request.user)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    """Invitations: created here or through the API (the invitation is e-mailed), revoked by an
+    action; the invited person accepts through the API with the e-mailed code."""
+
+    list_display = ("email", "organization", "role", "shown_status", "expires_at", "invited_by", "created_at")
+    list_filter = ("status", "role", "organization__kind")
+    search_fields = ("email", "organization__name", "organization__slug")
+    list_select_related = ("organization", "invited_by")
+    autocomplete_fields = ("organization",)
+    actions = ["revoke_invitations"]
+    add_fields = ("organization", "email", "role")
+    readonly_fields = ("organization", "email", "role", "shown_status", "expires_at", "invited_by", "accepted_by", "accepted_at", "created_at")
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.readonly_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    @admin.display(description="status", ordering="status")
+    def shown_status(self, obj):
+        return InvitationStatus(obj.current_status).label
+
+    def save_service(self, request, obj, form, change):
+        if change:
+            return obj  # nothing on an invitation is edited; it is revoked by the action
+        created = services.invitation_create(actor=request.user, **{f: form.cleaned_data[f] for f in self.add_fields})
+        obj.pk = created.pk
+        return created
+
+    @admin.action(description="Revoke the selected invitations", permissions=["change"])
+    def revoke_invitations(self, request, queryset):
+        done = [self.run_service(request, services.invitation_revoke, inv, actor=request.user) for inv in queryset]
+        if any(done):
+            self.message_user(request, f"{sum(1 for d in done if d)} invitation(s) revoked.", level=messages.SUCCESS)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, not deleted: the record of who was invited stays
 
 
 from .customers import admin as _customers_admin  # noqa: E402, F401  (registers the customers screens)

@@ -7,3 +7,10 @@ class OrgStatus(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
     OFFBOARDING = "offboarding", "Offboarding"
     DELETED = "deleted", "Deleted"
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"

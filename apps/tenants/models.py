@@ -12,7 +12,7 @@ from apps.core.choices import MANAGER_ROLES, OrgKind, Role, StaffMfa
 from apps.core.models import PortalManager, PortalQuerySet, TimeStampedModel
 from apps.core.tenancy import Acting
 
-from .choices import OrgStatus
+from .choices import InvitationStatus, OrgStatus
 
 
 class OrganizationQuerySet(PortalQuerySet):
@@ -147,6 +147,15 @@ class CustomerOrganization(Organization):
         verbose_name = "customer organization"
 
 
+def managed_organizations(ctx: Acting) -> Q:
+    """Rows with an `organization` whose members a manager manages: their own organization and,
+    for tenant managers, their tenant's customer organizations."""
+    reach = Q(organization_id=ctx.organization_id)
+    if ctx.kind == OrgKind.TENANT:
+        reach |= Q(organization__kind=OrgKind.CUSTOMER, organization__parent_id=ctx.tenant_id)
+    return reach
+
+
 class Membership(TimeStampedModel):
     """A user's role in one organization. A user may hold several; requests act within one."""
 
@@ -189,15 +198,74 @@ class Membership(TimeStampedModel):
         if ctx.is_platform:
             return queryset
         if ctx.role in MANAGER_ROLES:
-            reach = Q(organization_id=ctx.organization_id)
-            if ctx.kind == OrgKind.TENANT:
-                reach |= Q(organization__kind=OrgKind.CUSTOMER, organization__parent_id=ctx.tenant_id)
-            return queryset.filter(reach)
+            return queryset.filter(managed_organizations(ctx))
         if action == "view":
             if ctx.kind == OrgKind.CUSTOMER:
                 return queryset.filter(user_id=ctx.user_id)
             return queryset.filter(organization_id=ctx.organization_id)
         return queryset.none()
+
+
+class Invitation(TimeStampedModel):
+    """An e-mailed offer of a role in one organization. Only a hash of its token is stored; the
+    invited person accepts with the token (signed in: their account joins; otherwise a new
+    account is created), so nobody becomes a member without consent. `tenant` is the tenant the
+    organization belongs to (itself, or a customer organization's tenant; empty for partners
+    and the platform)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    tenant = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+", limit_choices_to={"kind": OrgKind.TENANT}
+    )
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING, db_index=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PortalManager()
+
+    # Pending addresses are personal data of people who are not members yet: managers only.
+    PORTAL_ROLE_ACTIONS = {"view": MANAGER_ROLES, "add": MANAGER_ROLES, "change": MANAGER_ROLES, "delete": MANAGER_ROLES}
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"], condition=Q(status="pending"), name="tenants_invitation_one_pending"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status"], name="tenants_invitation_tenant_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} — {self.get_role_display()} of {self.organization.name}"
+
+    @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.status == InvitationStatus.PENDING and self.expires_at <= timezone.now()
+
+    @property
+    def current_status(self) -> str:
+        """The status as of now: a pending invitation past its expiry reads `expired`."""
+        return InvitationStatus.EXPIRED if self.is_expired else self.status
+
+    def clean(self) -> None:
+        if self.organization_id:  # the same role rules as the membership it becomes
+            Membership(organization=self.organization, role=self.role).clean()
+
+    @classmethod
+    def scope_queryset(cls, queryset, ctx: Acting, action: str):
+        """The organizations whose members a manager manages (as for memberships)."""
+        if ctx.is_platform:
+            return queryset
+        if ctx.role not in MANAGER_ROLES:
+            return queryset.none()
+        return queryset.filter(managed_organizations(ctx))
 
 
 # Customers of a tenant (lifecycle, services, export, deletion): apps/tenants/customers/.

@@ -51,3 +51,30 @@ def _partner(w, key):
 
 
 CASES.append(IsolationCase(name="tenants.partner", make=_partner, admin_model=__import__("apps.tenants.models", fromlist=["Partner"]).Partner))
+
+
+def _invitation(w, key):
+    import hashlib
+    import secrets
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.tenants.models import Invitation
+
+    return Invitation.objects.create(
+        organization=w.tenant(key), tenant=w.tenant(key), email=f"guest-{key}@example.test", role=Role.VIEWER,
+        token_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(), expires_at=timezone.now() + timedelta(days=1),
+        invited_by=w.user(key, Role.ADMIN),
+    )
+
+
+CASES.append(IsolationCase(
+    name="tenants.invitation",
+    make=_invitation,
+    api_list="invitation-list",
+    api_detail="invitation-detail",
+    admin_model=__import__("apps.tenants.models", fromlist=["Invitation"]).Invitation,
+    create_payload=lambda w, foreign: {"organization": foreign.organization.slug, "email": "sneaky@example.test", "role": "viewer"},
+    patch_payload={"role": "owner"},
+))

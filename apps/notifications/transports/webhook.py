@@ -1,18 +1,25 @@
-"""Generic webhooks: the JSON payload POSTed with an HMAC-SHA256 signature.
+"""Generic webhooks: the JSON payload POSTed with two signatures of the same body.
 
-Headers: `X-Opsportal-Timestamp: <unix seconds>` and
-`X-Opsportal-Signature: sha256=<hex hmac(secret, "<timestamp>." + body)>`. A receiver recomputes
-the HMAC over the raw body and refuses timestamps older than a few minutes (replays)."""
+- Standard Webhooks (https://www.standardwebhooks.com/, the `standardwebhooks` package): headers
+  `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`, so receivers
+  verify with an off-the-shelf library. The key: a `whsec_…` secret as is, any other secret's
+  UTF-8 bytes (`standard_secret` gives the `whsec_` form to hand to a receiver).
+- The portal's own, for existing receivers: `X-Opsportal-Timestamp: <unix seconds>` and
+  `X-Opsportal-Signature: sha256=<hex hmac(secret, "<timestamp>." + body)>`.
+Receivers refuse timestamps older than a few minutes (replays)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import threading
-import time
+import uuid
+from datetime import UTC, datetime
 
 import requests
+from standardwebhooks import Webhook
 
 from .base import Message, Transport, TransportError
 
@@ -23,6 +30,20 @@ TIMEOUT = (3, 10)
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
+
+
+def standard_secret(secret: str) -> str:
+    """The channel's secret in the `whsec_<base64 key>` form a Standard Webhooks receiver takes."""
+    if secret.startswith("whsec_"):
+        return secret
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def message_id(payload: dict) -> str:
+    """One id per delivery, the same on every retry (receivers drop duplicates by it); a message
+    that is not a delivery (a channel test) gets a fresh one."""
+    delivery = payload.get("delivery_id")
+    return f"msg_delivery_{delivery}" if delivery is not None else f"msg_{uuid.uuid4().hex}"
 
 
 def _session() -> requests.Session:
@@ -37,10 +58,15 @@ class WebhookTransport(Transport):
         if not message.url.startswith(("http://", "https://")):
             raise TransportError("A webhook URL must start with http:// or https://.", permanent=True)
         body = json.dumps(message.payload, separators=(",", ":"), default=str).encode()
-        timestamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "User-Agent": "opsportal-webhook/1", "X-Opsportal-Timestamp": timestamp}
+        now = datetime.now(UTC).replace(microsecond=0)
+        timestamp, msg_id = str(int(now.timestamp())), message_id(message.payload)
+        headers = {
+            "Content-Type": "application/json", "User-Agent": "opsportal-webhook/1", "X-Opsportal-Timestamp": timestamp,
+            "webhook-id": msg_id, "webhook-timestamp": timestamp,
+        }
         if message.signing_secret:
             headers["X-Opsportal-Signature"] = sign(message.signing_secret, timestamp, body)
+            headers["webhook-signature"] = _standard_signature(message.signing_secret, msg_id, now, body)
         try:
             response = _session().post(message.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
         except requests.RequestException as exc:
@@ -50,3 +76,12 @@ class WebhookTransport(Transport):
             permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 425, 429)
             raise TransportError(f"Webhook answered HTTP {response.status_code}: {response.text[:200]}", permanent=permanent)
         return f"HTTP {response.status_code}"
+
+
+def _standard_signature(secret: str, msg_id: str, when: datetime, body: bytes) -> str:
+    key = secret if secret.startswith("whsec_") else secret.encode()
+    try:
+        return Webhook(key).sign(msg_id=msg_id, timestamp=when, data=body.decode())
+    except Exception as exc:  # a whsec_ secret that is not base64: the channel must be fixed
+        raise TransportError(f"The signing secret starts with whsec_ but is not a Standard Webhooks key: {exc.__class__.__name__}.",
+                             permanent=True) from exc

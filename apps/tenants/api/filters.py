@@ -1,6 +1,6 @@
 import django_filters
 
-from ..models import Membership, Organization
+from ..models import Invitation, Membership, Organization
 
 
 class OrganizationFilter(django_filters.FilterSet):
@@ -15,3 +15,11 @@ class MembershipFilter(django_filters.FilterSet):
     class Meta:
         model = Membership
         fields = {"role": ["exact"], "is_active": ["exact"], "user": ["exact"]}
+
+
+class InvitationFilter(django_filters.FilterSet):
+    organization = django_filters.CharFilter(field_name="organization__slug")
+
+    class Meta:
+        model = Invitation
+        fields = {"status": ["exact"], "role": ["exact"]}

@@ -1,10 +1,10 @@
-from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.core.api.serializers import ScopedModelSerializer
 from apps.core.choices import OrgKind, Role
 
-from ..models import Membership, Organization
+from ..models import Invitation, Membership, Organization
+from ..selectors import served_tenants_in_sight
 
 
 class OrganizationSerializer(ScopedModelSerializer):
@@ -25,6 +25,15 @@ class OrganizationSerializer(ScopedModelSerializer):
         # kind/parent are fixed after creation; services say so with a clear message
         return attrs
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if "served_tenants" in data and data["served_tenants"]:
+            # a tenant learns only about itself among a partner's tenants (issue 17.3)
+            request = self.context.get("request")
+            user = getattr(request, "user", None)
+            data["served_tenants"] = [t.slug for t in served_tenants_in_sight(user, instance)]
+        return data
+
 
 class TenantSerializer(OrganizationSerializer):
     class Meta(OrganizationSerializer.Meta):
@@ -33,11 +42,15 @@ class TenantSerializer(OrganizationSerializer):
 
 
 class MembershipSerializer(ScopedModelSerializer):
+    """A membership; `username` is shown, never an e-mail address. `user` names a person already
+    within the caller's members (any id out of reach is the same 400); new people are invited."""
+
     organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
     username = serializers.CharField(source="user.username", read_only=True)
-    user = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.all(), required=False, write_only=True)
-    new_username = serializers.CharField(required=False, write_only=True, help_text="Create this user if `user` is not given.")
-    email = serializers.EmailField(required=False, write_only=True)
+    # an id, not a related field: whether an id exists is not the caller's business (issue 17.2)
+    user = serializers.IntegerField(required=False, write_only=True, help_text="Id of a person already in your organization.")
+    new_username = serializers.CharField(required=False, write_only=True, help_text="Create a new account with this username if `user` is not given.")
+    email = serializers.EmailField(required=False, write_only=True, help_text="E-mail of the new account.")
 
     class Meta:
         model = Membership
@@ -46,9 +59,32 @@ class MembershipSerializer(ScopedModelSerializer):
         validators = []  # duplicates are refused by membership_create with a clear message
 
     def validate(self, attrs):
-        if self.instance is None and not attrs.get("user") and not attrs.get("new_username"):
-            raise serializers.ValidationError({"user": "Give `user` (an existing user's id) or `new_username`."})
+        if self.instance is None and attrs.get("user") is None and not attrs.get("new_username"):
+            raise serializers.ValidationError({"user": "Give `user` (the id of a person in your organization) or `new_username`; "
+                                                       "invite anyone else by e-mail (/api/v1/invitations/)."})
         return attrs
+
+
+class InvitationSerializer(ScopedModelSerializer):
+    """An invitation as its organization's managers see it (the token is never shown)."""
+
+    organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all())
+    status = serializers.CharField(source="current_status", read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, default=None)
+    accepted_by = serializers.CharField(source="accepted_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "organization", "email", "role", "status", "expires_at", "invited_by", "accepted_by", "accepted_at", "created_at"]
+        read_only_fields = ["id", "status", "expires_at", "accepted_at", "created_at"]
+        validators = []  # a second pending invitation is refused by invitation_create with a clear message
+
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="The invitation code from the e-mail.")
+    username = serializers.CharField(required=False, allow_blank=True, help_text="Without signing in: the new account's username.")
+    password = serializers.CharField(required=False, allow_blank=True, write_only=True, trim_whitespace=False,
+                                     style={"input_type": "password"}, help_text="Without signing in: the new account's password.")
 
 
 class MeMembershipSerializer(serializers.ModelSerializer):

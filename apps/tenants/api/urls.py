@@ -2,12 +2,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from ..customers.api.views import CustomerServiceViewSet, CustomerViewSet, DataExportViewSet, DeletionRequestViewSet
-from .views import MembershipViewSet, MeView, OrganizationViewSet, TenantViewSet
+from .views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TenantViewSet
 
 router = SimpleRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("tenants", TenantViewSet, basename="tenant")
 router.register("memberships", MembershipViewSet, basename="membership")
+router.register("invitations", InvitationViewSet, basename="invitation")
 
 # Customers (seed 001 shapes: `/customers/{id}/verify` without a trailing slash; both work).
 customers_router = SimpleRouter()

@@ -1,16 +1,26 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from apps.core.api.viewsets import OrganizationContextMixin, TenantScopedViewSet
+from apps.core.api.viewsets import OrganizationContextMixin, TenantScopedCreateReadViewSet, TenantScopedViewSet
 from apps.core.choices import OrgKind
 from apps.core.tenancy import acting, memberships_of
 
 from .. import services
-from ..models import Membership, Organization
-from .filters import MembershipFilter, OrganizationFilter
-from .serializers import MembershipSerializer, MeSerializer, OrganizationSerializer, TenantSerializer
+from ..models import Invitation, Membership, Organization
+from .filters import InvitationFilter, MembershipFilter, OrganizationFilter
+from .serializers import (
+    InvitationAcceptSerializer,
+    InvitationSerializer,
+    MembershipSerializer,
+    MeMembershipSerializer,
+    MeSerializer,
+    OrganizationSerializer,
+    TenantSerializer,
+)
 
 
 class OrganizationViewSet(TenantScopedViewSet):
@@ -53,7 +63,7 @@ class MembershipViewSet(TenantScopedViewSet):
             actor=self.request.user,
             organization=data["organization"],
             role=data["role"],
-            user=data.get("user"),
+            user_id=data.get("user"),
             username=data.get("new_username"),
             email=data.get("email", ""),
             is_active=data.get("is_active", True),
@@ -67,6 +77,37 @@ class MembershipViewSet(TenantScopedViewSet):
 
     def perform_destroy(self, instance):
         services.membership_delete(instance, actor=self.request.user)
+
+
+class InvitationViewSet(TenantScopedCreateReadViewSet):
+    """Invitations to join an organization (its owners and admins): list, create (the invitation
+    is e-mailed), revoke; the invited person accepts with the code (`accept`)."""
+
+    queryset = Invitation.objects.select_related("organization", "invited_by", "accepted_by")
+    serializer_class = InvitationSerializer
+    filterset_class = InvitationFilter
+    search_fields = ["email"]
+    ordering_fields = ["created_at", "expires_at"]
+    create_service = staticmethod(services.invitation_create)
+    action_permissions = {"revoke": "change"}
+    throttle_scope = "auth"  # guessing codes at `accept` is throttled like signing in
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        invitation = services.invitation_revoke(self.get_object(), actor=request.user)
+        return Response(self.get_serializer(invitation).data)
+
+    @extend_schema(request=InvitationAcceptSerializer, responses={201: MeMembershipSerializer})
+    @action(detail=False, methods=["post"], permission_classes=[permissions.AllowAny], throttle_classes=[ScopedRateThrottle])
+    def accept(self, request):
+        """Accept with the e-mailed code: signed in, your account joins; otherwise send a new
+        account's `username` and `password`."""
+        body = InvitationAcceptSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        membership = services.invitation_accept(user=user, **body.validated_data)
+        return Response(MeMembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
 class MeView(OrganizationContextMixin, APIView):
