@@ -40,6 +40,7 @@ HANDLED_DIRECTLY = {
     "notifications.Preference": "the customer's logins' rows are deleted; others hold no text about people",
     "notifications.ChannelConfig": "the customer's logins' channels are deleted; shared ones are the tenant's",
     "alerts.AlertSubscription": "the customer's logins' rows are deleted",
+    "tenants.Invitation": "the customer's invitations are deleted (apps/tenants/erasers.py)",
 }
 NO_PERSONAL_DATA = {
     "tenants.DataExport": "file paths, row counts and build errors",
