@@ -303,6 +303,7 @@ def executor_status(*, actor) -> dict:
 
 
 def failed_task_record(*, task_name: str, task_id: str, args, kwargs, exc: BaseException, traceback_text: str) -> FailedTask:
+    """Dead-letter one task that failed for good (called by the base task's `on_failure`)."""
     return FailedTask.objects.create(
         task_name=task_name, task_id=task_id or "", args=list(args or []), kwargs=dict(kwargs or {}),
         exception=repr(exc)[:4000], traceback=(traceback_text or "")[:20000],
@@ -317,7 +318,7 @@ def failed_task_retry(*, actor, ids) -> int:
         raise PermissionDenied("Only platform admins retry failed tasks.")
     count = 0
     for row in FailedTask.objects.filter(pk__in=list(ids)):
-        current_app.send_task(row.task_name, args=row.args, kwargs=row.kwargs, queue="jobs")
+        current_app.send_task(row.task_name, args=row.args, kwargs=row.kwargs)  # the routing table picks the queue
         FailedTask.objects.filter(pk=row.pk).update(retried_at=timezone.now(), retry_count=row.retry_count + 1)
         count += 1
     return count
