@@ -478,6 +478,10 @@ TARGETS_FLUSH_SECONDS = env.float("TARGETS_FLUSH_SECONDS", default=0.5)
 TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
 TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
 TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
+# How long the runner keeps retrying a write on a new connection after the database dropped it.
+TARGETS_DB_RETRY_SECONDS = env.float("TARGETS_DB_RETRY_SECONDS", default=60.0)
+if TARGETS_DB_RETRY_SECONDS < 0:
+    raise ImproperlyConfigured("TARGETS_DB_RETRY_SECONDS must be 0 (no retry) or a number of seconds")
 # Retention (days; 0 keeps forever), purged by the maintenance tasks purge_job_output /
 # purge_job_runs (apps/targets/maintenance.py).
 TARGETS_OUTPUT_RETENTION_DAYS = env.int("TARGETS_OUTPUT_RETENTION_DAYS", default=30)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import socket
-import traceback
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -128,15 +127,18 @@ def run_execute(*, run_id: int) -> JobRun | None:
         outcome = runner.execute(run)
         status, error, counts = outcome.status, outcome.error, outcome.counts
     except BaseException as exc:
-        log.exception("run %s crashed", run_id)
-        status, error, counts = RunStatus.FAILED, f"The runner failed: {exc!r}\n{traceback.format_exc(limit=6)}", None
-        JobRunStep.objects.filter(run_id=run_id, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
-            status=StepStatus.FAILED, error="The runner failed.", finished_at=timezone.now()
-        )
+        # Users see a short reason; the traceback (server paths, library internals) is logged only.
+        log.exception("run %s: the runner failed", run_id)
+        status, error, counts = RunStatus.FAILED, runner.failure_reason(exc), None
+        if isinstance(exc, runner.DB_ERRORS):
+            connection.close()  # record the failure on a new connection
+        runner.with_db(lambda: JobRunStep.objects.filter(run_id=run_id, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
+            status=StepStatus.FAILED, error="Not recorded: the runner failed.", finished_at=timezone.now(),
+        ), what=f"failing run {run_id}")
         if not isinstance(exc, Exception):
-            _finish(run, status=status, error=error, counts=counts)
+            runner.with_db(lambda: _finish(run, status=status, error=error, counts=counts), what=f"finishing run {run_id}")
             raise
-    return _finish(run, status=status, error=error, counts=counts)
+    return runner.with_db(lambda: _finish(run, status=status, error=error, counts=counts), what=f"finishing run {run_id}")
 
 
 def _finish(run: JobRun, *, status: str, error: str, counts: dict | None, only_from=(RunStatus.RUNNING,)) -> JobRun:
