@@ -477,6 +477,8 @@ TARGETS_OUTPUT_CAP_BYTES = env.int("TARGETS_OUTPUT_CAP_BYTES", default=1024 * 10
 TARGETS_FLUSH_SECONDS = env.float("TARGETS_FLUSH_SECONDS", default=0.5)
 TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
 TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
+# A run quiet this long whose Celery worker does not answer a ping is reaped at once (seconds).
+TARGETS_REAP_GONE_SECONDS = env.int("TARGETS_REAP_GONE_SECONDS", default=20)
 TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
 # How long the runner keeps retrying a write on a new connection after the database dropped it.
 TARGETS_DB_RETRY_SECONDS = env.float("TARGETS_DB_RETRY_SECONDS", default=60.0)
@@ -494,7 +496,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "JobRunStatusEnum": "apps.targets.choices.RunStatus",
     "JobRunStepStatusEnum": "apps.targets.choices.StepStatus",
 })
-for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
+for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS",
+              "TARGETS_REAP_GONE_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be positive")
 # --- monitoring ---------------------------------------------------------------------------

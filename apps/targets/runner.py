@@ -26,6 +26,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .choices import OnFailure, Protocol, RunStatus, StepStatus, StepType
@@ -426,8 +427,10 @@ def execute(run: JobRun) -> Outcome:
             recorder.step_ended.wait(interval)
             recorder.step_ended.clear()
             flush(run.pk, recorder)
+            # Cancelled on request, or ended by the reaper (this worker was taken for dead): stop.
             if not orch.cancel_flag.is_set() and with_db(
-                lambda: JobRun.objects.filter(pk=run.pk, cancel_requested_at__isnull=False).exists(), what=f"reading run {run.pk}",
+                lambda: JobRun.objects.filter(pk=run.pk).filter(Q(cancel_requested_at__isnull=False) | ~Q(status=RunStatus.RUNNING)).exists(),
+                what=f"reading run {run.pk}",
             ):
                 orch.request_cancel()
     except BaseException:

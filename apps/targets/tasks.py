@@ -9,12 +9,13 @@ from celery import shared_task
 from apps.core.tasks import PortalTask
 
 
-@shared_task(base=PortalTask, name="targets.execute_run", acks_late=True)
-def execute_run_task(run_id: int) -> str | None:
+@shared_task(base=PortalTask, name="targets.execute_run", acks_late=True, bind=True)
+def execute_run_task(self, run_id: int) -> str | None:
     """Run one queued JobRun to the end (no-op if it is taken, finished or cancelled)."""
     from .services import run_execute
 
-    run = run_execute(run_id=run_id)
+    # The worker's node name goes on the run: the reaper asks that node whether it still lives.
+    run = run_execute(run_id=run_id, worker=self.request.hostname or None)
     return run.status if run else None
 
 

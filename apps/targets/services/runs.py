@@ -94,10 +94,10 @@ def _enqueue(run_id: int, countdown: float | None = None) -> None:
         log.warning("run %s not enqueued (%s); the reaper will retry", run_id, exc)
 
 
-def _claim(run_id: int) -> JobRun | None:
+def _claim(run_id: int, worker: str | None = None) -> JobRun | None:
     now = timezone.now()
     claimed = JobRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested_at__isnull=True).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=socket.gethostname()[:200],
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=(worker or socket.gethostname())[:200],
     )
     if not claimed:
         return None
@@ -106,10 +106,10 @@ def _claim(run_id: int) -> JobRun | None:
     return run
 
 
-def run_execute(*, run_id: int) -> JobRun | None:
-    """Execute one queued run (the Celery task's body). Returns None when the run is not queued
-    (already taken, finished, or cancelled). Whatever happens inside, the row ends in a final
-    status with the error stored."""
+def run_execute(*, run_id: int, worker: str | None = None) -> JobRun | None:
+    """Execute one queued run (the Celery task's body; `worker` is its Celery node name, else
+    this host's name). Returns None when the run is not queued (already taken, finished, or
+    cancelled). Whatever happens inside, the row ends in a final status with the error stored."""
     from .. import runner
 
     run = JobRun.objects.select_related("job").filter(pk=run_id).first()
@@ -120,7 +120,7 @@ def run_execute(*, run_id: int) -> JobRun | None:
         if earlier.exists():
             _enqueue(run.pk, countdown=5)  # wait behind the earlier run
             return None
-    run = _claim(run_id)
+    run = _claim(run_id, worker)
     if run is None:
         return None
     try:
@@ -253,20 +253,40 @@ def run_retry_failed(run: JobRun, *, actor) -> JobRun:
 
 
 def runs_reap(*, now=None) -> dict:
-    """Beat: fail runs whose worker stopped heartbeating (killed, lost), re-enqueue queued runs
-    whose task was lost. No run stays running forever."""
+    """Beat: fail runs whose worker died, re-enqueue queued runs whose task was lost. No run stays
+    running forever.
+
+    A run is reaped when its heartbeat (refreshed at every flush, ≤ TARGETS_FLUSH_SECONDS) is older
+    than TARGETS_REAP_GONE_SECONDS and the Celery worker that took it does not answer a ping — a
+    killed worker's run ends within a reaper period — or, whatever the ping says, older than
+    TARGETS_REAP_AFTER_SECONDS. Steps keep what they recorded: finished ones stay as they
+    ended, a running one fails as lost (its outcome on the host is unknown), pending ones are
+    skipped."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.TARGETS_REAP_AFTER_SECONDS)
+    quiet = now - timedelta(seconds=min(settings.TARGETS_REAP_GONE_SECONDS, settings.TARGETS_REAP_AFTER_SECONDS))
+    candidates = list(
+        JobRun.objects.filter(status=RunStatus.RUNNING)
+        .filter(Q(heartbeat_at__lt=quiet) | Q(heartbeat_at__isnull=True, started_at__lt=quiet)).select_related("job", "version")
+    )
+    alive = _live_workers({run.worker for run in candidates if (run.heartbeat_at or run.started_at) >= stale})
     reaped = 0
-    for run in JobRun.objects.filter(status=RunStatus.RUNNING).filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)).select_related("job", "version"):
+    for run in candidates:
         last = run.heartbeat_at or run.started_at
+        if last >= stale and (alive is None or run.worker in alive or "@" not in run.worker):
+            continue  # quiet, but its worker answers (or cannot be asked): wait for the heartbeat limit
+        why = "and does not answer (killed or lost)" if last >= stale else f"(killed or lost) over {settings.TARGETS_REAP_AFTER_SECONDS} s ago"
         reason = (
             f"The worker running this job ({run.worker or 'unknown'}) stopped sending heartbeats at {last:%Y-%m-%d %H:%M:%S %Z} "
-            f"(killed or lost); marked failed by the reaper after {settings.TARGETS_REAP_AFTER_SECONDS} s."
+            f"{why}; marked failed by the reaper."
         )
         with transaction.atomic():
-            JobRunStep.objects.filter(run=run, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
-                status=StepStatus.FAILED, error="The worker was lost while this step was pending or running.", finished_at=now,
+            JobRunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
+                status=StepStatus.FAILED, error="The worker was lost while this step was running; its outcome on the host is unknown.",
+                finished_at=now,
+            )
+            JobRunStep.objects.filter(run=run, status=StepStatus.PENDING).update(
+                status=StepStatus.SKIPPED, error="Not run: the worker was lost.", finished_at=now,
             )
             before = run.status
             run = _finish(run, status=RunStatus.FAILED, error=reason, counts=None)
@@ -276,6 +296,21 @@ def runs_reap(*, now=None) -> dict:
         _enqueue(run_id)
         requeued += 1
     return {"reaped": reaped, "requeued": requeued}
+
+
+def _live_workers(names: set[str]) -> set[str] | None:
+    """Which of these Celery nodes answer a ping (1 s); None when the broker cannot be asked."""
+    from config.celery import app
+
+    names = {n for n in names if "@" in n}
+    if not names:
+        return set()
+    try:
+        replies = app.control.ping(destination=sorted(names), timeout=1.0) or []
+    except Exception as exc:
+        log.warning("reaper: cannot ping workers %s: %r", sorted(names), exc)
+        return None
+    return {name for reply in replies for name in reply}
 
 
 def executor_status(*, actor) -> dict:
