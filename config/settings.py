@@ -456,6 +456,15 @@ NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=5
 NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
 # Sends in flight at once within one delivery task (threads; network waits overlap).
 NOTIFICATIONS_SEND_CONCURRENCY = env.int("NOTIFICATIONS_SEND_CONCURRENCY", default=16)
+# A failing channel: this many failed sends in a row open its circuit breaker for the cool-down
+# (deliveries deferred, then one half-open probe); and no channel spends more than its budget of
+# seconds per delivery task, so a hanging endpoint cannot hold a worker slot for long.
+NOTIFICATIONS_BREAKER_FAILURES = env.int("NOTIFICATIONS_BREAKER_FAILURES", default=5)
+NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS = env.int("NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS", default=300)
+NOTIFICATIONS_CHANNEL_BUDGET_SECONDS = env.float("NOTIFICATIONS_CHANNEL_BUDGET_SECONDS", default=20.0)
+for _name in ("NOTIFICATIONS_BREAKER_FAILURES", "NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS", "NOTIFICATIONS_CHANNEL_BUDGET_SECONDS"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive")
 if NOTIFICATIONS_SEND_CONCURRENCY < 1:
     raise ImproperlyConfigured("NOTIFICATIONS_SEND_CONCURRENCY must be at least 1")
 # Local hour (recipient's time zone) at which daily digests go out.
