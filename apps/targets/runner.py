@@ -45,6 +45,7 @@ STEP_PROTOCOL = {
 FINAL_FIELDS = ["status", "exit_code", "rendered", "stdout", "stderr", "error", "started_at", "finished_at"]
 LIVE_FIELDS = ["status", "rendered", "started_at"]
 DB_ERRORS = (OperationalError, InterfaceError)
+OUTCOME_COALESCE_SECONDS = 0.05  # a finished step is stored within this (plus the write)
 
 
 def with_db(fn, *, what: str):
@@ -257,6 +258,7 @@ class Orchestrator:
         self.recorder = recorder
         self.connect_timeout = connect_timeout
         self.cancel_flag = threading.Event()
+        self.done = threading.Event()
         self.stop_reason: str | None = None
         self.crash: str | None = None
 
@@ -270,6 +272,9 @@ class Orchestrator:
         except BaseException as exc:  # the flushing thread logs it and stores a short reason
             self.crash = f"{type(exc).__name__}: {exc}"[:300]
             log.error("run %s: the run engine crashed:\n%s", self.plan.run_id, traceback.format_exc())
+        finally:
+            self.done.set()
+            self.recorder.step_ended.set()
 
     async def main(self) -> None:
         self.stop = asyncio.Event()
@@ -422,11 +427,16 @@ def execute(run: JobRun) -> Outcome:
     thread = threading.Thread(target=orch.run, name=f"run-{run.pk}", daemon=True)
     thread.start()
     interval = settings.TARGETS_FLUSH_SECONDS
+    next_check = 0.0
     try:
-        while thread.is_alive():
-            recorder.step_ended.wait(interval)
+        while not orch.done.is_set():
+            if recorder.step_ended.wait(interval):
+                orch.done.wait(OUTCOME_COALESCE_SECONDS)  # steps ending together: one write
             recorder.step_ended.clear()
             flush(run.pk, recorder)
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + interval
             # Cancelled on request, or ended by the reaper (this worker was taken for dead): stop.
             if not orch.cancel_flag.is_set() and with_db(
                 lambda: JobRun.objects.filter(pk=run.pk).filter(Q(cancel_requested_at__isnull=False) | ~Q(status=RunStatus.RUNNING)).exists(),
@@ -437,6 +447,7 @@ def execute(run: JobRun) -> Outcome:
         orch.request_cancel()  # nothing may go on running on the hosts unrecorded
         thread.join(10)
         raise
+    thread.join()
     if orch.crash:
         for sid in recorder.pending_ids():
             recorder.update(sid, status=StepStatus.FAILED, error="The run engine stopped.", finished_at=timezone.now())
