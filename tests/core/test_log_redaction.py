@@ -13,8 +13,12 @@ TOKEN = "TIiajkdnl!azkcOXrIdevi7FQ"
 
 
 @pytest.fixture
-def console():
-    """What the configured console handler writes (its stream swapped for a buffer)."""
+def console(settings):
+    """What the console handler of settings.LOGGING writes (configured afresh, as at start-up:
+    an in-process worker of another test may have replaced the root handlers), into a buffer."""
+    import logging.config
+
+    logging.config.dictConfig(settings.LOGGING)
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler) and getattr(h, "name", "") == "console"]
     assert handlers, "settings.LOGGING configures a 'console' handler on the root logger"
     buffers = []
