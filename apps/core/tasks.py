@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,10 @@ def dead_letter(*, task_name: str, task_id: str, args, kwargs, exc: BaseExceptio
     fails is logged, never raised into the worker."""
     for writer in _dead_letter:
         try:
-            connection.close_if_unusable_or_obsolete()
-            writer(task_name=task_name, task_id=task_id, args=args, kwargs=kwargs, exc=exc, traceback_text=traceback_text)
+            if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
+                connection.close()  # the next query reconnects
+            with transaction.atomic():  # a savepoint when an eager task fails inside the caller's transaction
+                writer(task_name=task_name, task_id=task_id, args=args, kwargs=kwargs, exc=exc, traceback_text=traceback_text)
         except Exception:
             log.exception("could not dead-letter task %s[%s]", task_name, task_id)
 
