@@ -420,7 +420,7 @@ class Outcome:
 
 def execute(run: JobRun) -> Outcome:
     """Run a claimed run to the end; returns its final status (the caller stores it)."""
-    plan = build_plan(run)
+    plan = with_db(lambda: build_plan(run), what=f"planning run {run.pk}")
     step_ids = [sid for pt in plan.targets for sid, _ in pt.steps]
     recorder = Recorder(step_ids, settings.TARGETS_OUTPUT_CAP_BYTES)
     orch = Orchestrator(plan, recorder, connect_timeout=settings.TARGETS_CONNECT_TIMEOUT)
