@@ -119,7 +119,7 @@ def breaker(settings):
     return settings
 
 
-def test_consecutive_failures_open_the_breaker_and_defer_the_rest(world, endpoint, breaker):
+def test_consecutive_failures_open_the_breaker_and_defer_the_rest(world, endpoint, breaker, api):
     breaker.NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS = 3600
     channel, rows = channel_with_deliveries(world, endpoint, "/down", 20, mode="fail")
     services.deliveries_send(delivery_ids=[r.pk for r in rows])
@@ -132,6 +132,8 @@ def test_consecutive_failures_open_the_breaker_and_defer_the_rest(world, endpoin
     assert deferred.count() == 15 and set(deferred.values_list("status", flat=True)) == {DeliveryStatus.PENDING}  # not lost
     assert all(d >= channel.circuit_open_until for d in deferred.values_list("next_attempt_at", flat=True))
     assert "circuit" in deferred.first().last_error
+    body = api.as_user(world.user("a", "admin")).get(f"/api/v1/notifications/channels/{channel.pk}/").json()
+    assert body["consecutive_failures"] == 5 and body["circuit_open_until"], body  # integrators see the open breaker
 
     # While open: nothing is sent, even for rows whose own retry is due.
     services.deliveries_send(delivery_ids=[r.pk for r in rows], now=timezone.now() + timedelta(minutes=10))
