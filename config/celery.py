@@ -9,6 +9,7 @@ its worker dies, so a row whose task was lost is picked up again; sweepers cover
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -51,3 +52,12 @@ app.conf.update(
 )
 
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(logger=None, **kwargs):
+    """The worker replaces the root logger's handlers: scrub secrets on its handlers too."""
+    from apps.core.redaction import install
+
+    install(logger)

@@ -381,7 +381,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Channel URLs and tokens are scrubbed from every record (any library's) before it is written.
+    "filters": {"redact_secrets": {"()": "apps.core.redaction.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
@@ -463,6 +465,15 @@ NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=5
 NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
 # Sends in flight at once within one delivery task (threads; network waits overlap).
 NOTIFICATIONS_SEND_CONCURRENCY = env.int("NOTIFICATIONS_SEND_CONCURRENCY", default=16)
+# A failing channel: this many failed sends in a row open its circuit breaker for the cool-down
+# (deliveries deferred, then one half-open probe); and no channel spends more than its budget of
+# seconds per delivery task, so a hanging endpoint cannot hold a worker slot for long.
+NOTIFICATIONS_BREAKER_FAILURES = env.int("NOTIFICATIONS_BREAKER_FAILURES", default=5)
+NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS = env.int("NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS", default=300)
+NOTIFICATIONS_CHANNEL_BUDGET_SECONDS = env.float("NOTIFICATIONS_CHANNEL_BUDGET_SECONDS", default=20.0)
+for _name in ("NOTIFICATIONS_BREAKER_FAILURES", "NOTIFICATIONS_BREAKER_COOLDOWN_SECONDS", "NOTIFICATIONS_CHANNEL_BUDGET_SECONDS"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be positive")
 if NOTIFICATIONS_SEND_CONCURRENCY < 1:
     raise ImproperlyConfigured("NOTIFICATIONS_SEND_CONCURRENCY must be at least 1")
 # Local hour (recipient's time zone) at which daily digests go out.
@@ -484,7 +495,13 @@ TARGETS_OUTPUT_CAP_BYTES = env.int("TARGETS_OUTPUT_CAP_BYTES", default=1024 * 10
 TARGETS_FLUSH_SECONDS = env.float("TARGETS_FLUSH_SECONDS", default=0.5)
 TARGETS_CONNECT_TIMEOUT = env.float("TARGETS_CONNECT_TIMEOUT", default=20.0)
 TARGETS_REAP_AFTER_SECONDS = env.int("TARGETS_REAP_AFTER_SECONDS", default=120)
+# A run quiet this long whose Celery worker does not answer a ping is reaped at once (seconds).
+TARGETS_REAP_GONE_SECONDS = env.int("TARGETS_REAP_GONE_SECONDS", default=20)
 TARGETS_MAX_TARGETS_PER_RUN = env.int("TARGETS_MAX_TARGETS_PER_RUN", default=5000)
+# How long the runner keeps retrying a write on a new connection after the database dropped it.
+TARGETS_DB_RETRY_SECONDS = env.float("TARGETS_DB_RETRY_SECONDS", default=60.0)
+if TARGETS_DB_RETRY_SECONDS < 0:
+    raise ImproperlyConfigured("TARGETS_DB_RETRY_SECONDS must be 0 (no retry) or a number of seconds")
 # Retention (days; 0 keeps forever), purged by the maintenance tasks purge_job_output /
 # purge_job_runs (apps/targets/maintenance.py).
 TARGETS_OUTPUT_RETENTION_DAYS = env.int("TARGETS_OUTPUT_RETENTION_DAYS", default=30)
@@ -497,7 +514,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "JobRunStatusEnum": "apps.targets.choices.RunStatus",
     "JobRunStepStatusEnum": "apps.targets.choices.StepStatus",
 })
-for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
+for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONNECT_TIMEOUT", "TARGETS_REAP_AFTER_SECONDS",
+              "TARGETS_REAP_GONE_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be positive")
 # --- monitoring ---------------------------------------------------------------------------

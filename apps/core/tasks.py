@@ -2,20 +2,43 @@
 
 `PortalTask`: acks_late, rejected back to the queue when the worker dies, failures logged with
 the task's arguments, retries with exponential backoff and jitter for transient errors only
-(`TRANSIENT_ERRORS`). Tasks are entry points: re-read the row, return early when the work is
-done or taken, call a service.
+(`TRANSIENT_ERRORS`), and a task that fails for good (a permanent error, or its retries exhausted)
+handed to the dead-letter writer an upper app registers (`register_dead_letter`; targets stores a
+`FailedTask` row). Tasks are entry points: re-read the row, return early when the work is done or
+taken, call a service.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from celery import Task, shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+_dead_letter: list[Callable[..., object]] = []
+
+
+def register_dead_letter(writer: Callable[..., object]) -> None:
+    """Install the writer of failed tasks: writer(task_name=, task_id=, args=, kwargs=, exc=, traceback_text=)."""
+    _dead_letter[:] = [writer]
+
+
+def dead_letter(*, task_name: str, task_id: str, args, kwargs, exc: BaseException, traceback_text: str) -> None:
+    """Record a task that failed for good. The failure may have broken this thread's database
+    connection (a dropped backend), so an unusable one is replaced first; a write that still
+    fails is logged, never raised into the worker."""
+    for writer in _dead_letter:
+        try:
+            if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
+                connection.close()  # the next query reconnects
+            with transaction.atomic():  # a savepoint when an eager task fails inside the caller's transaction
+                writer(task_name=task_name, task_id=task_id, args=args, kwargs=kwargs, exc=exc, traceback_text=traceback_text)
+        except Exception:
+            log.exception("could not dead-letter task %s[%s]", task_name, task_id)
 
 
 class PortalTask(Task):
@@ -30,6 +53,7 @@ class PortalTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         log.error("task %s[%s] failed args=%r kwargs=%r: %r", self.name, task_id, args, kwargs, exc)
         super().on_failure(exc, task_id, args, kwargs, einfo)
+        dead_letter(task_name=self.name, task_id=task_id, args=args, kwargs=kwargs, exc=exc, traceback_text=str(einfo))
 
 
 @shared_task(base=PortalTask, name="core.dispatch_event")

@@ -77,12 +77,12 @@ class ChannelConfigForm(forms.ModelForm):
 @admin.register(ChannelConfig)
 class ChannelConfigAdmin(TenantScopedAdmin):
     form = ChannelConfigForm
-    list_display = ("name", "kind", "user", "enabled", "min_priority", "last_test_ok", "last_tested_at", "tenant")
+    list_display = ("name", "kind", "user", "enabled", "min_priority", "last_test_ok", "last_tested_at", "circuit_open_until", "tenant")
     list_filter = ("kind", "enabled", "tenant")
     search_fields = ("name",)
     list_select_related = ("user", "tenant")
     autocomplete_fields = ("user",)
-    readonly_fields = ("last_tested_at", "last_test_ok", "last_error")
+    readonly_fields = ("last_tested_at", "last_test_ok", "last_error", "consecutive_failures", "circuit_open_until")
     actions = ["send_test"]
 
     def save_service(self, request, obj, form, change):

@@ -74,6 +74,7 @@ class SuppressReason(models.TextChoices):
     PREFERENCE = "preference", "Preference"
     QUIET_HOURS = "quiet_hours", "Quiet hours"
     RATE_LIMIT = "rate_limit", "Rate limit"
+    CHANNEL_DISABLED = "channel_off", "Channel disabled"
 
 
 class Digest(models.TextChoices):

@@ -183,6 +183,9 @@ class ChannelConfig(TenantOwnedModel):
     last_tested_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # Circuit breaker (apps/notifications/breaker.py): failed sends in a row, and open until.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    circuit_open_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     PORTAL_ROLE_ACTIONS = {
         "view": {R.OWNER, R.ADMIN, R.OPERATOR},

@@ -4,6 +4,7 @@ preferences, channels, templates, and the delivery outbox (send, retry, sweep, d
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from apps.core.policy import policy
 from apps.core.services import assign_tenant
 from apps.core.tenancy import acting
 
-from . import rendering
+from . import breaker, rendering
 from .choices import PRIORITY_RANK, ChannelKind, DeliveryStatus, NotificationType, Priority
 from .models import ChannelConfig, Delivery, Notification, NotificationTemplate, Preference, validate_type
 from .planning import FanOut, Spec, backoff_seconds, fan_out
@@ -280,7 +281,11 @@ def channel_save(instance: ChannelConfig | None = None, *, actor, url=None, sign
         raise ValidationError({"user": "A personal channel's user must be a member of the tenant."})
     with transaction.atomic(), config_change(channel, actor=actor):
         channel.full_clean()
+        if not channel.enabled:  # off means off: nothing queued for it is sent, its breaker starts afresh
+            channel.consecutive_failures, channel.circuit_open_until = 0, None
         channel.save()
+        if not channel.enabled:
+            breaker.suppress_channel(channel)
     return channel
 
 
@@ -412,46 +417,87 @@ def _record_failure(row: Delivery, exc: Exception, now, *, secrets: tuple = ()) 
 _pool: ThreadPoolExecutor | None = None
 
 
-def _send_one(item):
-    row, message = item
+def _send_one(row, message):
     try:
         get_transport(row.kind).send(message)
     except Exception as exc:  # reported per row; one failure never stops the batch
-        return row, exc
-    return row, None
+        return exc
+    return None
 
 
-def _send_all(ready: list) -> list:
-    """Send rendered deliveries, up to NOTIFICATIONS_SEND_CONCURRENCY at once (network waits
-    overlap; transports touch no database)."""
+def _send_group(items: list, streak: int) -> list:
+    """Send one channel's deliveries in order within NOTIFICATIONS_CHANNEL_BUDGET_SECONDS (each
+    send's timeout capped by what is left); stop when the budget is spent or the breaker's failure
+    count is reached. Returns (row, exception | None | NOT_SENT)."""
+    deadline = time.monotonic() + settings.NOTIFICATIONS_CHANNEL_BUDGET_SECONDS
+    results = []
+    for i, (row, message) in enumerate(items):
+        left = deadline - time.monotonic()
+        if left <= 0 or streak >= settings.NOTIFICATIONS_BREAKER_FAILURES:
+            results += [(r, NOT_SENT) for r, _ in items[i:]]
+            break
+        message.timeout = left
+        exc = _send_one(row, message)
+        results.append((row, exc))
+        streak = 0 if exc is None else streak + 1
+    return results
+
+
+NOT_SENT = object()
+
+
+def _send_all(ready: list, probes: set[int]) -> list:
+    """Send rendered deliveries: a channel's in order on one thread (its budget and breaker), up
+    to NOTIFICATIONS_SEND_CONCURRENCY channels (and channel-less e-mails) at once. Transports
+    touch no database."""
     global _pool
-    workers = min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(ready))
-    if workers <= 1:
-        return [_send_one(item) for item in ready]
+    groups: dict = defaultdict(list)
+    for row, message in ready:
+        groups[("channel", row.channel_id) if row.channel_id else ("row", row.pk)].append((row, message))
+
+    def run(key):
+        items = groups[key]
+        channel = items[0][0].channel
+        streak = 0 if channel is None or channel.pk in probes else channel.consecutive_failures
+        return _send_group(items, streak)
+
+    keys = list(groups)
+    if min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(keys)) <= 1:
+        return [result for key in keys for result in run(key)]
     if _pool is None:  # created lazily: after a prefork worker has forked
         _pool = ThreadPoolExecutor(max_workers=settings.NOTIFICATIONS_SEND_CONCURRENCY, thread_name_prefix="notify-send")
-    return list(_pool.map(_send_one, ready))
+    return [result for chunk in _pool.map(run, keys) for result in chunk]
 
 
 def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
     """Send the given deliveries that are pending and due. Each row is claimed first (so the
-    sweeper and a late task never send it twice), then sent; transient failures go back to
-    pending with exponential backoff, permanent ones (and the last attempt) fail."""
+    sweeper and a late task never send it twice), then gated: a disabled channel's rows are
+    suppressed, an open breaker's deferred (`breaker`); the rest are sent within each channel's
+    time budget. Transient failures go back to pending with exponential backoff, permanent ones
+    (and the last attempt) fail."""
     now = now or timezone.now()
     claimed = _claim(delivery_ids, now)
     if not claimed:
         return {"sent": 0, "failed": 0, "retry": 0}
     rows = list(Delivery.objects.filter(pk__in=claimed).select_related("notification", "recipient", "channel"))
+    gated = breaker.gate(rows, now)
     cache: dict = {}
     ready = []
-    for row in rows:  # rendering reads templates from the database: here, not in the send threads
+    for row in gated.send:  # rendering reads templates from the database: here, not in the send threads
         try:
             ready.append((row, build_message(row, cache)))
         except Exception as exc:
             log.error("delivery %s could not be rendered: %r", row.pk, exc)
             _record_failure(row, exc, now)
     messages = {row.pk: message for row, message in ready}
-    for row, exc in _send_all(ready):
+    outcomes: dict[int, list[bool]] = defaultdict(list)
+    not_sent = []
+    for row, exc in _send_all(ready, gated.probes):
+        if exc is NOT_SENT:
+            not_sent.append(row)
+            continue
+        if row.channel_id:
+            outcomes[row.channel_id].append(exc is None)
         if exc is None:
             row.status = DeliveryStatus.SENT
             continue
@@ -461,16 +507,33 @@ def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             log.error("delivery %s failed unexpectedly:\n%s", row.pk, redact(text, *secrets))
         _record_failure(row, exc, now, secrets=secrets)
-    sent = [r.pk for r in rows if r.status == DeliveryStatus.SENT]
+    channels = {row.channel_id: row.channel for row in gated.send if row.channel_id}
+    closed = [cid for cid, oks in outcomes.items() if breaker.record(channels[cid], oks, now, probe=cid in gated.probes)]
+    budget_until = now + timedelta(seconds=settings.NOTIFICATIONS_BACKOFF_BASE)
+    deferred = [*gated.deferred, *(
+        (row, channel.circuit_open_until, breaker.open_reason(channel)) if (channel := channels.get(row.channel_id)) and channel.circuit_open_until
+        else (row, budget_until, "Deferred: the channel used up its time budget in this batch.") for row in not_sent
+    )]
+    breaker.hold(gated.suppressed, deferred)
+    skipped = {r.pk for r in not_sent}
+    attempted = [r for r in gated.send if r.pk not in skipped]
+    sent = [r.pk for r in attempted if r.status == DeliveryStatus.SENT]
     if sent:  # the common case in one statement; failures row by row
         Delivery.objects.filter(pk__in=sent).update(status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="")
-    failed = [r for r in rows if r.status != DeliveryStatus.SENT]
+    failed = [r for r in attempted if r.status != DeliveryStatus.SENT]
     if failed:
         Delivery.objects.bulk_update(failed, ["status", "last_error", "next_attempt_at"])
+    released = [pk for cid in closed for pk in breaker.release(channels[cid])]
+    if released:  # a probe succeeded: what the open breaker held goes now
+        enqueue_deliveries(released)
     counts = defaultdict(int)
-    for row in rows:
+    for row in attempted:
         counts[{DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed"}.get(row.status, "retry")] += 1
-    return {"sent": counts["sent"], "failed": counts["failed"], "retry": counts["retry"]}
+    result = {"sent": counts["sent"], "failed": counts["failed"], "retry": counts["retry"]}
+    for key, n in (("suppressed", len(gated.suppressed)), ("deferred", len(deferred))):
+        if n:
+            result[key] = n
+    return result
 
 
 def deliveries_sweep(*, now=None, limit: int = 5000) -> int:

@@ -1,8 +1,8 @@
 """Celery entry points (queue `notifications`): thin wrappers over the outbox services.
 
-The queue is named where tasks are sent (services.enqueue_deliveries, schedules.py):
-config/celery.py routes by `apps.notifications.tasks.*`, which does not match task names of the
-form `notifications.<what>`."""
+config/celery.py routes `notifications.*` to the `notifications` queue (and the senders name it
+too: services.enqueue_deliveries, schedules.py), away from events on `default`; the Procfile gives
+it its own worker."""
 
 from __future__ import annotations
 

@@ -342,7 +342,7 @@ class JobRunOutput(models.Model):
 
 
 class FailedTask(models.Model):
-    """Dead-letter list: a targets Celery task that failed for good (retryable from the admin)."""
+    """Dead-letter list: a portal Celery task that failed for good (retryable from the admin)."""
 
     task_name = models.CharField(max_length=200)
     task_id = models.CharField(max_length=64, blank=True)

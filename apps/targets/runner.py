@@ -4,9 +4,13 @@ database in batches.
 
 Two threads, one rule: the asyncio loop (SSH sessions, WinRM and HTTP on thread pools) never
 touches the ORM; it reports into a `Recorder`. The calling thread (the Celery task) flushes the
-recorder every `TARGETS_FLUSH_SECONDS` in one transaction (bulk insert of output chunks, bulk
-update of steps, heartbeat, counts) and reads the cancel flag. So a run over 1,000 targets
-costs a handful of queries per second, not one per output line.
+recorder every `TARGETS_FLUSH_SECONDS` — at once when a step ends, so a worker killed a moment
+later leaves each finished step's outcome in the database — in one transaction (bulk insert of
+output chunks, bulk update of steps, heartbeat, counts) and reads the cancel flag. So a run over
+1,000 targets costs a handful of queries per second, not one per output line.
+
+A dropped database connection does not fail the run: each write is retried on a new connection
+for up to `TARGETS_DB_RETRY_SECONDS` (`with_db`), the batch kept until it is stored.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .choices import OnFailure, Protocol, RunStatus, StepStatus, StepType
@@ -38,6 +44,33 @@ STEP_PROTOCOL = {
 }
 FINAL_FIELDS = ["status", "exit_code", "rendered", "stdout", "stderr", "error", "started_at", "finished_at"]
 LIVE_FIELDS = ["status", "rendered", "started_at"]
+DB_ERRORS = (OperationalError, InterfaceError)
+OUTCOME_COALESCE_SECONDS = 0.05  # a finished step is stored within this (plus the write)
+
+
+def with_db(fn, *, what: str):
+    """fn() on the database; when the connection drops, reconnect and call it again (backoff
+    0.1 s → 2 s) for up to TARGETS_DB_RETRY_SECONDS, then raise. fn must be idempotent (one
+    transaction, or a read)."""
+    deadline = time.monotonic() + settings.TARGETS_DB_RETRY_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return fn()
+        except DB_ERRORS as exc:
+            connection.close()  # the broken connection; the next query opens a new one
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("run engine: database error while %s (%r); reconnecting in %.1f s", what, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The one-line reason users see when the runner itself fails (the traceback is logged)."""
+    if isinstance(exc, DB_ERRORS):
+        return "The runner lost its database connection and could not record this run; details are in the worker log."
+    return f"The runner failed ({type(exc).__name__}); details are in the worker log."
 
 
 # -- recording ---------------------------------------------------------------------------------
@@ -65,6 +98,7 @@ class Recorder:
         self.counts = Counter({StepStatus.PENDING: len(step_ids)})
         self.dirty: set[int] = set()
         self.chunks: list[tuple[int, str, str, datetime]] = []
+        self.step_ended = threading.Event()  # wakes the flushing thread: store an outcome at once
 
     def update(self, step_id: int, **fields) -> None:
         with self.lock:
@@ -75,6 +109,8 @@ class Recorder:
             for key, value in fields.items():
                 setattr(state, key, value)
             self.dirty.add(step_id)
+        if fields.get("finished_at") is not None:
+            self.step_ended.set()
 
     def emit(self, step_id: int, stream: str, text: str) -> None:
         if not text:
@@ -118,7 +154,14 @@ class Recorder:
 
 
 def flush(run_id: int, recorder: Recorder) -> dict:
+    """Store what the recorder gathered; the batch is written again on a new connection if the
+    old one dropped (the transaction rolled back, so nothing is written twice)."""
     rows, chunks, counts = recorder.drain()
+    with_db(lambda: _write(run_id, rows, chunks, counts), what=f"recording run {run_id}")
+    return counts
+
+
+def _write(run_id: int, rows, chunks, counts) -> None:
     with transaction.atomic():
         if chunks:
             JobRunOutput.objects.bulk_create(
@@ -132,7 +175,6 @@ def flush(run_id: int, recorder: Recorder) -> dict:
         if live:
             JobRunStep.objects.bulk_update(live, LIVE_FIELDS, batch_size=500)
         JobRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), counts=counts)
-    return counts
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -216,6 +258,7 @@ class Orchestrator:
         self.recorder = recorder
         self.connect_timeout = connect_timeout
         self.cancel_flag = threading.Event()
+        self.done = threading.Event()
         self.stop_reason: str | None = None
         self.crash: str | None = None
 
@@ -226,8 +269,12 @@ class Orchestrator:
     def run(self) -> None:
         try:
             asyncio.run(self.main())
-        except BaseException:  # the flushing thread stores it on the run
-            self.crash = traceback.format_exc(limit=8)
+        except BaseException as exc:  # the flushing thread logs it and stores a short reason
+            self.crash = f"{type(exc).__name__}: {exc}"[:300]
+            log.error("run %s: the run engine crashed:\n%s", self.plan.run_id, traceback.format_exc())
+        finally:
+            self.done.set()
+            self.recorder.step_ended.set()
 
     async def main(self) -> None:
         self.stop = asyncio.Event()
@@ -373,24 +420,40 @@ class Outcome:
 
 def execute(run: JobRun) -> Outcome:
     """Run a claimed run to the end; returns its final status (the caller stores it)."""
-    plan = build_plan(run)
+    plan = with_db(lambda: build_plan(run), what=f"planning run {run.pk}")
     step_ids = [sid for pt in plan.targets for sid, _ in pt.steps]
     recorder = Recorder(step_ids, settings.TARGETS_OUTPUT_CAP_BYTES)
     orch = Orchestrator(plan, recorder, connect_timeout=settings.TARGETS_CONNECT_TIMEOUT)
     thread = threading.Thread(target=orch.run, name=f"run-{run.pk}", daemon=True)
     thread.start()
     interval = settings.TARGETS_FLUSH_SECONDS
-    while thread.is_alive():
-        thread.join(interval)
-        flush(run.pk, recorder)
-        if not orch.cancel_flag.is_set() and JobRun.objects.filter(pk=run.pk, cancel_requested_at__isnull=False).exists():
-            orch.request_cancel()
+    next_check = 0.0
+    try:
+        while not orch.done.is_set():
+            if recorder.step_ended.wait(interval):
+                orch.done.wait(OUTCOME_COALESCE_SECONDS)  # steps ending together: one write
+            recorder.step_ended.clear()
+            flush(run.pk, recorder)
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + interval
+            # Cancelled on request, or ended by the reaper (this worker was taken for dead): stop.
+            if not orch.cancel_flag.is_set() and with_db(
+                lambda: JobRun.objects.filter(pk=run.pk).filter(Q(cancel_requested_at__isnull=False) | ~Q(status=RunStatus.RUNNING)).exists(),
+                what=f"reading run {run.pk}",
+            ):
+                orch.request_cancel()
+    except BaseException:
+        orch.request_cancel()  # nothing may go on running on the hosts unrecorded
+        thread.join(10)
+        raise
+    thread.join()
     if orch.crash:
         for sid in recorder.pending_ids():
             recorder.update(sid, status=StepStatus.FAILED, error="The run engine stopped.", finished_at=timezone.now())
     counts = flush(run.pk, recorder)
     if orch.crash:
-        return Outcome(RunStatus.FAILED, f"The run engine crashed:\n{orch.crash}", counts)
+        return Outcome(RunStatus.FAILED, f"The run engine crashed ({orch.crash}); details are in the worker log.", counts)
     if orch.stop_reason == "cancel":
         return Outcome(RunStatus.CANCELLED, "Cancelled on request.", counts)
     if orch.stop_reason == "timeout":

@@ -3,8 +3,8 @@
 from apps.core.periodic import Schedule
 
 SCHEDULES = [
-    Schedule(name="targets: reap runs of dead workers", task="targets.reap_runs", every_seconds=60, queue="jobs",
-             description="Fails runs whose heartbeat stopped; re-enqueues queued runs whose task was lost."),
+    Schedule(name="targets: reap runs of dead workers", task="targets.reap_runs", every_seconds=30, queue="jobs",
+             description="Fails runs whose worker is gone or whose heartbeat stopped; re-enqueues queued runs whose task was lost."),
     Schedule(name="targets: missed schedules", task="targets.check_missed_schedules", every_seconds=60, queue="jobs",
              description="Publishes job_schedule.missed when a scheduled run has not started within its grace time."),
 ]

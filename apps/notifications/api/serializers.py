@@ -81,7 +81,7 @@ class ChannelConfigSerializer(ScopedModelSerializer):
         model = ChannelConfig
         fields = [
             "id", "name", "kind", "user", "url", "signing_secret", "enabled", "min_priority", "notification_types",
-            "last_tested_at", "last_test_ok", "last_error", "created_at",
+            "last_tested_at", "last_test_ok", "last_error", "consecutive_failures", "circuit_open_until", "created_at",
         ]
-        read_only_fields = ["id", "last_tested_at", "last_test_ok", "last_error", "created_at"]
+        read_only_fields = ["id", "last_tested_at", "last_test_ok", "last_error", "consecutive_failures", "circuit_open_until", "created_at"]
         validators = []

@@ -27,6 +27,7 @@ class Message:
     url: str = ""  # the channel's plaintext URL (decrypted just before sending)
     signing_secret: str = ""
     payload: dict = field(default_factory=dict)
+    timeout: float | None = None  # seconds left in the channel's time budget (caps the transport's own timeout)
 
 
 class Transport:

@@ -68,7 +68,8 @@ class WebhookTransport(Transport):
             headers["X-Opsportal-Signature"] = sign(message.signing_secret, timestamp, body)
             headers["webhook-signature"] = _standard_signature(message.signing_secret, msg_id, now, body)
         try:
-            response = _session().post(message.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False)
+            timeout = TIMEOUT if message.timeout is None else tuple(min(t, max(message.timeout, 0.1)) for t in TIMEOUT)
+            response = _session().post(message.url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise TransportError(f"Webhook not reached: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code >= 300:

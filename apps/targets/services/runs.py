@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import socket
-import traceback
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -95,10 +94,10 @@ def _enqueue(run_id: int, countdown: float | None = None) -> None:
         log.warning("run %s not enqueued (%s); the reaper will retry", run_id, exc)
 
 
-def _claim(run_id: int) -> JobRun | None:
+def _claim(run_id: int, worker: str | None = None) -> JobRun | None:
     now = timezone.now()
     claimed = JobRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested_at__isnull=True).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=socket.gethostname()[:200],
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, worker=(worker or socket.gethostname())[:200],
     )
     if not claimed:
         return None
@@ -107,10 +106,10 @@ def _claim(run_id: int) -> JobRun | None:
     return run
 
 
-def run_execute(*, run_id: int) -> JobRun | None:
-    """Execute one queued run (the Celery task's body). Returns None when the run is not queued
-    (already taken, finished, or cancelled). Whatever happens inside, the row ends in a final
-    status with the error stored."""
+def run_execute(*, run_id: int, worker: str | None = None) -> JobRun | None:
+    """Execute one queued run (the Celery task's body; `worker` is its Celery node name, else
+    this host's name). Returns None when the run is not queued (already taken, finished, or
+    cancelled). Whatever happens inside, the row ends in a final status with the error stored."""
     from .. import runner
 
     run = JobRun.objects.select_related("job").filter(pk=run_id).first()
@@ -121,22 +120,25 @@ def run_execute(*, run_id: int) -> JobRun | None:
         if earlier.exists():
             _enqueue(run.pk, countdown=5)  # wait behind the earlier run
             return None
-    run = _claim(run_id)
+    run = _claim(run_id, worker)
     if run is None:
         return None
     try:
         outcome = runner.execute(run)
         status, error, counts = outcome.status, outcome.error, outcome.counts
     except BaseException as exc:
-        log.exception("run %s crashed", run_id)
-        status, error, counts = RunStatus.FAILED, f"The runner failed: {exc!r}\n{traceback.format_exc(limit=6)}", None
-        JobRunStep.objects.filter(run_id=run_id, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
-            status=StepStatus.FAILED, error="The runner failed.", finished_at=timezone.now()
-        )
+        # Users see a short reason; the traceback (server paths, library internals) is logged only.
+        log.exception("run %s: the runner failed", run_id)
+        status, error, counts = RunStatus.FAILED, runner.failure_reason(exc), None
+        if isinstance(exc, runner.DB_ERRORS):
+            connection.close()  # record the failure on a new connection
+        runner.with_db(lambda: JobRunStep.objects.filter(run_id=run_id, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
+            status=StepStatus.FAILED, error="Not recorded: the runner failed.", finished_at=timezone.now(),
+        ), what=f"failing run {run_id}")
         if not isinstance(exc, Exception):
-            _finish(run, status=status, error=error, counts=counts)
+            runner.with_db(lambda: _finish(run, status=status, error=error, counts=counts), what=f"finishing run {run_id}")
             raise
-    return _finish(run, status=status, error=error, counts=counts)
+    return runner.with_db(lambda: _finish(run, status=status, error=error, counts=counts), what=f"finishing run {run_id}")
 
 
 def _finish(run: JobRun, *, status: str, error: str, counts: dict | None, only_from=(RunStatus.RUNNING,)) -> JobRun:
@@ -251,20 +253,40 @@ def run_retry_failed(run: JobRun, *, actor) -> JobRun:
 
 
 def runs_reap(*, now=None) -> dict:
-    """Beat: fail runs whose worker stopped heartbeating (killed, lost), re-enqueue queued runs
-    whose task was lost. No run stays running forever."""
+    """Beat: fail runs whose worker died, re-enqueue queued runs whose task was lost. No run stays
+    running forever.
+
+    A run is reaped when its heartbeat (refreshed at every flush, ≤ TARGETS_FLUSH_SECONDS) is older
+    than TARGETS_REAP_GONE_SECONDS and the Celery worker that took it does not answer a ping — a
+    killed worker's run ends within a reaper period — or, whatever the ping says, older than
+    TARGETS_REAP_AFTER_SECONDS. Steps keep what they recorded: finished ones stay as they
+    ended, a running one fails as lost (its outcome on the host is unknown), pending ones are
+    skipped."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.TARGETS_REAP_AFTER_SECONDS)
+    quiet = now - timedelta(seconds=min(settings.TARGETS_REAP_GONE_SECONDS, settings.TARGETS_REAP_AFTER_SECONDS))
+    candidates = list(
+        JobRun.objects.filter(status=RunStatus.RUNNING)
+        .filter(Q(heartbeat_at__lt=quiet) | Q(heartbeat_at__isnull=True, started_at__lt=quiet)).select_related("job", "version")
+    )
+    alive = _live_workers({run.worker for run in candidates if (run.heartbeat_at or run.started_at) >= stale})
     reaped = 0
-    for run in JobRun.objects.filter(status=RunStatus.RUNNING).filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)).select_related("job", "version"):
+    for run in candidates:
         last = run.heartbeat_at or run.started_at
+        if last >= stale and (alive is None or run.worker in alive or "@" not in run.worker):
+            continue  # quiet, but its worker answers (or cannot be asked): wait for the heartbeat limit
+        why = "and does not answer (killed or lost)" if last >= stale else f"(killed or lost) over {settings.TARGETS_REAP_AFTER_SECONDS} s ago"
         reason = (
             f"The worker running this job ({run.worker or 'unknown'}) stopped sending heartbeats at {last:%Y-%m-%d %H:%M:%S %Z} "
-            f"(killed or lost); marked failed by the reaper after {settings.TARGETS_REAP_AFTER_SECONDS} s."
+            f"{why}; marked failed by the reaper."
         )
         with transaction.atomic():
-            JobRunStep.objects.filter(run=run, status__in=[StepStatus.PENDING, StepStatus.RUNNING]).update(
-                status=StepStatus.FAILED, error="The worker was lost while this step was pending or running.", finished_at=now,
+            JobRunStep.objects.filter(run=run, status=StepStatus.RUNNING).update(
+                status=StepStatus.FAILED, error="The worker was lost while this step was running; its outcome on the host is unknown.",
+                finished_at=now,
+            )
+            JobRunStep.objects.filter(run=run, status=StepStatus.PENDING).update(
+                status=StepStatus.SKIPPED, error="Not run: the worker was lost.", finished_at=now,
             )
             before = run.status
             run = _finish(run, status=RunStatus.FAILED, error=reason, counts=None)
@@ -274,6 +296,21 @@ def runs_reap(*, now=None) -> dict:
         _enqueue(run_id)
         requeued += 1
     return {"reaped": reaped, "requeued": requeued}
+
+
+def _live_workers(names: set[str]) -> set[str] | None:
+    """Which of these Celery nodes answer a ping (1 s); None when the broker cannot be asked."""
+    from config.celery import app
+
+    names = {n for n in names if "@" in n}
+    if not names:
+        return set()
+    try:
+        replies = app.control.ping(destination=sorted(names), timeout=1.0) or []
+    except Exception as exc:
+        log.warning("reaper: cannot ping workers %s: %r", sorted(names), exc)
+        return None
+    return {name for reply in replies for name in reply}
 
 
 def executor_status(*, actor) -> dict:
@@ -303,6 +340,7 @@ def executor_status(*, actor) -> dict:
 
 
 def failed_task_record(*, task_name: str, task_id: str, args, kwargs, exc: BaseException, traceback_text: str) -> FailedTask:
+    """Dead-letter one task that failed for good (called by the base task's `on_failure`)."""
     return FailedTask.objects.create(
         task_name=task_name, task_id=task_id or "", args=list(args or []), kwargs=dict(kwargs or {}),
         exception=repr(exc)[:4000], traceback=(traceback_text or "")[:20000],
@@ -317,7 +355,7 @@ def failed_task_retry(*, actor, ids) -> int:
         raise PermissionDenied("Only platform admins retry failed tasks.")
     count = 0
     for row in FailedTask.objects.filter(pk__in=list(ids)):
-        current_app.send_task(row.task_name, args=row.args, kwargs=row.kwargs, queue="jobs")
+        current_app.send_task(row.task_name, args=row.args, kwargs=row.kwargs)  # the routing table picks the queue
         FailedTask.objects.filter(pk=row.pk).update(retried_at=timezone.now(), retry_count=row.retry_count + 1)
         count += 1
     return count
