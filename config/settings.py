@@ -233,6 +233,12 @@ REST_FRAMEWORK = {
         "apps.core.mfa.PortalSessionAuthentication",  # the admin session, once its second factor is confirmed
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # bounded size and nesting: a body the parser cannot take is a JSON 400/413 (apps/core/api/parsers.py)
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.api.parsers.PortalJSONParser",
+        "apps.core.api.parsers.PortalFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

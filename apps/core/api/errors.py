@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, OperationalError
@@ -76,6 +77,13 @@ def portal_exception_handler(exc, context):
         exc = django_validation_to_drf(exc)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        from apps.core.api.parsers import RequestTooLarge
+
+        exc = RequestTooLarge()
+    elif isinstance(exc, (SuspiciousOperation, BadRequest)):
+        # too many form fields, a malformed multipart body…: the client's request, a 400
+        exc = exceptions.ParseError(f"The request body could not be read ({exc}).")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DataError):
