@@ -61,3 +61,26 @@ def document_error_responses(result, generator, request, public):
             for code, description in codes.items():
                 responses.setdefault(code, {"description": description, "content": ref})
     return result
+
+
+ORGANIZATION_HEADER = {
+    "in": "header",
+    "name": "X-Organization",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The organization to act within (slug or id) when the user belongs to several; "
+                   "default: the user's first membership. One the user does not belong to is a 403.",
+}
+
+
+def document_organization_header(result, generator, request, public):
+    """drf-spectacular post-processing hook: `X-Organization` on every operation (read by
+    `OrganizationContextMixin` after authentication)."""
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            parameters = operation.setdefault("parameters", [])
+            if not any(p.get("in") == "header" and p.get("name") == ORGANIZATION_HEADER["name"] for p in parameters):
+                parameters.append(dict(ORGANIZATION_HEADER))
+    return result

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from apps.core.api.errors import django_validation_to_drf
 from apps.core.crypto import PLACEHOLDER
+
+IGNORED_KEYS = frozenset({"csrfmiddlewaretoken"})  # sent by HTML forms, never a field
+
+
+def reject_unknown_fields(serializer, data) -> None:
+    """A 400 naming the writable fields when `data` carries a key `serializer` has no field for
+    (seed 002's `is_enabled` for `enabled`), instead of DRF's silent drop. Read-only fields are
+    known: a client may send back what it read."""
+    if not isinstance(data, Mapping):
+        return
+    fields = serializer.fields
+    unknown = [key for key in data if key not in fields and key not in IGNORED_KEYS]
+    if unknown:
+        writable = sorted(name for name, field in fields.items() if not field.read_only and not isinstance(field, serializers.HiddenField))
+        message = f"Unknown field. The fields you can write here: {', '.join(writable)}."
+        raise serializers.ValidationError({key: [message] for key in unknown})
 
 
 class ScopedModelSerializer(serializers.ModelSerializer):
@@ -23,6 +41,10 @@ class ScopedModelSerializer(serializers.ModelSerializer):
             if queryset is not None and hasattr(queryset, "visible_to"):
                 target.queryset = queryset.visible_to(user)
         return fields
+
+    def to_internal_value(self, data):
+        reject_unknown_fields(self, data)
+        return super().to_internal_value(data)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
