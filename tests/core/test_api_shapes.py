@@ -91,7 +91,6 @@ def test_unknown_field_in_a_partial_update_is_a_400(world, api):
 
 def test_known_read_only_fields_sent_back_are_accepted(world, api):
     """A client may PUT back what it read: the read-only fields are known, just not written."""
-    from tests.factories.customers import CustomerFactory, CustomerServiceFactory
     from tests.factories.targets import make_job
 
     job = make_job(world.tenant("a"), name="j")

@@ -139,3 +139,25 @@ def test_seed_000_curl_examples_verbatim(world, settings):
     response = curl("http://localhost:8000/api/v1/deployments/schedule", SEED_000_RECURRING)
     assert response.status_code == 201, response.content
     assert DeploymentSchedule.objects.get(pk=response.json()["schedule_id"]).cron_expression == "0 3 * * 1"
+
+
+def test_every_route_under_api_takes_both_forms_schema_or_not():
+    """Routes the schema leaves out (plain Django views such as alert ingestion) obey too."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from apps.core.api.routing import EitherFormRegexPattern, EitherFormRoutePattern
+
+    def walk(patterns, prefix):
+        for entry in patterns:
+            route = prefix + str(entry.pattern).removeprefix("^")
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, route)
+            elif isinstance(entry, URLPattern) and route.startswith("api/") and entry.name != "api-not-found":
+                yield route, entry.pattern
+
+    routes = list(walk(get_resolver().url_patterns, ""))
+    assert len(routes) > 100
+    plain = [route for route, pattern in routes if not isinstance(pattern, (EitherFormRoutePattern, EitherFormRegexPattern))]
+    assert not plain, plain
+    for path in ("/api/v1/alerts/ingest", "/api/v1/alerts/ingest/", "/api/v1/users/me", "/api/v1/users/me/"):
+        assert resolve(path).url_name in ("alert-ingest", "users-me")

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.http import QueryDict
 from rest_framework import exceptions, renderers, status
 from rest_framework.parsers import BaseParser, FormParser
+from rest_framework.utils.json import strict_constant
 
 # Deeper than any payload the portal takes (alert labels, job parameter schemas, rules), and far
 # below Python's recursion limit for whatever walks the data afterwards.
@@ -34,10 +35,6 @@ def too_large_detail() -> str:
     return f"The request body is larger than the {limit} bytes the API accepts; send less data per request."
 
 
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _depth_exceeds(data, limit: int) -> bool:
     stack = [(data, 1)] if isinstance(data, (dict, list)) else []
     while stack:
@@ -52,11 +49,11 @@ def _depth_exceeds(data, limit: int) -> bool:
 def parse_json_body(raw: bytes, encoding: str = "utf-8", *, max_depth: int = MAX_DEPTH):
     """`raw` as JSON, or a DRF ParseError (400) saying why not. For plain Django views too."""
     try:
-        data = json.loads(codecs.decode(raw, encoding), parse_constant=_refuse_constant)
+        data = json.loads(codecs.decode(raw, encoding), parse_constant=strict_constant)
     except RecursionError:
         raise exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).") from None
     except (ValueError, LookupError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise exceptions.ParseError(f"The body is not valid JSON ({exc}).") from None
+        raise exceptions.ParseError(f"JSON parse error - {exc}") from None  # DRF's JSONParser's words
     if _depth_exceeds(data, max_depth):
         raise exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).")
     return data

@@ -99,8 +99,20 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    """JSON under /api/; a database out of reach or out of room (apps.core.api.errors) raised
+    before any view (a middleware) still answers 503/507 with Retry-After there."""
+    import sys
+
     from django.views import defaults
 
+    from .errors import resource_exhausted
+
     if _under_api(request):
+        exhausted = resource_exhausted(sys.exc_info()[1]) if sys.exc_info()[1] is not None else None
+        if exhausted is not None:
+            code_status, code, detail, retry = exhausted
+            response = JsonResponse({"detail": detail, "errors": {}, "code": code}, status=code_status)
+            response["Retry-After"] = retry
+            return response
         return JsonResponse({"detail": "The portal failed to answer this request; it has been logged. Try again later.", "errors": {}}, status=500)
     return defaults.server_error(request)

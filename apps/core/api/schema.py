@@ -1,6 +1,6 @@
 """OpenAPI: describe our JWT authentication as a bearer scheme (drf-spectacular extension)."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 
 
 class PortalJWTScheme(OpenApiAuthenticationExtension):
@@ -21,6 +21,18 @@ class PortalSessionScheme(OpenApiAuthenticationExtension):
         from django.conf import settings
 
         return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+
+
+class LocalTimeField(OpenApiSerializerFieldExtension):
+    """A TimeField is a local wall-clock time ("22:00", "09:52:35"): OpenAPI's `format: time` is
+    RFC 3339's full-time, which requires a UTC offset the portal neither sends nor wants."""
+
+    target_class = "rest_framework.fields.TimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+                "example": "22:00:00"}
 
 
 # Every operation can answer with the portal's error body (apps.core.api.errors); documenting
