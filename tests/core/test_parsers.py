@@ -59,3 +59,16 @@ def test_a_body_within_the_limits_still_works(clients, settings):
     body = '{"subject": "Printer", "message": "' + "y" * 3000 + '", "priority": "low", "target_type": "tenant"}'
     response = clients["/api/v1/tickets/"].post("/api/v1/tickets/", data=body, content_type="application/json")
     assert response.status_code == 201, response.content
+
+
+def test_depth_limit_is_exact():
+    from rest_framework.exceptions import ParseError
+
+    from apps.core.api.parsers import MAX_DEPTH, parse_json_body
+
+    deepest = '{"a": ' * (MAX_DEPTH - 1) + "[1]" + "}" * (MAX_DEPTH - 1)
+    assert parse_json_body(deepest.encode()) is not None
+    with pytest.raises(ParseError, match="nested too deeply"):
+        parse_json_body(("[" + deepest + "]").encode())
+    wide = "[" + ",".join(["[[1]]"] * 500) + "]"  # many brackets, shallow
+    assert len(parse_json_body(wide.encode())) == 500

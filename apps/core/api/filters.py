@@ -14,7 +14,7 @@ from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
-_EXACT_LOOKUPS = {"exact", "iexact", "in"}
+_EXACT_LOOKUPS = {"exact", "in"}  # iexact, contains… take other spellings
 
 
 def _model_field_choices(model, field_name: str):
