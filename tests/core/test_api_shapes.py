@@ -98,3 +98,14 @@ def test_known_read_only_fields_sent_back_are_accepted(world, api):
     body = client.get(f"/api/v1/jobs/{job.pk}/").json()
     response = client.patch(f"/api/v1/jobs/{job.pk}/", {**body, "name": "renamed"}, format="json")
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(("url", "body", "typo"), [
+    ("/api/v1/notifications/team", {"role_filter": "admin", "title": "t", "is_enabled": True}, "is_enabled"),
+    ("/api/v1/deployments/schedule", {"operation": "scale", "scheduled_at": "2030-01-01T00:00:00Z", "instance": 1}, "instance"),
+])
+def test_unknown_field_in_a_seed_request_body_is_a_400(world, api, url, body, typo):
+    response = api.as_user(world.user("a", "admin")).post(url, body, format="json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert typo in errors and ("title" in errors[typo][0] or "operation" in errors[typo][0])

@@ -27,7 +27,16 @@ def reject_unknown_fields(serializer, data) -> None:
         raise serializers.ValidationError({key: [message] for key in unknown})
 
 
-class ScopedModelSerializer(serializers.ModelSerializer):
+class StrictFieldsMixin:
+    """For a plain Serializer that takes a request body (`class X(StrictFieldsMixin, Serializer)`):
+    unknown keys are a 400 (`reject_unknown_fields`). ScopedModelSerializer has it built in."""
+
+    def to_internal_value(self, data):
+        reject_unknown_fields(self, data)
+        return super().to_internal_value(data)
+
+
+class ScopedModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A ModelSerializer whose foreign keys accept only rows the requesting user can see, and
     whose `validate` runs the model's `clean()` so the API rejects what the admin rejects."""
 
@@ -41,10 +50,6 @@ class ScopedModelSerializer(serializers.ModelSerializer):
             if queryset is not None and hasattr(queryset, "visible_to"):
                 target.queryset = queryset.visible_to(user)
         return fields
-
-    def to_internal_value(self, data):
-        reject_unknown_fields(self, data)
-        return super().to_internal_value(data)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)

@@ -17,7 +17,7 @@ from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
 from apps.core.api.permissions import PolicyPermission
-from apps.core.api.serializers import ScopedModelSerializer, reject_unknown_fields
+from apps.core.api.serializers import StrictFieldsMixin, reject_unknown_fields
 from apps.core.tenancy import acting, choose_organization
 
 
@@ -71,11 +71,11 @@ class ServiceWriteMixin:
 
 class StrictWriteMixin:
     """A write with a field the serializer does not know is a 400 naming the known ones, for
-    every serializer (ScopedModelSerializer checks itself, nested ones included)."""
+    every serializer (a StrictFieldsMixin one, ScopedModelSerializer included, checks itself, nested ones too)."""
 
     def get_serializer(self, *args, **kwargs):
         serializer = super().get_serializer(*args, **kwargs)
-        if "data" in kwargs and not isinstance(serializer, ScopedModelSerializer):
+        if "data" in kwargs and not isinstance(serializer, StrictFieldsMixin):
             reject_unknown_fields(serializer, kwargs["data"])
         return serializer
 
