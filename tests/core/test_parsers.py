@@ -72,3 +72,25 @@ def test_depth_limit_is_exact():
         parse_json_body(("[" + deepest + "]").encode())
     wide = "[" + ",".join(["[[1]]"] * 500) + "]"  # many brackets, shallow
     assert len(parse_json_body(wide.encode())) == 500
+
+
+def test_ingest_body_over_the_limit_is_a_json_413(world, settings):
+    """Alert ingestion reads request.body itself: Django's RequestDataTooBig becomes the same 413."""
+    from apps.alerts.services import ingest_token_create
+
+    raw = ingest_token_create(actor=None, tenant=world.tenant("a"), name="am")[1]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    body = '[{"labels": {"alertname": "' + "x" * 5000 + '"}}]'
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {raw}").post("/api/v1/alerts/ingest", data=body, content_type="application/json")
+    assert _json_error(response, 413)["detail"].count("4096") == 1
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/v1/anything", 413), ("/admin/", 400)])
+def test_django_400_for_a_plain_view_is_json_413_under_api(rf, settings, path, status):
+    from django.core.exceptions import RequestDataTooBig
+
+    from apps.core.api.routing import handler400
+
+    response = handler400(rf.post(path), RequestDataTooBig("too big"))
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json") == path.startswith("/api/")
