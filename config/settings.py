@@ -233,10 +233,16 @@ REST_FRAMEWORK = {
         "apps.core.mfa.PortalSessionAuthentication",  # the admin session, once its second factor is confirmed
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # bounded size and nesting: a body the parser cannot take is a JSON 400/413 (apps/core/api/parsers.py)
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.api.parsers.PortalJSONParser",
+        "apps.core.api.parsers.PortalFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "apps.core.api.filters.PortalFilterBackend",  # django-filter; an unknown choice is a 400 naming the allowed ones
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
@@ -568,6 +574,7 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS.get("POSTPROCESSING_HOOKS", ["drf_spectacular.hooks.postprocess_schema_enums"]),
     "apps.core.api.schema.document_error_responses",
+    "apps.core.api.schema.document_organization_header",
 ]
 # Uploads are written under a temporary name and renamed when complete: a full disk leaves no
 # partial file, and the API answers 507 (apps/core/storage.py, apps/core/api/errors.py).

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.core.api.routing import api_not_found, either_form
 from apps.core.mfa import PortalAdminSite, mfa_view
 from apps.core.views import health_view, home, metrics_view, switch_organization
 
@@ -28,3 +29,11 @@ urlpatterns = [
     # heartbeat pings (healthchecks.io style): /ping/<uuid>, /ping/<uuid>/fail, /ping/<uuid>/start
     path("", include("apps.monitoring.urls")),
 ]
+# Every operation under /api/ answers with and without its trailing slash; "/" is canonical.
+either_form(urlpatterns)
+# Any other path under /api/ is the API's JSON 404 (last: after every real route).
+urlpatterns.append(re_path(r"^api/", api_not_found, name="api-not-found"))
+# Django's own 400/404/500 pages are JSON under /api/ (apps/core/api/routing.py).
+handler400 = "apps.core.api.routing.handler400"
+handler404 = "apps.core.api.routing.handler404"
+handler500 = "apps.core.api.routing.handler500"

@@ -40,8 +40,9 @@ class LeanHandler(WSGIHandler):
         for name in url_names:
             path = "/" + resolver.reverse(name)
             full = resolver.resolve(path)
-            self.matches[path] = ResolverMatch(view, (), {}, url_name=full.url_name, app_names=full.app_names,
-                                               namespaces=full.namespaces, route=full.route)
+            for form in (path, path.rstrip("/")):  # both slash forms answer (apps/core/api/routing.py)
+                self.matches[form] = ResolverMatch(view, (), {}, url_name=full.url_name, app_names=full.app_names,
+                                                   namespaces=full.namespaces, route=full.route)
         super().__init__()
 
     def load_middleware(self, is_async=False):

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.urls import reverse
+from django.urls import resolve, reverse
 
 from apps.alerts.choices import AlertStatus, AlertType, Severity
 from apps.alerts.models import Alert
@@ -36,7 +36,9 @@ def _alert(name="HighLatency", instance="h1", **extra):
 
 
 def test_urls_are_as_documented():
-    assert reverse("alert-ingest") == INGEST and reverse("alert-ingest-alertmanager") == WEBHOOK
+    # the documented form answers; reverse() gives the canonical slash form (apps/core/api/routing.py)
+    assert reverse("alert-ingest") == INGEST + "/" and reverse("alert-ingest-alertmanager") == WEBHOOK + "/"
+    assert resolve(INGEST).url_name == "alert-ingest" and resolve(WEBHOOK).url_name == "alert-ingest-alertmanager"
 
 
 def test_bulk_ingest_creates_and_same_payload_twice_is_idempotent(tclient, world):

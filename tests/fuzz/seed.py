@@ -4,6 +4,8 @@ checks and channel tests finish quickly and never leave the machine."""
 
 from __future__ import annotations
 
+from datetime import time
+
 from apps.alerts.services import ingest_token_create
 from tests.factories.alerts import (
     AlertFactory,
@@ -57,7 +59,8 @@ def seed_tenant_a(world) -> dict:
         "/api/v1/monitoring/trend-rules/": TrendRule.objects.create(tenant=tenant, endpoint=endpoint, name="fuzz-p95", kind="latency_p95", threshold_ms=500).pk,
         "/api/v1/dashboard/kpi-targets/": KpiTarget.objects.create(tenant=tenant, kpi="availability", target_percent=Decimal("99.9")).pk,
         "/api/v1/notifications/channels/": ChannelConfigFactory(tenant=tenant).pk,
-        "/api/v1/notifications/preferences/": PreferenceFactory(tenant=tenant, user=admin).pk,
+        # quiet hours set: a time value in the answer, checked against the schema (issue 18.6)
+        "/api/v1/notifications/preferences/": PreferenceFactory(tenant=tenant, user=admin, quiet_start=time(22, 0), quiet_end=time(6, 30)).pk,
         "/api/v1/notifications/": NotificationFactory(tenant=tenant, recipient=admin).pk,
         "/api/v1/target-groups/": make_group(tenant, name="fuzz-group").pk,
         "/api/v1/targets/": target.pk,

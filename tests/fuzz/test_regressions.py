@@ -19,11 +19,11 @@ def test_schema_says_which_ticket_and_run_fields_may_be_null(db):
     assert components["JobRun"]["properties"]["duration_seconds"].get("nullable")
 
 
-def test_schema_documents_plain_lists_and_error_bodies(db):
+def test_schema_documents_paged_lists_and_error_bodies(db):
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     get = schema["paths"]["/api/v1/jobs/{id}/schedules/"]["get"]
-    assert get["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PaginatedJobScheduleList")
     assert get["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/PortalError")
     assert "409" in schema["paths"]["/api/v1/tickets/{id}/"].get("delete", {"responses": {"409": 1}})["responses"]

@@ -15,7 +15,7 @@ from .views import (
     TenantTimelineView,
 )
 
-router = SimpleRouter(trailing_slash=False)  # paths as in the issue: /api/v1/alerts/rules
+router = SimpleRouter()  # both slash forms answer (config/urls.py: either_form)
 # Sub-resources first: "alerts/<pk>" would otherwise swallow "alerts/rules".
 router.register("alerts/rules", AlertRuleViewSet, basename="alertrule")
 router.register("alerts/subscriptions", AlertSubscriptionViewSet, basename="alertsubscription")

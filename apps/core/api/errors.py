@@ -2,8 +2,9 @@
 
 Django's ValidationError (raised by services and `full_clean`) becomes a 400, PermissionDenied
 a 403, a protected delete a 409, a full disk (ENOSPC/EDQUOT while storing an upload, or
-PostgreSQL's own disk full, SQLSTATE 53100) a 507 and PostgreSQL out of other resources (memory,
-connections: SQLSTATE class 53) a 503, both with Retry-After; nothing a client sends may turn into a 500.
+PostgreSQL's own disk full, SQLSTATE 53100) a 507, PostgreSQL out of other resources (memory,
+connections: SQLSTATE class 53) or unreachable (shut down, backend terminated) a 503, all with
+Retry-After; nothing a client sends may turn into a 500.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import errno
 import logging
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -24,6 +26,10 @@ logger = logging.getLogger(__name__)
 STORAGE_FULL = (errno.ENOSPC, errno.EDQUOT)
 PG_DISK_FULL = "53100"
 PG_INSUFFICIENT_RESOURCES = "53"  # SQLSTATE class: disk full, out of memory, too many connections
+PG_CONNECTION_EXCEPTION = "08"
+PG_SHUTDOWN = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now
+DATABASE_UNAVAILABLE_DETAIL = ("The portal's database cannot be reached right now, so nothing was done. "
+                               "Try again in a minute; if it persists, tell the portal's operators.")
 STORAGE_FULL_DETAIL = ("The portal has run out of storage space, so nothing was saved. Try again later; "
                        "if it persists, tell the portal's operators.")
 
@@ -34,14 +40,31 @@ def sqlstate(exc: BaseException) -> str:
     return getattr(cause, "sqlstate", None) or ""
 
 
+def database_unreachable(exc: BaseException) -> bool:
+    """The database cannot be reached or dropped the connection (server shut down or restarting,
+    backend terminated, network): psycopg's connection-level errors carry no SQLSTATE; a server
+    that says so uses class 08 (connection exception) or 57P01-57P03 (shutdown, cannot connect now)."""
+    if isinstance(exc, InterfaceError):  # "connection already closed"
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    code = sqlstate(exc)
+    if code:
+        return code.startswith(PG_CONNECTION_EXCEPTION) or code in PG_SHUTDOWN
+    cause = exc.__cause__
+    return cause is not None and type(cause).__module__.startswith("psycopg")
+
+
 def resource_exhausted(exc: BaseException) -> tuple[int, str, str, str] | None:
     """(status, code, detail, Retry-After) when `exc` says the portal ran out of room — the file
     system of an upload (ENOSPC/EDQUOT) or PostgreSQL's own disk (SQLSTATE 53100): 507; PostgreSQL
-    out of memory or connections (the rest of class 53): 503 — else None. The transaction has
+    out of memory or connections (the rest of class 53) or unreachable: 503 — else None. The transaction has
     rolled back and nothing was stored, so the same request can simply be sent again later. The
     API's handler below and the admin's `ResourceExhaustedMiddleware` both answer from this."""
     if isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
         return 507, "insufficient_storage", STORAGE_FULL_DETAIL, "300"
+    if database_unreachable(exc):
+        return 503, "database_unavailable", DATABASE_UNAVAILABLE_DETAIL, "30"
     if isinstance(exc, OperationalError) and sqlstate(exc).startswith(PG_INSUFFICIENT_RESOURCES):
         if sqlstate(exc) == PG_DISK_FULL:
             return 507, "insufficient_storage", STORAGE_FULL_DETAIL, "300"
@@ -76,6 +99,13 @@ def portal_exception_handler(exc, context):
         exc = django_validation_to_drf(exc)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        from apps.core.api.parsers import RequestTooLarge
+
+        exc = RequestTooLarge()
+    elif isinstance(exc, (SuspiciousOperation, BadRequest)):
+        # too many form fields, a malformed multipart body…: the client's request, a 400
+        exc = exceptions.ParseError(f"The request body could not be read ({exc}).")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, DataError):

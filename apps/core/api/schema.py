@@ -1,6 +1,6 @@
 """OpenAPI: describe our JWT authentication as a bearer scheme (drf-spectacular extension)."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 
 
 class PortalJWTScheme(OpenApiAuthenticationExtension):
@@ -21,6 +21,18 @@ class PortalSessionScheme(OpenApiAuthenticationExtension):
         from django.conf import settings
 
         return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+
+
+class LocalTimeField(OpenApiSerializerFieldExtension):
+    """A TimeField is a local wall-clock time ("22:00", "09:52:35"): OpenAPI's `format: time` is
+    RFC 3339's full-time, which requires a UTC offset the portal neither sends nor wants."""
+
+    target_class = "rest_framework.fields.TimeField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+                "example": "22:00:00"}
 
 
 # Every operation can answer with the portal's error body (apps.core.api.errors); documenting
@@ -60,4 +72,27 @@ def document_error_responses(result, generator, request, public):
                 codes["507"] = "The portal is out of storage space; nothing was saved, try again later."
             for code, description in codes.items():
                 responses.setdefault(code, {"description": description, "content": ref})
+    return result
+
+
+ORGANIZATION_HEADER = {
+    "in": "header",
+    "name": "X-Organization",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The organization to act within (slug or id) when the user belongs to several; "
+                   "default: the user's first membership. One the user does not belong to is a 403.",
+}
+
+
+def document_organization_header(result, generator, request, public):
+    """drf-spectacular post-processing hook: `X-Organization` on every operation (read by
+    `OrganizationContextMixin` after authentication)."""
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            parameters = operation.setdefault("parameters", [])
+            if not any(p.get("in") == "header" and p.get("name") == ORGANIZATION_HEADER["name"] for p in parameters):
+                parameters.append(dict(ORGANIZATION_HEADER))
     return result

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from apps.core.api.errors import django_validation_to_drf
 from apps.core.crypto import PLACEHOLDER
 
+IGNORED_KEYS = frozenset({"csrfmiddlewaretoken"})  # sent by HTML forms, never a field
 
-class ScopedModelSerializer(serializers.ModelSerializer):
+
+def reject_unknown_fields(serializer, data) -> None:
+    """A 400 naming the writable fields when `data` carries a key `serializer` has no field for
+    (seed 002's `is_enabled` for `enabled`), instead of DRF's silent drop. Read-only fields are
+    known: a client may send back what it read."""
+    if not isinstance(data, Mapping):
+        return
+    fields = serializer.fields
+    unknown = [key for key in data if key not in fields and key not in IGNORED_KEYS]
+    if unknown:
+        writable = sorted(name for name, field in fields.items() if not field.read_only and not isinstance(field, serializers.HiddenField))
+        message = f"Unknown field. The fields you can write here: {', '.join(writable)}."
+        raise serializers.ValidationError({key: [message] for key in unknown})
+
+
+class StrictFieldsMixin:
+    """For a plain Serializer that takes a request body (`class X(StrictFieldsMixin, Serializer)`):
+    unknown keys are a 400 (`reject_unknown_fields`). ScopedModelSerializer has it built in."""
+
+    def to_internal_value(self, data):
+        reject_unknown_fields(self, data)
+        return super().to_internal_value(data)
+
+
+class ScopedModelSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A ModelSerializer whose foreign keys accept only rows the requesting user can see, and
     whose `validate` runs the model's `clean()` so the API rejects what the admin rejects."""
 

@@ -17,6 +17,7 @@ from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
 from apps.core.api.permissions import PolicyPermission
+from apps.core.api.serializers import StrictFieldsMixin, reject_unknown_fields
 from apps.core.tenancy import acting, choose_organization
 
 
@@ -68,7 +69,18 @@ class ServiceWriteMixin:
         self.delete_service(instance, actor=self.request.user)
 
 
-class PortalViewSetMixin(OrganizationContextMixin, ScopedQuerysetMixin, ServiceWriteMixin):
+class StrictWriteMixin:
+    """A write with a field the serializer does not know is a 400 naming the known ones, for
+    every serializer (a StrictFieldsMixin one, ScopedModelSerializer included, checks itself, nested ones too)."""
+
+    def get_serializer(self, *args, **kwargs):
+        serializer = super().get_serializer(*args, **kwargs)
+        if "data" in kwargs and not isinstance(serializer, StrictFieldsMixin):
+            reject_unknown_fields(serializer, kwargs["data"])
+        return serializer
+
+
+class PortalViewSetMixin(OrganizationContextMixin, ScopedQuerysetMixin, ServiceWriteMixin, StrictWriteMixin):
     permission_classes = [IsAuthenticated, PolicyPermission]
     action_permissions: dict[str, str] = {}
 

@@ -3,7 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from .views import AccountHealthViewSet, DashboardSummaryView, KpiCheckpointViewSet, KpiTargetViewSet
 
-router = SimpleRouter(trailing_slash=False)  # /api/v1/dashboard/health as in the issue
+router = SimpleRouter()  # both slash forms answer (config/urls.py: either_form)
 router.register("dashboard/health", AccountHealthViewSet, basename="accounthealth")
 router.register("dashboard/kpi-checkpoints", KpiCheckpointViewSet, basename="kpicheckpoint")
 router.register("dashboard/kpi-targets", KpiTargetViewSet, basename="kpitarget")

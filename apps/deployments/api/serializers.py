@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.api.serializers import ScopedModelSerializer
+from apps.core.api.serializers import ScopedModelSerializer, StrictFieldsMixin
 from apps.maintenance.api.serializers import MaintenanceWindowSerializer
 
 from ..choices import OperationKind, Strategy
@@ -87,7 +87,7 @@ class ScaleRequestSerializer(serializers.Serializer):
     storage_gb = serializers.IntegerField(required=False, min_value=1)
 
 
-class ScheduledDeploymentRequestSerializer(serializers.Serializer):
+class ScheduledDeploymentRequestSerializer(StrictFieldsMixin, serializers.Serializer):
     """Seed 000 ScheduledDeploymentRequest."""
 
     operation = serializers.ChoiceField(choices=OperationKind.choices)

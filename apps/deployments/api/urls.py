@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .views import (
@@ -18,6 +18,6 @@ router.register("deployments/schedules", DeploymentScheduleViewSet, basename="de
 router.register("deployments/windows", DeploymentWindowViewSet, basename="deploymentwindow")
 
 urlpatterns = [
-    re_path(r"^deployments/schedule/?$", ScheduleDeploymentView.as_view(), name="deployment-schedule-create"),
+    path("deployments/schedule", ScheduleDeploymentView.as_view(), name="deployment-schedule-create"),
     *router.urls,
 ]

@@ -1,7 +1,7 @@
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from apps.core.api.serializers import ScopedModelSerializer, WriteOnlySecretField
+from apps.core.api.serializers import ScopedModelSerializer, StrictFieldsMixin, WriteOnlySecretField
 
 from ..choices import CONFIG_KINDS, NotificationType, Priority
 from ..models import ChannelConfig, Notification, Preference
@@ -22,7 +22,7 @@ class NotificationSerializer(ScopedModelSerializer):
         return obj.read_at is not None
 
 
-class TeamNotifySerializer(serializers.Serializer):
+class TeamNotifySerializer(StrictFieldsMixin, serializers.Serializer):
     """Request of POST /api/v1/notifications/team (seed 000)."""
 
     tenant_id = serializers.IntegerField(required=False, help_text="Platform staff only: the tenant to notify.")

@@ -150,12 +150,14 @@ class JobViewSet(TenantScopedViewSet):
 
     @extend_schema(methods=["GET"], responses=JobScheduleSerializer(many=True))
     @extend_schema(methods=["POST"], request=JobScheduleSerializer, responses={201: JobScheduleSerializer})
-    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    @action(detail=True, methods=["get", "post"])
     def schedules(self, request, pk=None):
+        """GET: the job's schedules, a page like every list. POST: add one."""
         job = self.get_object()
         ctx = self.get_serializer_context()
         if request.method == "GET":
-            return Response(JobScheduleSerializer(job.schedules.all(), many=True, context=ctx).data)
+            page = self.paginate_queryset(job.schedules.order_by("name", "id"))
+            return self.get_paginated_response(JobScheduleSerializer(page, many=True, context=ctx).data)
         data = {**request.data, "job": job.pk}
         serializer = JobScheduleSerializer(data=data, context=ctx)
         serializer.is_valid(raise_exception=True)

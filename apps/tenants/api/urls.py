@@ -10,9 +10,8 @@ router.register("tenants", TenantViewSet, basename="tenant")
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("invitations", InvitationViewSet, basename="invitation")
 
-# Customers (seed 001 shapes: `/customers/{id}/verify` without a trailing slash; both work).
+# Customers (seed 001 shapes: `/customers/{id}/verify`; both slash forms answer, config/urls.py).
 customers_router = SimpleRouter()
-customers_router.trailing_slash = "/?"
 customers_router.register("customers", CustomerViewSet, basename="customer")
 customers_router.register("customer-services", CustomerServiceViewSet, basename="customerservice")
 customers_router.register("exports", DataExportViewSet, basename="dataexport")

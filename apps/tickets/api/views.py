@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from apps.core.api.parsers import PortalFormParser, PortalJSONParser
 from apps.core.api.viewsets import TenantScopedCreateReadViewSet
 
 from .. import services
@@ -28,7 +29,7 @@ from .serializers import (
     validated_create,
 )
 
-PARSERS = [parsers.JSONParser, parsers.MultiPartParser, parsers.FormParser]
+PARSERS = [PortalJSONParser, parsers.MultiPartParser, PortalFormParser]
 
 
 class TicketViewSet(TenantScopedCreateReadViewSet):

@@ -116,14 +116,14 @@ class CustomerViewSet(TenantScopedCreateReadViewSet):
 
     @extend_schema(methods=["GET"], request=None, responses=CustomerServiceSerializer(many=True))
     @extend_schema(methods=["POST"], request=CustomerServiceSerializer, responses={201: CustomerServiceSerializer})
-    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    @action(detail=True, methods=["get", "post"])
     def services(self, request, pk=None):
-        """GET: the customer's services. POST: provision one (`plan`, `parameters`); the status
-        follows the provisioning job."""
+        """GET: the customer's services, a page like every list. POST: provision one (`plan`,
+        `parameters`); the status follows the provisioning job."""
         customer = self.get_object()
         if request.method == "GET":
-            rows = customer.services.order_by("-created_at")
-            return Response(CustomerServiceSerializer(rows, many=True, context=self.get_serializer_context()).data)
+            page = self.paginate_queryset(customer.services.order_by("-created_at", "-id"))
+            return self.get_paginated_response(CustomerServiceSerializer(page, many=True, context=self.get_serializer_context()).data)
         body = CustomerServiceSerializer(data=request.data, context=self.get_serializer_context())
         body.is_valid(raise_exception=True)
         service = services.customer_service_provision(
