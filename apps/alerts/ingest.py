@@ -11,6 +11,7 @@ by events reopen instead (services.alert_raise).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,7 +27,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.events import enqueue_dispatch, publish
+from apps.core.events import enqueue_dispatch, insert_select_params, insert_select_sql, publish
 
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .ingest_config import TenantConfig, rate_and_version, tenant_config
@@ -247,20 +248,17 @@ ON CONFLICT (tenant_id, fingerprint) WHERE status <> 'resolved' DO UPDATE SET
 RETURNING id, (xmax = 0) AS inserted, fingerprint, silenced, severity, title, labels->>'alertname' AS alertname
 """
 
-# The batch's `alert.fired` event, written as apps.core.events.write_events writes a row (same
-# columns and values; `topic` is generated) from a relation `new(id, severity, title, alertname)`
-# of the newly fired, unmuted alerts; nothing when it is empty. The payload is the one
+# The batch's `alert.fired` event, written by core.events' set-based fragment (publish()'s row:
+# the columns not given here are its parameters) from a relation `new(id, severity, title,
+# alertname)` of the newly fired, unmuted alerts; nothing when it is empty. The payload is the one
 # notify.publish_alert_event gives a single alert, grouped: `count`, `alert_ids` (first 100),
 # the title of the one alert or "N new alert(s) from <source>: <first 5 alertnames>", the worst
 # severity and its audience (%(audience)s: severity -> notify fields, from _audience()).
-_EVENT_SQL = """
-INSERT INTO core_event (id, name, tenant_id, payload, actor_id, status, attempts, handled, next_attempt_at,
-                        last_error, created_at)
-SELECT %(event_id)s::uuid, 'alert.fired', %(tenant)s::bigint, jsonb_build_object(
+_EVENT_PAYLOAD = """jsonb_build_object(
         'id', s.first_id, 'object_type', 'alerts.alert', 'title', s.title, 'url', s.url, 'alert_type', %(type)s::text,
         'severity', s.worst, 'count', s.n, 'alert_ids', to_jsonb(s.ids[1:100]), 'source', %(source_name)s::text,
-        'notify', (%(audience)s::jsonb -> s.worst) || jsonb_build_object('title', s.title, 'action_url', s.url)),
-    %(actor)s::bigint, 'pending', 0, '[]'::jsonb, %(due)s::timestamptz, '', %(now)s::timestamptz
+        'notify', (%(audience)s::jsonb -> s.worst) || jsonb_build_object('title', s.title, 'action_url', s.url))"""
+_EVENT_FROM = """
 FROM (
     SELECT t.*,
         CASE WHEN t.n = 1 THEN t.first_title
@@ -280,20 +278,28 @@ FROM (
 ) s
 """
 
-# A batch of firing alerts only, for a tenant without inhibition rules (nothing to decide
-# between the upsert and the announcement): upsert and event in ONE statement, its own
-# transaction.
-_FIRING_ANNOUNCED_SQL = (
-    "WITH up AS (" + _FIRING_SQL + "), new AS (SELECT id, severity, title, alertname FROM up WHERE inserted AND NOT silenced),"
-    " ev AS (" + _EVENT_SQL + " RETURNING 1)\n"
-    "SELECT up.*, (SELECT count(*) FROM ev) FROM up"
-)
 
-# The same event from the new alerts that inhibition left (the transactional path).
-_ANNOUNCE_SQL = (
-    "WITH new AS (SELECT * FROM jsonb_to_recordset(%(new)s::jsonb) AS r(id bigint, severity text, title text, alertname text))"
-    + _EVENT_SQL + " RETURNING 1"
-)
+def _event_sql() -> str:
+    return insert_select_sql({"id": "%(event_id)s::uuid", "name": "'alert.fired'", "tenant_id": "%(tenant)s::bigint",
+                              "payload": _EVENT_PAYLOAD}) + _EVENT_FROM
+
+
+@functools.cache
+def _firing_announced_sql() -> str:
+    """A batch of firing alerts only, for a tenant without inhibition rules (nothing to decide
+    between the upsert and the announcement): upsert and event in ONE statement, its own
+    transaction."""
+    return ("WITH up AS (" + _FIRING_SQL + "), new AS (SELECT id, severity, title, alertname FROM up WHERE inserted AND NOT silenced),"
+            " ev AS (" + _event_sql() + " RETURNING 1)\n"
+            "SELECT up.*, (SELECT count(*) FROM ev) FROM up")
+
+
+@functools.cache
+def _announce_sql() -> str:
+    """The same event from the new alerts that inhibition left (the transactional path)."""
+    return ("WITH new AS (SELECT * FROM jsonb_to_recordset(%(new)s::jsonb) AS r(id bigint, severity text, title text, alertname text))"
+            + _event_sql() + " RETURNING 1")
+
 
 _RESOLVED_SQL = """
 WITH i AS (
@@ -384,7 +390,7 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
         if new:
             event_params = _event_params(params, cfg, source_name, actor)
             new_json = json.dumps([{"id": pk, "severity": sev, "title": title, "alertname": name} for pk, _fp, sev, title, name in new])
-            cur.execute(_ANNOUNCE_SQL, {**event_params, "new": new_json}, prepare=True)
+            cur.execute(_announce_sql(), {**event_params, "new": new_json}, prepare=True)
             transaction.on_commit(partial(enqueue_dispatch, event_params["event_id"]))
     return result
 
@@ -395,7 +401,7 @@ def _ingest_firing(firing: list[dict], params: dict, cfg: TenantConfig, source_n
     event's dispatch is enqueued after commit."""
     event_params = _event_params(params, cfg, source_name, actor)
     with (transaction.atomic() if connection.in_atomic_block else nullcontext()), _statement_cursor() as cur:
-        cur.execute(_FIRING_ANNOUNCED_SQL, {**event_params, "rows": _records(firing)}, prepare=True)
+        cur.execute(_firing_announced_sql(), {**event_params, "rows": _records(firing)}, prepare=True)
         rows = cur.fetchall()
         _count_firing(rows, result)
         if rows[0][-1]:
@@ -419,14 +425,13 @@ def _count_firing(rows: list[tuple], result: IngestResult) -> list[tuple]:
 
 
 def _event_params(params: dict, cfg: TenantConfig, source_name: str, actor) -> dict:
-    return {**params, "event_id": uuid.uuid4(), "source_name": source_name, "audience": cfg.memo("audience", _audience, cfg),
-            "ranks": _RANKS_JSON, "actor": getattr(actor, "pk", None),
-            "due": params["now"] + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)}
+    return {**params, **insert_select_params(params["now"], actor=actor), "event_id": uuid.uuid4(), "source_name": source_name,
+            "audience": cfg.memo("audience", _audience, cfg), "ranks": _RANKS_JSON}
 
 
 def _audience(cfg: TenantConfig) -> str:
     """Per severity, the `notify` fields of a batch announcement whose worst alert has that
-    severity (the subscribers of external alerts, else the broadcast roles); JSON for _EVENT_SQL."""
+    severity (the subscribers of external alerts, else the broadcast roles); JSON for _EVENT_PAYLOAD."""
     out = {}
     for severity in _RANK:
         user_ids, channels = cfg.subscribers(severity)
