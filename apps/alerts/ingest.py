@@ -33,7 +33,7 @@ from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severit
 from .ingest_config import TenantConfig, rate_and_version, tenant_config
 from .matching import matches_all
 from .models import Alert
-from .notify import BROADCAST_ROLES, inhibited_by, maintenance_for, silenced_by
+from .notify import BROADCAST_ROLES, inhibited_by, maintenance_for, silenced_by, with_labels
 
 ZERO_TIME_PREFIX = "0001-01-01"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -369,11 +369,43 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
     if cfg.policies:
         _arm_policies(firing, cfg, now)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
-    if firing and not resolved and not cfg.inhibit_rules:
+    set_based = _set_based()
+    if set_based and firing and not resolved and not cfg.inhibit_rules:
         _ingest_firing(firing, params, cfg, source_name, actor, result)
         return result
-    with transaction.atomic(), _statement_cursor() as cur:
-        new: list[tuple] = []  # (id, fingerprint, severity, title, alertname)
+    with transaction.atomic():
+        if set_based:
+            new, closed_ids, ticket_ids = _upsert_set_based(firing, resolved, params, result)
+        else:
+            new, closed_ids, ticket_ids = _upsert_portable(firing, resolved, params, result)
+        if closed_ids:
+            _announce_resolved(tenant_id, closed_ids, ticket_ids, actor)
+        if new and cfg.inhibit_rules:
+            labels = {row["fp"]: row["labels"] for row in firing}
+            kept = {pk for pk, _ in _drop_inhibited(tenant_id, [(pk, labels[fp]) for pk, fp, *_ in new], cfg.inhibit_rules)}
+            new = [n for n in new if n[0] in kept]
+        if new and set_based:
+            event_params = _event_params(params, cfg, source_name, actor)
+            new_json = json.dumps([{"id": pk, "severity": sev, "title": title, "alertname": name} for pk, _fp, sev, title, name in new])
+            with _statement_cursor() as cur:
+                cur.execute(_announce_sql(), {**event_params, "new": new_json}, prepare=True)
+            transaction.on_commit(partial(enqueue_dispatch, event_params["event_id"]))
+        elif new:
+            publish("alert.fired", tenant=tenant_id, actor=actor, payload=_announcement(new, cfg, source_name))
+    return result
+
+
+def _set_based() -> bool:
+    """PostgreSQL takes the set-based statements; any other database (SQLite, `make run`'s
+    default) the portable ORM path with the same rules and results."""
+    return connection.vendor == "postgresql"
+
+
+def _upsert_set_based(firing: list[dict], resolved: list[dict], params: dict, result: IngestResult) -> tuple[list, list, list]:
+    """The upsert statements in the caller's transaction: (new unmuted alerts as (id,
+    fingerprint, severity, title, alertname), ids the batch resolved, those of them with a ticket)."""
+    new, closed_ids, ticket_ids = [], [], []
+    with _statement_cursor() as cur:
         if firing:
             cur.execute(_FIRING_SQL, {**params, "rows": _records(firing)}, prepare=True)
             new = _count_firing(cur.fetchall(), result)
@@ -381,18 +413,100 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
             cur.execute(_RESOLVED_SQL, {**params, "rows": _records(resolved)}, prepare=True)
             closed, added, closed_ids, ticket_ids = cur.fetchone()
             result.resolved = closed + added
-            if closed_ids:
-                _announce_resolved(tenant_id, list(closed_ids), list(ticket_ids), actor)
-        if new and cfg.inhibit_rules:
-            labels = {row["fp"]: row["labels"] for row in firing}
-            kept = {pk for pk, _ in _drop_inhibited(tenant_id, [(pk, labels[fp]) for pk, fp, *_ in new], cfg.inhibit_rules)}
-            new = [n for n in new if n[0] in kept]
-        if new:
-            event_params = _event_params(params, cfg, source_name, actor)
-            new_json = json.dumps([{"id": pk, "severity": sev, "title": title, "alertname": name} for pk, _fp, sev, title, name in new])
-            cur.execute(_announce_sql(), {**event_params, "new": new_json}, prepare=True)
-            transaction.on_commit(partial(enqueue_dispatch, event_params["event_id"]))
-    return result
+    return new, list(closed_ids), list(ticket_ids)
+
+
+def _at(text: str | None):
+    return datetime.fromisoformat(text) if text else None
+
+
+def _upsert_portable(firing: list[dict], resolved: list[dict], params: dict, result: IngestResult) -> tuple[list, list, list]:
+    """What `_FIRING_SQL` and `_RESOLVED_SQL` do, through the ORM (any database), in the caller's
+    transaction; same return as `_upsert_set_based`."""
+    tenant_id, now = params["tenant"], params["now"]
+    rows = Alert.objects.select_for_update().filter(tenant_id=tenant_id)
+    new, closed, seen_resolved = [], [], {}
+    if firing:
+        open_by_fp = {a.fingerprint: a for a in rows.filter(fingerprint__in=[r["fp"] for r in firing]).exclude(status=AlertStatus.RESOLVED)}
+        created, changed = [], []
+        for row in firing:
+            starts = _at(row["starts_at"])
+            alert = open_by_fp.get(row["fp"])
+            if alert is None:
+                created.append(_new_alert(row, tenant_id, now, AlertStatus.FIRING, policy=row.get("policy"),
+                                          next_escalation_at=_at(row.get("escalate_at"))))
+                continue
+            alert.occurrences += row["n"] - (1 if starts == alert.starts_at else 0)
+            alert.last_seen = alert.updated_at = now
+            alert.starts_at = max(starts, alert.starts_at) if alert.starts_at else starts
+            alert.ends_at = _at(row["ends_at"])
+            alert.severity, alert.title, alert.message = row["severity"], row["title"], row["message"]
+            alert.annotations, alert.generator_url, alert.silenced = row["annotations"], row["generator_url"], row["silenced"]
+            changed.append(alert)
+        if changed:
+            Alert.objects.bulk_update(changed, _UPDATED_FIELDS)
+        Alert.objects.bulk_create(created)
+        result.updated += len(changed)
+        for alert in created:
+            result.created += 1
+            if alert.silenced:
+                result.silenced += 1
+            else:
+                new.append((alert.pk, alert.fingerprint, alert.severity, alert.title, alert.labels.get("alertname")))
+    if resolved:
+        fps = [r["fp"] for r in resolved]
+        open_by_fp = {a.fingerprint: a for a in rows.filter(fingerprint__in=fps).exclude(status=AlertStatus.RESOLVED)}
+        for fp, resolved_at in rows.filter(fingerprint__in=fps, status=AlertStatus.RESOLVED).values_list("fingerprint", "resolved_at"):
+            seen_resolved.setdefault(fp, []).append(resolved_at)
+        added = []
+        for row in resolved:
+            ends, alert = _at(row["ends_at"]), open_by_fp.get(row["fp"])
+            if alert is not None:
+                alert.status, alert.resolved_at, alert.ends_at = AlertStatus.RESOLVED, ends, ends
+                alert.last_seen = alert.updated_at = now
+                alert.next_escalation_at = None
+                closed.append(alert)
+            # a resolved row whose period overlaps the reported one: already recorded
+            elif not any(at is None or at >= _at(row["starts_at"]) for at in seen_resolved.get(row["fp"], ())):
+                added.append(_new_alert(row, tenant_id, now, AlertStatus.RESOLVED, resolved_at=ends))
+        if closed:
+            Alert.objects.bulk_update(closed, ["status", "resolved_at", "ends_at", "last_seen", "updated_at", "next_escalation_at"])
+        Alert.objects.bulk_create(added)
+        result.resolved = len(closed) + len(added)
+    closed.sort(key=lambda a: a.pk)
+    return new, [a.pk for a in closed], [a.pk for a in closed if a.ticket_id is not None]
+
+
+_UPDATED_FIELDS = ["occurrences", "last_seen", "updated_at", "starts_at", "ends_at", "severity", "title", "message",
+                   "annotations", "generator_url", "silenced"]
+
+
+def _new_alert(row: dict, tenant_id: int, now, status: str, *, policy=None, next_escalation_at=None, resolved_at=None) -> Alert:
+    starts = _at(row["starts_at"])
+    return Alert(
+        tenant_id=tenant_id, created_at=now, updated_at=now, alert_type=AlertType.EXTERNAL, severity=row["severity"], status=status,
+        source=AlertSource.INGEST, title=row["title"], message=row["message"], labels=row["labels"], annotations=row["annotations"],
+        generator_url=row["generator_url"], fingerprint=row["fp"], occurrences=row["n"], first_seen=starts, last_seen=now,
+        starts_at=starts, ends_at=_at(row["ends_at"]), resolved_at=resolved_at, silenced=row["silenced"],
+        escalation_policy_id=policy, next_escalation_at=next_escalation_at,
+    )
+
+
+def _announcement(new: list[tuple], cfg: TenantConfig, source_name: str) -> dict:
+    """The batch's `alert.fired` payload for the new, unmuted alerts `new` — what `_EVENT_PAYLOAD`
+    builds in SQL (the portable path)."""
+    ids = sorted(pk for pk, *_ in new)
+    first = min(new)
+    worst = max((sev for _pk, _fp, sev, *_ in new), key=lambda sev: _RANK[sev])
+    names = sorted({name for *_, name in new if name})
+    if len(new) == 1:
+        title, url = first[3], f"/admin/alerts/alert/{first[0]}/change/"
+    else:
+        title = f"{len(new)} new alert(s) from {source_name}" + (": " + ", ".join(names[:5]) if names else "")
+        url = "/admin/alerts/alert/?status__exact=firing"
+    notify = {**json.loads(cfg.memo("audience", _audience, cfg))[worst], "title": title, "action_url": url}
+    return {"id": first[0], "object_type": "alerts.alert", "title": title, "url": url, "alert_type": str(AlertType.EXTERNAL),
+            "severity": worst, "count": len(new), "alert_ids": ids[:100], "source": source_name, "notify": notify}
 
 
 def _ingest_firing(firing: list[dict], params: dict, cfg: TenantConfig, source_name: str, actor, result: IngestResult) -> None:
@@ -502,7 +616,7 @@ def _drop_inhibited(tenant_id: int, new: list[tuple[int, dict]], rules) -> list[
         if not targets:
             continue
         exact = {m["name"]: m["value"] for m in rule.source_matchers if m.get("op", "=") == "="}
-        rows = list(Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, labels__contains=exact)
+        rows = list(with_labels(Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING), exact)
                     .values_list("pk", "labels")[:_INHIBIT_SOURCES_MAX + 1])
         if len(rows) > _INHIBIT_SOURCES_MAX:  # too many candidate sources: ask per alert
             muted.update(pk for pk, labels in targets if inhibited_by(tenant_id, labels, exclude_id=pk, rules=[rule]))
