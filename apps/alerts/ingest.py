@@ -4,9 +4,10 @@ ON CONFLICT (tenant_id, fingerprint) WHERE status <> 'resolved' DO UPDATE` per b
 alerts and one CTE statement for resolved ones. Idempotent on retry: a repeated delivery with
 the same `startsAt` updates `last_seen` but is not a new occurrence.
 
-Each firing period of an ingested alert is its own row (like Alertmanager's alert instances),
-so a label set that fires, resolves and fires again leaves two rows of history; alerts raised
-by events reopen instead (services.alert_raise).
+Each firing period of an alert is its own row (like Alertmanager's alert instances), so a label
+set that fires, resolves and fires again leaves two rows of history — the rule
+services.alert_raise follows too. PostgreSQL takes the set-based statements below; any other
+database (SQLite under `make run`) the portable ORM path with the same results.
 """
 
 from __future__ import annotations

@@ -151,6 +151,25 @@ def test_revoked_or_unknown_token_is_401(api, world):
     assert api.post(INGEST, [_alert()], format="json").status_code == 401
 
 
+def test_one_token_check_for_every_route(tclient, token, world, settings):
+    """The API view checks an ingestion token as the token route does (ingest_config: the
+    tenant's cached live token hashes): no token row is read per request once this process has
+    seen the token, and a revocation still takes effect on the next request."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if "Redis" not in settings.CACHES["default"]["BACKEND"]:
+        pytest.skip("without Redis nothing is cached: every request reads the database")
+    assert tclient.post(INGEST, [_alert(instance="warm")], format="json").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert tclient.post(INGEST, [_alert(instance="h1")], format="json").status_code == 200
+    assert not [q["sql"] for q in queries if "alerts_ingesttoken" in q["sql"]]
+    from apps.alerts.models import IngestToken
+
+    ingest_token_revoke(IngestToken.objects.get(tenant=world.tenant("a")), actor=None)
+    assert tclient.post(INGEST, [_alert(instance="h2")], format="json").status_code == 401
+
+
 def test_token_is_stored_hashed(world):
     token, raw = ingest_token_create(actor=None, tenant=world.tenant("a"), name="x")
     assert raw not in token.token_hash and len(token.token_hash) == 64

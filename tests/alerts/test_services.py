@@ -28,14 +28,48 @@ def test_dedup_counts_occurrence_without_new_notification(world):
     assert "notify" in _fired(t)[0].payload
 
 
-def test_resolved_alert_reopens_and_notifies(world):
+def test_a_resolved_alert_stays_history_and_firing_again_is_a_new_row(world):
+    """One rule with ingestion (docs/alerts.md): each firing period is its own row."""
     t = world.tenant("a")
     alert, _ = services.alert_raise(tenant=t, alert_type=AlertType.ENDPOINT_DOWN, title="down", resource_type="monitoring.endpoint", resource_id=1)
     services.alert_resolve(alert, actor=None)
     again, notified = services.alert_raise(tenant=t, alert_type=AlertType.ENDPOINT_DOWN, title="down", resource_type="monitoring.endpoint", resource_id=1)
-    assert again.pk == alert.pk and again.status == AlertStatus.FIRING and again.occurrences == 2 and notified
-    assert again.resolved_at is None
-    assert _fired(t)[-1].payload["reopened"] is True
+    alert.refresh_from_db()
+    assert again.pk != alert.pk and again.fingerprint == alert.fingerprint and notified
+    assert (alert.status, alert.occurrences) == (AlertStatus.RESOLVED, 1) and alert.resolved_at is not None
+    assert (again.status, again.occurrences, again.resolved_at) == (AlertStatus.FIRING, 1, None)
+    assert [e.payload["id"] for e in _fired(t)] == [alert.pk, again.pk]
+
+
+def test_the_retry_after_a_unique_key_race_keeps_every_field(world, monkeypatch):
+    """Another writer opens the same fingerprint between the lookup and the INSERT: the partial
+    unique index refuses ours and the retry counts an occurrence on theirs with everything the
+    caller gave (ends_at, severity, title, message)."""
+    from apps.alerts import services as alert_services
+    from apps.alerts.matching import resource_fingerprint
+
+    t = world.tenant("a")
+    fp = resource_fingerprint(t.pk, AlertType.JOB_FAILED, "targets.jobrun", "7")
+    now = timezone.now()
+    real_mute_reason = alert_services._mute_reason
+    theirs = []
+
+    def concurrent_writer(alert, at):
+        if not theirs:  # once: the row a concurrent raise committed a moment ago
+            theirs.append(Alert.objects.create(tenant=t, alert_type=AlertType.JOB_FAILED, title="theirs", fingerprint=fp,
+                                               resource_type="targets.jobrun", resource_id="7", severity=Severity.WARNING))
+        return real_mute_reason(alert, at)
+
+    monkeypatch.setattr(alert_services, "_mute_reason", concurrent_writer)
+    ends = now + timedelta(minutes=30)
+    alert, notified = services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="ours", message="details",
+                                           severity=Severity.CRITICAL, resource_type="targets.jobrun", resource_id=7,
+                                           ends_at=ends, now=now)
+    assert alert.pk == theirs[0].pk and not notified
+    alert.refresh_from_db()
+    assert (alert.occurrences, alert.title, alert.message, alert.severity) == (2, "ours", "details", Severity.CRITICAL)
+    assert alert.ends_at == ends and alert.last_seen == now
+    assert Alert.objects.filter(fingerprint=fp).count() == 1
 
 
 def test_other_tenant_same_resource_is_another_alert(world):
