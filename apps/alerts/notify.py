@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.db import connection
 from django.db.models import Q
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from apps.core.events import publish
@@ -28,7 +28,7 @@ def with_labels(qs, exact: dict):
         return qs
     if connection.features.supports_json_field_contains:
         return qs.filter(labels__contains=exact)
-    names = {f"_label_{i}": (KeyTextTransform(k, "labels"), v) for i, (k, v) in enumerate(exact.items())}
+    names = {f"_label_{i}": (KeyTransform(k, "labels"), v) for i, (k, v) in enumerate(exact.items())}
     return qs.alias(**{n: t for n, (t, _) in names.items()}).filter(**{n: v for n, (_, v) in names.items()})
 
 

@@ -121,6 +121,19 @@ def test_one_grouped_event_per_batch_and_escalation_armed(tclient, world):
     assert Alert.objects.filter(next_escalation_at__isnull=False).count() == 10
 
 
+def test_inhibited_alerts_are_stored_without_announcement(tclient, world):
+    from tests.factories.alerts import InhibitRuleFactory
+
+    InhibitRuleFactory(tenant=world.tenant("a"), source_matchers=[{"name": "alertname", "op": "=", "value": "NodeDown"}],
+                       target_matchers=[{"name": "alertname", "op": "=", "value": "HighLatency"}], equal=["instance"])
+    tclient.post(INGEST, [_alert(name="NodeDown", instance="h3")], format="json")
+    Event.objects.all().delete()
+    r = tclient.post(INGEST, [_alert(instance="h3"), _alert(instance="h4")], format="json")
+    assert r.json()["created"] == 2
+    event = Event.objects.get(name="alert.fired")
+    assert event.payload["alert_ids"] == [Alert.objects.get(labels__instance="h4", labels__alertname="HighLatency").pk]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
