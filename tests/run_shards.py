@@ -8,7 +8,7 @@ gets its own test database (the name from DATABASE_URL + `_s<k>`; pytest-django 
 servers; every other peer a test starts is already private (own port, own temp dir). The split
 is in `tests/sharding.py`.
 
-Beside the shards, one short run takes the tests marked `sqlite` (ingestion, ticket creation,
+Beside the shards, one short run takes the tests marked `sqlite` (ingestion, alert raising, ticket creation,
 team notifications) on the embedded default `make run` uses: SQLite in a file under
 var/test-sqlite/, the file cache and no Redis (`sqlite_env`; tables from the models,
 `--no-migrations`, to stay short). TEST_SQLITE=0 leaves it out.
@@ -59,7 +59,7 @@ def shard_env(k: int, n: int) -> dict:
 
 # the modules holding `sqlite`-marked tests (named, so the run skips collecting the whole suite;
 # tests/test_sharding.py checks the list is complete)
-SQLITE_MODULES = ["tests/alerts/test_ingest.py", "tests/tickets/test_create_path.py", "tests/notifications/test_api.py"]
+SQLITE_MODULES = ["tests/alerts/test_ingest.py", "tests/alerts/test_services.py", "tests/tickets/test_create_path.py", "tests/notifications/test_api.py"]
 
 
 def sqlite_env() -> dict:

@@ -13,12 +13,14 @@ from apps.core.models import Event
 from tests.factories.alerts import AlertSubscriptionFactory, EscalationPolicyFactory, InhibitRuleFactory, SilenceFactory
 
 pytestmark = pytest.mark.django_db
+# the raise and dedup tests (marked `sqlite`) also run on SQLite, the embedded default
 
 
 def _fired(tenant):
     return list(Event.objects.filter(name="alert.fired", tenant=tenant).order_by("created_at"))
 
 
+@pytest.mark.sqlite
 def test_dedup_counts_occurrence_without_new_notification(world):
     t = world.tenant("a")
     a1, n1 = services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="x", resource_type="targets.jobrun", resource_id=7)
@@ -28,6 +30,7 @@ def test_dedup_counts_occurrence_without_new_notification(world):
     assert "notify" in _fired(t)[0].payload
 
 
+@pytest.mark.sqlite
 def test_a_resolved_alert_stays_history_and_firing_again_is_a_new_row(world):
     """One rule with ingestion (docs/alerts.md): each firing period is its own row."""
     t = world.tenant("a")
@@ -41,6 +44,7 @@ def test_a_resolved_alert_stays_history_and_firing_again_is_a_new_row(world):
     assert [e.payload["id"] for e in _fired(t)] == [alert.pk, again.pk]
 
 
+@pytest.mark.sqlite
 def test_the_retry_after_a_unique_key_race_keeps_every_field(world, monkeypatch):
     """Another writer opens the same fingerprint between the lookup and the INSERT: the partial
     unique index refuses ours and the retry counts an occurrence on theirs with everything the
@@ -281,6 +285,7 @@ def test_unassigned_critical_check(world):
     assert Alert.objects.get(resource_id="5").occurrences == 2
 
 
+@pytest.mark.sqlite
 def test_threshold_rule_fires_and_clears(world):
     t = world.tenant("a")
     rule = AlertRule.objects.create(tenant=t, name="many failures", rule_type="threshold",
@@ -294,6 +299,20 @@ def test_threshold_rule_fires_and_clears(world):
     assert evaluate_threshold_rule(rule, now=timezone.now() + timedelta(hours=1)) is False
     fired.refresh_from_db()
     assert fired.status == AlertStatus.RESOLVED
+
+
+@pytest.mark.sqlite
+def test_threshold_rule_counts_only_alerts_with_its_labels(world):
+    t = world.tenant("a")
+    rule = AlertRule.objects.create(tenant=t, name="db failures", rule_type="threshold",
+                                    conditions={"metric": "alert_count", "alert_type": "job_failed", "operator": ">=", "value": 2,
+                                                "window_minutes": 30, "label_matchers": [{"name": "service", "op": "=", "value": "db"}]},
+                                    alert_config={"severity": "critical"})
+    for i, service in enumerate(["db", "web", "web"]):
+        services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="x", labels={"service": service, "n": str(i)})
+    assert evaluate_threshold_rule(rule) is False
+    services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="x", labels={"service": "db", "n": "3"})
+    assert evaluate_threshold_rule(rule) is True
 
 
 def test_schedule_rule_fires_when_due(world):
