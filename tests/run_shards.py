@@ -8,9 +8,9 @@ gets its own test database (the name from DATABASE_URL + `_s<k>`; pytest-django 
 servers; every other peer a test starts is already private (own port, own temp dir). The split
 is in `tests/sharding.py`.
 
-Beside the shards, one short run takes the tests marked `sqlite` (ingestion, alert raising, ticket creation,
-team notifications) on the embedded default `make run` uses: SQLite in a file under
-var/test-sqlite/, the file cache and no Redis (`sqlite_env`; tables from the models,
+Beside the shards, one short run takes the tests marked `sqlite` (ingestion, alert raising,
+ticket creation, team notifications) on the embedded default `make run` uses: SQLite in a file
+under var/test-sqlite/, the file cache and no Redis (`sqlite_env`; tables from the models,
 `--no-migrations`, to stay short). TEST_SQLITE=0 leaves it out.
 
 Each run's output goes to var/test-logs/<shard-k|sqlite>.log and is printed whole when it ends;
