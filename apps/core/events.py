@@ -146,27 +146,30 @@ def insert_select_sql(exprs: dict[str, str]) -> str:
     return f"INSERT INTO {Event._meta.db_table} ({columns}) SELECT {', '.join(select)}"
 
 
+_PER_CALL = ("next_attempt_at", "actor_id", "created_at")
+
+
 def insert_select_params(now, *, actor=None) -> dict:
     """The parameters of `insert_select_sql`'s columns the statement did not give: what
     publish() writes at `now` (the actor when the statement has no `actor_id` of its own)."""
-    params = {}
-    for f in _column_fields():
-        if f.attname in _GIVEN:
-            continue
-        if f.attname == "next_attempt_at":
-            value = due_at(now)
-        elif f.attname == "actor_id":
-            value = getattr(actor, "pk", None)
-        elif f.attname == "created_at":
-            value = now
-        else:
-            value = _default_for(f)
-        params[f"event_{f.attname}"] = f.get_db_prep_save(value, connection)
+    constant, per_row = _default_params()
+    params = {**constant, "event_next_attempt_at": due_at(now), "event_created_at": now, "event_actor_id": getattr(actor, "pk", None)}
+    for f in per_row:  # a default computed per call (none today)
+        params[f"event_{f.attname}"] = f.get_db_prep_save(f.get_default(), connection)
     return params
 
 
+@functools.cache
+def _default_params() -> tuple[dict, list]:
+    """The columns whose value publish() takes from a constant model default, prepared once, and
+    those whose default is computed per call."""
+    rest = [f for f in _column_fields() if f.attname not in _GIVEN and f.attname not in _PER_CALL]
+    per_call = [f for f in rest if f.has_default() and callable(f.default) and f.default not in (list, dict)]
+    return {f"event_{f.attname}": f.get_db_prep_save(_default_for(f), connection) for f in rest if f not in per_call}, per_call
+
+
 def _default_for(field):
-    if field.attname in ("next_attempt_at", "actor_id", "created_at") or field.has_default() or field.null:
+    if field.attname in _PER_CALL or field.has_default() or field.null:
         return field.get_default()
     raise TypeError(f"core_event.{field.column} has no default: give it in apps/core/events.py's writers")
 
