@@ -146,6 +146,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
+    # tests on SQLite (the `sqlite` marker's run) use a file beside the database, not memory:
+    # WAL and IMMEDIATE transactions as `make run` has them
+    _sqlite_file = Path(DATABASES["default"]["NAME"])
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(_sqlite_file.with_name(f"test_{_sqlite_file.name}")))
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0 if DJANGO_ENV == "test" else 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -8,8 +8,13 @@ gets its own test database (the name from DATABASE_URL + `_s<k>`; pytest-django 
 servers; every other peer a test starts is already private (own port, own temp dir). The split
 is in `tests/sharding.py`.
 
-Each shard's output goes to var/test-logs/shard-<k>.log and is printed whole when the shard ends;
-the last line sums them. Exit status: 0 only when every shard passed.
+Beside the shards, one short run takes the tests marked `sqlite` (ingestion, alert raising,
+ticket creation, team notifications) on the embedded default `make run` uses: SQLite in a file
+under var/test-sqlite/, the file cache and no Redis (`sqlite_env`; tables from the models,
+`--no-migrations`, to stay short). TEST_SQLITE=0 leaves it out.
+
+Each run's output goes to var/test-logs/<shard-k|sqlite>.log and is printed whole when it ends;
+the last line sums them. Exit status: 0 only when every run passed.
 `--record` afterwards rewrites tests/durations.json from the shards' JUnit files.
 """
 
@@ -52,6 +57,23 @@ def shard_env(k: int, n: int) -> dict:
     return env
 
 
+# the modules holding `sqlite`-marked tests (named, so the run skips collecting the whole suite;
+# tests/test_sharding.py checks the list is complete)
+SQLITE_MODULES = ["tests/alerts/test_ingest.py", "tests/alerts/test_services.py", "tests/tickets/test_create_path.py", "tests/notifications/test_api.py"]
+
+
+def sqlite_env() -> dict:
+    """The environment of the SQLite run: `make run`'s embedded default in var/test-sqlite/
+    (the database file, the file cache, Celery's filesystem broker), tasks eager."""
+    var = ROOT / "var" / "test-sqlite"
+    var.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PORTAL_VAR_DIR=str(var), DATABASE_URL=f"sqlite:///{var / 'opsportal.sqlite3'}",
+               CELERY_BROKER_URL="filesystem://", CELERY_TASK_ALWAYS_EAGER="true")
+    env.pop("TEST_SHARD", None)
+    env["REDIS_URL"] = ""
+    return env
+
+
 def record() -> None:
     """tests/durations.json from the last sharded run's JUnit files: seconds and tests per module."""
     modules: dict[str, dict] = defaultdict(lambda: {"seconds": 0.0, "tests": 0})
@@ -80,24 +102,27 @@ def main(argv: list[str]) -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     procs = []
-    for k in range(n):
-        log = open(LOGS / f"shard-{k}.log", "wb")  # noqa: SIM115 — closed when the shard ends
-        cmd = [sys.executable, "-m", "pytest", "-q", f"--junitxml={LOGS / f'shard-{k}.xml'}", *argv]
-        procs.append((k, subprocess.Popen(cmd, cwd=ROOT, env=shard_env(k, n), stdout=log, stderr=subprocess.STDOUT), log))
-    print(f"{n} shards running; logs in {LOGS.relative_to(ROOT)}/shard-*.log", flush=True)
+    runs = [(f"shard-{k}", [], shard_env(k, n)) for k in range(n)]
+    if os.environ.get("TEST_SQLITE", "1") != "0":
+        runs.append(("sqlite", ["-m", "sqlite", "--no-migrations", *SQLITE_MODULES], sqlite_env()))
+    for name, extra, env in runs:
+        log = open(LOGS / f"{name}.log", "wb")  # noqa: SIM115 — closed when the run ends
+        cmd = [sys.executable, "-m", "pytest", "-q", f"--junitxml={LOGS / f'{name}.xml'}", *extra, *argv]
+        procs.append((name, subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    print(f"{n} shards{' and the SQLite run' if len(runs) > n else ''} running; logs in {LOGS.relative_to(ROOT)}/*.log", flush=True)
     totals: dict[str, int] = defaultdict(int)
     worst = 0
     pending = list(procs)
     while pending:
         for entry in list(pending):
-            k, proc, log = entry
+            name, proc, log = entry
             code = proc.poll()
             if code is None:
                 continue
             pending.remove(entry)
             log.close()
-            text = (LOGS / f"shard-{k}.log").read_text(errors="replace")
-            print(f"\n===== shard {k}/{n} (exit {code}, {time.monotonic() - started:.0f}s) =====\n{text}", flush=True)
+            text = (LOGS / f"{name}.log").read_text(errors="replace")
+            print(f"\n===== {name} of {n} shards (exit {code}, {time.monotonic() - started:.0f}s) =====\n{text}", flush=True)
             last = [line for line in text.splitlines() if line.strip()][-1:] or [""]
             for count, kind in SUMMARY.findall(last[0]):
                 kind = {"error": "errors", "warning": "warnings"}.get(kind, kind)
@@ -106,7 +131,7 @@ def main(argv: list[str]) -> int:
             worst = max(worst, 0 if code == 5 else code)
         time.sleep(0.5)
     summary = ", ".join(f"{totals[k]} {k}" for k in ("passed", "failed", "errors", "skipped", "xfailed", "xpassed") if totals[k])
-    print(f"\n===== all {n} shards: {summary or 'no tests'} in {time.monotonic() - started:.2f}s =====")
+    print(f"\n===== all {len(procs)} runs: {summary or 'no tests'} in {time.monotonic() - started:.2f}s =====")
     return worst
 
 

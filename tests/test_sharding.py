@@ -54,3 +54,35 @@ def test_each_shard_gets_its_own_database_and_redis():
     assert with_redis_db("redis://127.0.0.1:6379/9", 1) == "redis://127.0.0.1:6379/10"
     assert with_redis_db("redis://127.0.0.1:6379", 1) == "redis://127.0.0.1:6379/1"
     assert with_redis_db("redis://127.0.0.1:6379/15", 1) == "redis://127.0.0.1:6379/0"
+
+
+def test_the_sqlite_run_uses_the_embedded_default_in_a_file_under_var():
+    """`make test`'s extra run (tests/run_shards.py): SQLite files, cache and broker under
+    var/test-sqlite/, no Redis; the settings it loads give the test database a file there too."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.run_shards import ROOT, sqlite_env
+
+    env = sqlite_env()
+    var = ROOT / "var" / "test-sqlite"
+    assert env["DATABASE_URL"] == f"sqlite:///{var / 'opsportal.sqlite3'}" and env["REDIS_URL"] == "" and "TEST_SHARD" not in env
+    code = ("import django, json; django.setup(); from django.conf import settings as s; d = s.DATABASES['default'];"
+            "print(json.dumps([d['ENGINE'], d['NAME'], d['TEST']['NAME'], s.CACHES['default']['BACKEND'], s.CELERY_BROKER_URL]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+                         capture_output=True, text=True, check=True).stdout
+    engine, name, test_name, cache, broker = json.loads(out.strip().splitlines()[-1])
+    assert engine == "django.db.backends.sqlite3" and name == str(var / "opsportal.sqlite3")
+    assert test_name == str(var / "test_opsportal.sqlite3")
+    assert cache.endswith("FileBasedCache") and broker == "filesystem://"
+
+
+def test_the_sqlite_run_names_every_module_with_sqlite_tests():
+    import re
+
+    from tests.run_shards import ROOT, SQLITE_MODULES
+
+    used = re.compile(r"^(@pytest\.mark\.sqlite|pytestmark = .*pytest\.mark\.sqlite)", re.MULTILINE)
+    marked = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py") if used.search(p.read_text()))
+    assert marked == sorted(SQLITE_MODULES)

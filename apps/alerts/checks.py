@@ -25,6 +25,7 @@ from django.utils import timezone
 from .choices import AlertSource, AlertStatus, AlertType, RuleType, Severity
 from .matching import matches_all
 from .models import Alert, AlertRule
+from .notify import with_labels
 from .services import alert_raise, alerts_resolve_for_resource
 
 
@@ -185,7 +186,7 @@ def evaluate_threshold_rule(rule: AlertRule, *, now=None) -> bool:
     matchers = cond.get("label_matchers") or []
     if matchers:
         exact = {m["name"]: m["value"] for m in matchers if m.get("op", "=") == "="}
-        qs = qs.filter(labels__contains=exact) if exact else qs
+        qs = with_labels(qs, exact)
         count = sum(1 for labels in qs.values_list("labels", flat=True).iterator() if matches_all(matchers, labels))
     else:
         count = qs.count()

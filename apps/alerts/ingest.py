@@ -4,13 +4,15 @@ ON CONFLICT (tenant_id, fingerprint) WHERE status <> 'resolved' DO UPDATE` per b
 alerts and one CTE statement for resolved ones. Idempotent on retry: a repeated delivery with
 the same `startsAt` updates `last_seen` but is not a new occurrence.
 
-Each firing period of an ingested alert is its own row (like Alertmanager's alert instances),
-so a label set that fires, resolves and fires again leaves two rows of history; alerts raised
-by events reopen instead (services.alert_raise).
+Each firing period of an alert is its own row (like Alertmanager's alert instances), so a label
+set that fires, resolves and fires again leaves two rows of history — the rule
+services.alert_raise follows too. PostgreSQL takes the set-based statements below; any other
+database (SQLite under `make run`) the portable ORM path with the same results.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -26,13 +28,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.events import enqueue_dispatch, publish
+from apps.core.events import enqueue_dispatch, insert_select_params, insert_select_sql, publish
 
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .ingest_config import TenantConfig, rate_and_version, tenant_config
 from .matching import matches_all
 from .models import Alert
-from .notify import BROADCAST_ROLES, inhibited_by, maintenance_for, silenced_by
+from .notify import BROADCAST_ROLES, inhibited_by, maintenance_for, silenced_by, with_labels
 
 ZERO_TIME_PREFIX = "0001-01-01"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -247,20 +249,17 @@ ON CONFLICT (tenant_id, fingerprint) WHERE status <> 'resolved' DO UPDATE SET
 RETURNING id, (xmax = 0) AS inserted, fingerprint, silenced, severity, title, labels->>'alertname' AS alertname
 """
 
-# The batch's `alert.fired` event, written as apps.core.events.write_events writes a row (same
-# columns and values; `topic` is generated) from a relation `new(id, severity, title, alertname)`
-# of the newly fired, unmuted alerts; nothing when it is empty. The payload is the one
+# The batch's `alert.fired` event, written by core.events' set-based fragment (publish()'s row:
+# the columns not given here are its parameters) from a relation `new(id, severity, title,
+# alertname)` of the newly fired, unmuted alerts; nothing when it is empty. The payload is the one
 # notify.publish_alert_event gives a single alert, grouped: `count`, `alert_ids` (first 100),
 # the title of the one alert or "N new alert(s) from <source>: <first 5 alertnames>", the worst
 # severity and its audience (%(audience)s: severity -> notify fields, from _audience()).
-_EVENT_SQL = """
-INSERT INTO core_event (id, name, tenant_id, payload, actor_id, status, attempts, handled, next_attempt_at,
-                        last_error, created_at)
-SELECT %(event_id)s::uuid, 'alert.fired', %(tenant)s::bigint, jsonb_build_object(
+_EVENT_PAYLOAD = """jsonb_build_object(
         'id', s.first_id, 'object_type', 'alerts.alert', 'title', s.title, 'url', s.url, 'alert_type', %(type)s::text,
         'severity', s.worst, 'count', s.n, 'alert_ids', to_jsonb(s.ids[1:100]), 'source', %(source_name)s::text,
-        'notify', (%(audience)s::jsonb -> s.worst) || jsonb_build_object('title', s.title, 'action_url', s.url)),
-    %(actor)s::bigint, 'pending', 0, '[]'::jsonb, %(due)s::timestamptz, '', %(now)s::timestamptz
+        'notify', (%(audience)s::jsonb -> s.worst) || jsonb_build_object('title', s.title, 'action_url', s.url))"""
+_EVENT_FROM = """
 FROM (
     SELECT t.*,
         CASE WHEN t.n = 1 THEN t.first_title
@@ -280,20 +279,28 @@ FROM (
 ) s
 """
 
-# A batch of firing alerts only, for a tenant without inhibition rules (nothing to decide
-# between the upsert and the announcement): upsert and event in ONE statement, its own
-# transaction.
-_FIRING_ANNOUNCED_SQL = (
-    "WITH up AS (" + _FIRING_SQL + "), new AS (SELECT id, severity, title, alertname FROM up WHERE inserted AND NOT silenced),"
-    " ev AS (" + _EVENT_SQL + " RETURNING 1)\n"
-    "SELECT up.*, (SELECT count(*) FROM ev) FROM up"
-)
 
-# The same event from the new alerts that inhibition left (the transactional path).
-_ANNOUNCE_SQL = (
-    "WITH new AS (SELECT * FROM jsonb_to_recordset(%(new)s::jsonb) AS r(id bigint, severity text, title text, alertname text))"
-    + _EVENT_SQL + " RETURNING 1"
-)
+def _event_sql() -> str:
+    return insert_select_sql({"id": "%(event_id)s::uuid", "name": "'alert.fired'", "tenant_id": "%(tenant)s::bigint",
+                              "payload": _EVENT_PAYLOAD}) + _EVENT_FROM
+
+
+@functools.cache
+def _firing_announced_sql() -> str:
+    """A batch of firing alerts only, for a tenant without inhibition rules (nothing to decide
+    between the upsert and the announcement): upsert and event in ONE statement, its own
+    transaction."""
+    return ("WITH up AS (" + _FIRING_SQL + "), new AS (SELECT id, severity, title, alertname FROM up WHERE inserted AND NOT silenced),"
+            " ev AS (" + _event_sql() + " RETURNING 1)\n"
+            "SELECT up.*, (SELECT count(*) FROM ev) FROM up")
+
+
+@functools.cache
+def _announce_sql() -> str:
+    """The same event from the new alerts that inhibition left (the transactional path)."""
+    return ("WITH new AS (SELECT * FROM jsonb_to_recordset(%(new)s::jsonb) AS r(id bigint, severity text, title text, alertname text))"
+            + _event_sql() + " RETURNING 1")
+
 
 _RESOLVED_SQL = """
 WITH i AS (
@@ -363,11 +370,43 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
     if cfg.policies:
         _arm_policies(firing, cfg, now)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
-    if firing and not resolved and not cfg.inhibit_rules:
+    set_based = _set_based()
+    if set_based and firing and not resolved and not cfg.inhibit_rules:
         _ingest_firing(firing, params, cfg, source_name, actor, result)
         return result
-    with transaction.atomic(), _statement_cursor() as cur:
-        new: list[tuple] = []  # (id, fingerprint, severity, title, alertname)
+    with transaction.atomic():
+        if set_based:
+            new, closed_ids, ticket_ids = _upsert_set_based(firing, resolved, params, result)
+        else:
+            new, closed_ids, ticket_ids = _upsert_portable(firing, resolved, params, result)
+        if closed_ids:
+            _announce_resolved(tenant_id, closed_ids, ticket_ids, actor)
+        if new and cfg.inhibit_rules:
+            labels = {row["fp"]: row["labels"] for row in firing}
+            kept = {pk for pk, _ in _drop_inhibited(tenant_id, [(pk, labels[fp]) for pk, fp, *_ in new], cfg.inhibit_rules)}
+            new = [n for n in new if n[0] in kept]
+        if new and set_based:
+            event_params = _event_params(params, cfg, source_name, actor)
+            new_json = json.dumps([{"id": pk, "severity": sev, "title": title, "alertname": name} for pk, _fp, sev, title, name in new])
+            with _statement_cursor() as cur:
+                cur.execute(_announce_sql(), {**event_params, "new": new_json}, prepare=True)
+            transaction.on_commit(partial(enqueue_dispatch, event_params["event_id"]))
+        elif new:
+            publish("alert.fired", tenant=tenant_id, actor=actor, payload=_announcement(new, cfg, source_name))
+    return result
+
+
+def _set_based() -> bool:
+    """PostgreSQL takes the set-based statements; any other database (SQLite, `make run`'s
+    default) the portable ORM path with the same rules and results."""
+    return connection.vendor == "postgresql"
+
+
+def _upsert_set_based(firing: list[dict], resolved: list[dict], params: dict, result: IngestResult) -> tuple[list, list, list]:
+    """The upsert statements in the caller's transaction: (new unmuted alerts as (id,
+    fingerprint, severity, title, alertname), ids the batch resolved, those of them with a ticket)."""
+    new, closed_ids, ticket_ids = [], [], []
+    with _statement_cursor() as cur:
         if firing:
             cur.execute(_FIRING_SQL, {**params, "rows": _records(firing)}, prepare=True)
             new = _count_firing(cur.fetchall(), result)
@@ -375,18 +414,100 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
             cur.execute(_RESOLVED_SQL, {**params, "rows": _records(resolved)}, prepare=True)
             closed, added, closed_ids, ticket_ids = cur.fetchone()
             result.resolved = closed + added
-            if closed_ids:
-                _announce_resolved(tenant_id, list(closed_ids), list(ticket_ids), actor)
-        if new and cfg.inhibit_rules:
-            labels = {row["fp"]: row["labels"] for row in firing}
-            kept = {pk for pk, _ in _drop_inhibited(tenant_id, [(pk, labels[fp]) for pk, fp, *_ in new], cfg.inhibit_rules)}
-            new = [n for n in new if n[0] in kept]
-        if new:
-            event_params = _event_params(params, cfg, source_name, actor)
-            new_json = json.dumps([{"id": pk, "severity": sev, "title": title, "alertname": name} for pk, _fp, sev, title, name in new])
-            cur.execute(_ANNOUNCE_SQL, {**event_params, "new": new_json}, prepare=True)
-            transaction.on_commit(partial(enqueue_dispatch, event_params["event_id"]))
-    return result
+    return new, list(closed_ids), list(ticket_ids)
+
+
+def _at(text: str | None):
+    return datetime.fromisoformat(text) if text else None
+
+
+def _upsert_portable(firing: list[dict], resolved: list[dict], params: dict, result: IngestResult) -> tuple[list, list, list]:
+    """What `_FIRING_SQL` and `_RESOLVED_SQL` do, through the ORM (any database), in the caller's
+    transaction; same return as `_upsert_set_based`."""
+    tenant_id, now = params["tenant"], params["now"]
+    rows = Alert.objects.select_for_update().filter(tenant_id=tenant_id)
+    new, closed, seen_resolved = [], [], {}
+    if firing:
+        open_by_fp = {a.fingerprint: a for a in rows.filter(fingerprint__in=[r["fp"] for r in firing]).exclude(status=AlertStatus.RESOLVED)}
+        created, changed = [], []
+        for row in firing:
+            starts = _at(row["starts_at"])
+            alert = open_by_fp.get(row["fp"])
+            if alert is None:
+                created.append(_new_alert(row, tenant_id, now, AlertStatus.FIRING, policy=row.get("policy"),
+                                          next_escalation_at=_at(row.get("escalate_at"))))
+                continue
+            alert.occurrences += row["n"] - (1 if starts == alert.starts_at else 0)
+            alert.last_seen = alert.updated_at = now
+            alert.starts_at = max(starts, alert.starts_at) if alert.starts_at else starts
+            alert.ends_at = _at(row["ends_at"])
+            alert.severity, alert.title, alert.message = row["severity"], row["title"], row["message"]
+            alert.annotations, alert.generator_url, alert.silenced = row["annotations"], row["generator_url"], row["silenced"]
+            changed.append(alert)
+        if changed:
+            Alert.objects.bulk_update(changed, _UPDATED_FIELDS)
+        Alert.objects.bulk_create(created)
+        result.updated += len(changed)
+        for alert in created:
+            result.created += 1
+            if alert.silenced:
+                result.silenced += 1
+            else:
+                new.append((alert.pk, alert.fingerprint, alert.severity, alert.title, alert.labels.get("alertname")))
+    if resolved:
+        fps = [r["fp"] for r in resolved]
+        open_by_fp = {a.fingerprint: a for a in rows.filter(fingerprint__in=fps).exclude(status=AlertStatus.RESOLVED)}
+        for fp, resolved_at in rows.filter(fingerprint__in=fps, status=AlertStatus.RESOLVED).values_list("fingerprint", "resolved_at"):
+            seen_resolved.setdefault(fp, []).append(resolved_at)
+        added = []
+        for row in resolved:
+            ends, alert = _at(row["ends_at"]), open_by_fp.get(row["fp"])
+            if alert is not None:
+                alert.status, alert.resolved_at, alert.ends_at = AlertStatus.RESOLVED, ends, ends
+                alert.last_seen = alert.updated_at = now
+                alert.next_escalation_at = None
+                closed.append(alert)
+            # a resolved row whose period overlaps the reported one: already recorded
+            elif not any(at is None or at >= _at(row["starts_at"]) for at in seen_resolved.get(row["fp"], ())):
+                added.append(_new_alert(row, tenant_id, now, AlertStatus.RESOLVED, resolved_at=ends))
+        if closed:
+            Alert.objects.bulk_update(closed, ["status", "resolved_at", "ends_at", "last_seen", "updated_at", "next_escalation_at"])
+        Alert.objects.bulk_create(added)
+        result.resolved = len(closed) + len(added)
+    closed.sort(key=lambda a: a.pk)
+    return new, [a.pk for a in closed], [a.pk for a in closed if a.ticket_id is not None]
+
+
+_UPDATED_FIELDS = ["occurrences", "last_seen", "updated_at", "starts_at", "ends_at", "severity", "title", "message",
+                   "annotations", "generator_url", "silenced"]
+
+
+def _new_alert(row: dict, tenant_id: int, now, status: str, *, policy=None, next_escalation_at=None, resolved_at=None) -> Alert:
+    starts = _at(row["starts_at"])
+    return Alert(
+        tenant_id=tenant_id, created_at=now, updated_at=now, alert_type=AlertType.EXTERNAL, severity=row["severity"], status=status,
+        source=AlertSource.INGEST, title=row["title"], message=row["message"], labels=row["labels"], annotations=row["annotations"],
+        generator_url=row["generator_url"], fingerprint=row["fp"], occurrences=row["n"], first_seen=starts, last_seen=now,
+        starts_at=starts, ends_at=_at(row["ends_at"]), resolved_at=resolved_at, silenced=row["silenced"],
+        escalation_policy_id=policy, next_escalation_at=next_escalation_at,
+    )
+
+
+def _announcement(new: list[tuple], cfg: TenantConfig, source_name: str) -> dict:
+    """The batch's `alert.fired` payload for the new, unmuted alerts `new` — what `_EVENT_PAYLOAD`
+    builds in SQL (the portable path)."""
+    ids = sorted(pk for pk, *_ in new)
+    first = min(new)
+    worst = max((sev for _pk, _fp, sev, *_ in new), key=lambda sev: _RANK[sev])
+    names = sorted({name for *_, name in new if name})
+    if len(new) == 1:
+        title, url = first[3], f"/admin/alerts/alert/{first[0]}/change/"
+    else:
+        title = f"{len(new)} new alert(s) from {source_name}" + (": " + ", ".join(names[:5]) if names else "")
+        url = "/admin/alerts/alert/?status__exact=firing"
+    notify = {**json.loads(cfg.memo("audience", _audience, cfg))[worst], "title": title, "action_url": url}
+    return {"id": first[0], "object_type": "alerts.alert", "title": title, "url": url, "alert_type": str(AlertType.EXTERNAL),
+            "severity": worst, "count": len(new), "alert_ids": ids[:100], "source": source_name, "notify": notify}
 
 
 def _ingest_firing(firing: list[dict], params: dict, cfg: TenantConfig, source_name: str, actor, result: IngestResult) -> None:
@@ -395,7 +516,7 @@ def _ingest_firing(firing: list[dict], params: dict, cfg: TenantConfig, source_n
     event's dispatch is enqueued after commit."""
     event_params = _event_params(params, cfg, source_name, actor)
     with (transaction.atomic() if connection.in_atomic_block else nullcontext()), _statement_cursor() as cur:
-        cur.execute(_FIRING_ANNOUNCED_SQL, {**event_params, "rows": _records(firing)}, prepare=True)
+        cur.execute(_firing_announced_sql(), {**event_params, "rows": _records(firing)}, prepare=True)
         rows = cur.fetchall()
         _count_firing(rows, result)
         if rows[0][-1]:
@@ -419,14 +540,13 @@ def _count_firing(rows: list[tuple], result: IngestResult) -> list[tuple]:
 
 
 def _event_params(params: dict, cfg: TenantConfig, source_name: str, actor) -> dict:
-    return {**params, "event_id": uuid.uuid4(), "source_name": source_name, "audience": cfg.memo("audience", _audience, cfg),
-            "ranks": _RANKS_JSON, "actor": getattr(actor, "pk", None),
-            "due": params["now"] + timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS)}
+    return {**params, **insert_select_params(params["now"], actor=actor), "event_id": uuid.uuid4(), "source_name": source_name,
+            "audience": cfg.memo("audience", _audience, cfg), "ranks": _RANKS_JSON}
 
 
 def _audience(cfg: TenantConfig) -> str:
     """Per severity, the `notify` fields of a batch announcement whose worst alert has that
-    severity (the subscribers of external alerts, else the broadcast roles); JSON for _EVENT_SQL."""
+    severity (the subscribers of external alerts, else the broadcast roles); JSON for _EVENT_PAYLOAD."""
     out = {}
     for severity in _RANK:
         user_ids, channels = cfg.subscribers(severity)
@@ -497,7 +617,7 @@ def _drop_inhibited(tenant_id: int, new: list[tuple[int, dict]], rules) -> list[
         if not targets:
             continue
         exact = {m["name"]: m["value"] for m in rule.source_matchers if m.get("op", "=") == "="}
-        rows = list(Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, labels__contains=exact)
+        rows = list(with_labels(Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING), exact)
                     .values_list("pk", "labels")[:_INHIBIT_SOURCES_MAX + 1])
         if len(rows) > _INHIBIT_SOURCES_MAX:  # too many candidate sources: ask per alert
             muted.update(pk for pk, labels in targets if inhibited_by(tenant_id, labels, exclude_id=pk, rules=[rule]))

@@ -7,7 +7,9 @@ inhibited alerts carry no notify block at all.
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from apps.core.events import publish
@@ -17,6 +19,17 @@ from .matching import matches_all
 from .models import Alert, AlertSubscription, InhibitRule, Silence
 
 BROADCAST_ROLES = ["owner", "admin", "operator", "support_agent"]
+
+
+def with_labels(qs, exact: dict):
+    """`qs` narrowed to alerts whose labels include every `exact` pair: jsonb containment on
+    PostgreSQL (its GIN-free `@>`), one JSON key comparison per pair elsewhere (SQLite)."""
+    if not exact:
+        return qs
+    if connection.features.supports_json_field_contains:
+        return qs.filter(labels__contains=exact)
+    names = {f"_label_{i}": (KeyTransform(k, "labels"), v) for i, (k, v) in enumerate(exact.items())}
+    return qs.alias(**{n: t for n, (t, _) in names.items()}).filter(**{n: v for n, (_, v) in names.items()})
 
 
 def admin_url(alert_id) -> str:
@@ -45,7 +58,7 @@ def inhibited_by(tenant_id: int, labels: dict, *, exclude_id=None, rules: list[I
         exact = {m["name"]: m["value"] for m in rule.source_matchers if m.get("op", "=") == "="}
         for name in rule.equal:
             exact.setdefault(name, str(labels.get(name, "")))
-        sources = Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, labels__contains=exact)
+        sources = with_labels(Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING), exact)
         if exclude_id is not None:
             sources = sources.exclude(pk=exclude_id)
         for src_labels in sources.values_list("labels", flat=True)[:500]:

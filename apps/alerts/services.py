@@ -5,7 +5,6 @@ ingestion tokens). Ingestion lives in `ingest.py`, built-in checks and rules in 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -23,7 +22,9 @@ from apps.core.policy import policy
 from apps.core.services import assign_tenant
 from apps.core.tenancy import acting
 
+from . import ingest_config
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, Severity
+from .ingest_config import hash_token
 from .matching import labels_fingerprint, resource_fingerprint
 from .models import (
     Alert,
@@ -107,10 +108,12 @@ def alert_raise(
     """Raise an alert or count another occurrence of the open one with the same fingerprint.
 
     Returns (alert, notified). A firing/acknowledged alert with the same fingerprint gets
-    occurrences+1 and last_seen (severity may rise), and nobody is notified again; a resolved
-    one reopens and notifies. A new alert notifies its recipients unless a silence or an
-    inhibition rule mutes it, and arms the first matching escalation policy.
+    occurrences+1 and last_seen (severity may rise), and nobody is notified again. Resolved
+    alerts stay history: firing again is a new row, as in ingestion (docs/alerts.md). A new
+    alert notifies its recipients unless a silence or an inhibition rule mutes it, and arms the
+    first matching escalation policy.
     """
+    call = dict(locals())  # every argument, for the retry after a unique-key race
     now = now or timezone.now()
     tenant_id = _tenant_id(tenant)
     resource_id = str(resource_id or "")
@@ -129,10 +132,8 @@ def alert_raise(
         if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
             raise PermissionDenied("Only tenant admins send broadcast alerts; assign the alert to someone.")
     with transaction.atomic():
-        # the open row (the partial unique index), else the newest resolved one, which reopens
-        # (alerts_resolved_fp_idx)
-        rows = Alert.objects.select_for_update().filter(tenant_id=tenant_id, fingerprint=fingerprint)
-        alert = rows.exclude(status=AlertStatus.RESOLVED).first()
+        # the open row (the partial unique index); resolved rows are history
+        alert = Alert.objects.select_for_update().filter(tenant_id=tenant_id, fingerprint=fingerprint).exclude(status=AlertStatus.RESOLVED).first()
         if alert is not None:
             alert.occurrences += 1
             alert.last_seen = now
@@ -144,23 +145,14 @@ def alert_raise(
                 alert.ends_at = ends_at or now + timedelta(minutes=rule.auto_resolve_minutes)
             alert.save(update_fields=["occurrences", "last_seen", "severity", "labels", "title", "message", "ends_at", "updated_at"])
             return alert, False
-        reopened = rows.filter(status=AlertStatus.RESOLVED).order_by("-last_seen").first()
         ct = ContentType.objects.get_for_model(related) if related is not None else None
-        if reopened is not None:
-            alert = reopened
-            alert.status = AlertStatus.FIRING
-            alert.occurrences += 1
-            alert.last_seen = now
-            alert.resolved_at = alert.resolved_by = alert.acknowledged_at = alert.acknowledged_by = None
-            alert.severity, alert.title, alert.message, alert.labels = severity, title[:300], message, full_labels
-        else:
-            alert = Alert(
-                tenant_id=tenant_id, alert_type=alert_type, severity=severity, title=title[:300], message=message,
-                source=source, content_type=ct, object_id=str(related.pk) if related is not None else "",
-                resource_type=resource_type, resource_id=resource_id, labels=full_labels, fingerprint=fingerprint,
-                first_seen=now, last_seen=now, starts_at=now, assigned_to=assigned_to, rule=rule,
-                metadata=metadata or {}, expires_at=expires_at,
-            )
+        alert = Alert(
+            tenant_id=tenant_id, alert_type=alert_type, severity=severity, title=title[:300], message=message,
+            source=source, content_type=ct, object_id=str(related.pk) if related is not None else "",
+            resource_type=resource_type, resource_id=resource_id, labels=full_labels, fingerprint=fingerprint,
+            first_seen=now, last_seen=now, starts_at=now, assigned_to=assigned_to, rule=rule,
+            metadata=metadata or {}, expires_at=expires_at,
+        )
         if ends_at is None and rule is not None and rule.auto_resolve_minutes:
             ends_at = now + timedelta(minutes=rule.auto_resolve_minutes)
         alert.ends_at = ends_at
@@ -176,13 +168,12 @@ def alert_raise(
             with transaction.atomic():
                 alert.save()
         except IntegrityError:
-            # Another writer opened the same fingerprint a moment ago: count an occurrence there.
-            return alert_raise(tenant=tenant_id, alert_type=alert_type, title=title, severity=severity, message=message,
-                               resource_type=resource_type, resource_id=resource_id, labels=labels, fingerprint=fingerprint,
-                               assigned_to=assigned_to, source=source, rule=rule, now=now)
+            # Another writer opened the same fingerprint a moment ago: count an occurrence there,
+            # with every argument of this call.
+            return alert_raise(**{**call, "fingerprint": fingerprint, "now": now})
         publish_alert_event(
             "alert.fired", alert, notify_type=f"alert_{alert.alert_type}", title=alert.title,
-            block=None if mute else recipients(alert), actor=actor, reopened=reopened is not None and alert.pk == reopened.pk,
+            block=None if mute else recipients(alert), actor=actor,
         )
         return alert, not mute
 
@@ -631,10 +622,6 @@ def escalation_policy_delete(pol: EscalationPolicy, *, actor) -> None:
 TOKEN_PREFIX = "opa_"
 
 
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def ingest_token_create(*, actor, tenant=None, name: str) -> tuple[IngestToken, str]:
     """Create an ingestion token; returns (row, raw token). The raw token is shown once."""
     prefix = secrets.token_hex(4)
@@ -653,16 +640,18 @@ def ingest_token_delete(token: IngestToken, *, actor) -> None:
 
 
 def ingest_token_authenticate(raw: str) -> IngestToken | None:
-    """The live token for a raw value, or None (constant-time hash comparison)."""
-    import hmac
-
-    if not raw.startswith(TOKEN_PREFIX) or raw.count("_") < 2:
+    """The live ingestion token for a raw value, or None — the one check of every ingestion route:
+    its hash against the tenant's current snapshot of live token hashes (ingest_config; a
+    revocation counts at the next request), compared in constant time; its use recorded at most
+    once a minute. The row returned carries its id, tenant and prefix."""
+    if not raw.startswith(TOKEN_PREFIX):
         return None
-    prefix = raw[len(TOKEN_PREFIX):].split("_", 1)[0]
-    token = IngestToken.objects.select_related("tenant").filter(prefix=prefix, revoked_at__isnull=True).first()
-    if token is None or not hmac.compare_digest(token.token_hash, hash_token(raw)):
+    tenant_id = ingest_config.authenticate(raw)
+    if tenant_id is None:
         return None
-    now = timezone.now()
-    if token.last_used_at is None or token.last_used_at < now - timedelta(minutes=1):
-        IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token
+    token_id = ingest_config.token_valid(ingest_config.tenant_config(tenant_id), raw)
+    if token_id is None:  # revoked since this process last looked
+        ingest_config.forget_token(raw)
+        return None
+    ingest_config.touch_token(token_id)
+    return IngestToken(pk=token_id, tenant_id=tenant_id, prefix=raw.split("_", 2)[1])

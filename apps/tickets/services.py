@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.choices import OrgKind, Role
-from apps.core.events import publish
+from apps.core.events import publish, write_events
 from apps.core.policy import policy
 from apps.core.tenancy import acting
 from apps.tenants.models import Membership, Organization
@@ -694,10 +694,6 @@ class _Row:
 
 
 def _sweep_events(rows, *, kind: str, name: str, now) -> None:
-
-    from apps.core.events import enqueue_dispatch
-    from apps.core.models import Event
-
     events, timeline = [], []
     for data in rows:
         row = _Row(data)
@@ -714,13 +710,10 @@ def _sweep_events(rows, *, kind: str, name: str, now) -> None:
                              roles=[] if row.assignee_id else [Role.SUPPORT_AGENT], title=title, message=row.subject, ticket=row)
         payload = ticket_payload(row, sla_target=target, due_at=due.isoformat() if due else None, notify=notify)
         payload["title"] = title
-        events.append(Event(name=name, tenant_id=row.tenant_id, payload=payload,
-                            next_attempt_at=now + timedelta(seconds=0 if len(events) >= IMMEDIATE_DISPATCH else settings.EVENTS_SWEEP_AFTER_SECONDS)))
+        events.append((name, row.tenant_id, payload, None))
         timeline.append(TicketEvent(ticket_id=row.pk, kind=kind, text=title[:300], data={"sla_target": target}, created_at=now))
     TicketEvent.objects.bulk_create(timeline, batch_size=1000)
-    Event.objects.bulk_create(events, batch_size=1000)
-    first = [e.pk for e in events[:IMMEDIATE_DISPATCH]]
-    transaction.on_commit(lambda: [enqueue_dispatch(pk) for pk in first])
+    write_events(events, dispatch_now=IMMEDIATE_DISPATCH)
 
 
 def sla_sweep(*, now: datetime | None = None, batch: int = 5000) -> dict:

@@ -1,3 +1,5 @@
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +11,8 @@ from apps.alerts.services import ingest_token_create, ingest_token_revoke
 from apps.core.models import Event
 from tests.factories.alerts import EscalationPolicyFactory, SilenceFactory
 
-pytestmark = pytest.mark.django_db
+# also run on SQLite (`make test` runs the `sqlite` marker again on the embedded default)
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 INGEST = "/api/v1/alerts/ingest"
 WEBHOOK = "/api/v1/alerts/ingest/alertmanager"
@@ -17,6 +20,20 @@ WEBHOOK = "/api/v1/alerts/ingest/alertmanager"
 
 def _iso(dt):
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(autouse=True, params=["set-based", "portable"])
+def ingest_path(request, monkeypatch):
+    """Every test here runs on both paths behind alerts_ingest: PostgreSQL's set-based statements
+    and the portable ORM path (the only one on SQLite)."""
+    from django.db import connection
+
+    from apps.alerts import ingest
+
+    if request.param == "set-based" and connection.vendor != "postgresql":
+        pytest.skip("the set-based statements are PostgreSQL's")
+    monkeypatch.setattr(ingest, "_set_based", lambda: request.param == "set-based")
+    return request.param
 
 
 @pytest.fixture
@@ -106,6 +123,19 @@ def test_one_grouped_event_per_batch_and_escalation_armed(tclient, world):
     assert Alert.objects.filter(next_escalation_at__isnull=False).count() == 10
 
 
+def test_inhibited_alerts_are_stored_without_announcement(tclient, world):
+    from tests.factories.alerts import InhibitRuleFactory
+
+    InhibitRuleFactory(tenant=world.tenant("a"), source_matchers=[{"name": "alertname", "op": "=", "value": "NodeDown"}],
+                       target_matchers=[{"name": "alertname", "op": "=", "value": "HighLatency"}], equal=["instance"])
+    tclient.post(INGEST, [_alert(name="NodeDown", instance="h3")], format="json")
+    Event.objects.all().delete()
+    r = tclient.post(INGEST, [_alert(instance="h3"), _alert(instance="h4")], format="json")
+    assert r.json()["created"] == 2
+    event = Event.objects.get(name="alert.fired")
+    assert event.payload["alert_ids"] == [Alert.objects.get(labels__instance="h4", labels__alertname="HighLatency").pk]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -134,6 +164,25 @@ def test_revoked_or_unknown_token_is_401(api, world):
     assert api.post(INGEST, [_alert()], format="json").status_code == 401
     api.credentials(HTTP_AUTHORIZATION="Bearer opa_dead_beef")
     assert api.post(INGEST, [_alert()], format="json").status_code == 401
+
+
+def test_one_token_check_for_every_route(tclient, token, world, settings):
+    """The API view checks an ingestion token as the token route does (ingest_config: the
+    tenant's cached live token hashes): no token row is read per request once this process has
+    seen the token, and a revocation still takes effect on the next request."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if "Redis" not in settings.CACHES["default"]["BACKEND"]:
+        pytest.skip("without Redis nothing is cached: every request reads the database")
+    assert tclient.post(INGEST, [_alert(instance="warm")], format="json").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert tclient.post(INGEST, [_alert(instance="h1")], format="json").status_code == 200
+    assert not [q["sql"] for q in queries if "alerts_ingesttoken" in q["sql"]]
+    from apps.alerts.models import IngestToken
+
+    ingest_token_revoke(IngestToken.objects.get(tenant=world.tenant("a")), actor=None)
+    assert tclient.post(INGEST, [_alert(instance="h2")], format="json").status_code == 401
 
 
 def test_token_is_stored_hashed(world):
@@ -175,3 +224,71 @@ def test_alertmanager_webhook_fire_then_resolve(tclient):
 def test_alertmanager_webhook_wrong_version_is_400(tclient):
     r = tclient.post(WEBHOOK, _webhook("firing", [], version="3"), format="json")
     assert r.status_code == 400 and "version" in r.json()["detail"]
+
+
+def _snapshot(tenant):
+    """The tenant's alerts and events as data independent of primary keys."""
+    alerts = list(Alert.objects.filter(tenant=tenant).order_by("fingerprint", "first_seen"))
+    position = {a.pk: i for i, a in enumerate(alerts)}
+    fields = ("status", "severity", "title", "message", "labels", "annotations", "generator_url", "fingerprint", "occurrences",
+              "first_seen", "last_seen", "starts_at", "ends_at", "resolved_at", "silenced", "escalation_policy_id",
+              "next_escalation_at", "escalation_step", "alert_type", "source", "metadata", "created_at")
+    rows = [{f: getattr(a, f) for f in fields} for a in alerts]
+
+    def ids(payload: dict) -> dict:
+        out = {**payload, "id": position.get(payload.get("id"), payload.get("id"))}
+        for key in ("alert_ids", "ticket_alert_ids"):
+            if key in out:
+                out[key] = [position[pk] for pk in out[key]]
+        for key in ("url", "action_url"):
+            if key in out:
+                out[key] = re.sub(r"/alert/(\d+)/", lambda m: f"/alert/#{position[int(m.group(1))]}/", out[key])
+        if "notify" in out:
+            out["notify"] = ids(out["notify"])
+        return out
+
+    events = sorted((e.name, e.actor_id, json.dumps(ids(e.payload), sort_keys=True)) for e in Event.objects.filter(tenant=tenant))
+    return rows, events
+
+
+def test_both_paths_write_the_same_rows_and_events(world, monkeypatch, ingest_path):
+    """One sequence of batches — new, repeated, muted, escalated, inhibited, resolved, refired —
+    through each path from a clean tenant: the same alerts, field for field, and the same events."""
+    from django.db import connection
+
+    from apps.alerts import ingest
+    from tests.factories.alerts import AlertSubscriptionFactory, InhibitRuleFactory
+
+    if connection.vendor != "postgresql" or ingest_path != "set-based":
+        pytest.skip("compares both paths once, on PostgreSQL")
+    tenant = world.tenant("a")
+    EscalationPolicyFactory(tenant=tenant, steps=[{"wait_minutes": 3, "roles": ["admin"]}])
+    SilenceFactory(tenant=tenant, matchers=[{"name": "instance", "op": "=", "value": "muted"}])
+    AlertSubscriptionFactory(tenant=tenant, user=world.user("a", "operator"), alert_type="external", min_severity=Severity.CRITICAL)
+    InhibitRuleFactory(tenant=tenant, source_matchers=[{"name": "alertname", "op": "=", "value": "NodeDown"}],
+                       target_matchers=[{"name": "alertname", "op": "=", "value": "HighLatency"}], equal=["instance"])
+    t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)  # inside the silence
+    at = [t0 + timedelta(minutes=m) for m in range(6)]
+    batches = [
+        (at[0], [_alert(instance="h1", startsAt=_iso(at[0])), _alert(instance="muted"), _alert(name="Disk", instance="h2"),
+                 {"labels": {"instance": "nameless", "severity": "info"}}]),
+        (at[1], [_alert(instance="h1", startsAt=_iso(at[0])), _alert(instance="h1", startsAt=_iso(at[1])),
+                 _alert(name="NodeDown", instance="h3")]),
+        (at[2], [_alert(instance="h3"), _alert(name="Disk", instance="h2", startsAt=_iso(at[0]), endsAt=_iso(at[1]))]),
+        (at[3], [_alert(name="Old", instance="h9", startsAt=_iso(at[0]), endsAt=_iso(at[1])), _alert(name="Disk", instance="h2")]),
+        (at[4], [_alert(name="Old", instance="h9", startsAt=_iso(at[0]), endsAt=_iso(at[1])), _alert(instance="h1", startsAt=_iso(at[1]), endsAt=_iso(at[3]))]),
+        (at[5], [_alert(instance="h1", startsAt=_iso(at[5]))]),
+    ]
+    snapshots, results = [], []
+    actor = world.user("a", "admin")
+    for set_based in (True, False):
+        Alert.objects.filter(tenant=tenant).delete()
+        Event.objects.filter(tenant=tenant).delete()
+        monkeypatch.setattr(ingest, "_set_based", lambda set_based=set_based: set_based)
+        results.append([ingest.alerts_ingest(tenant_id=tenant.pk, alerts=alerts, now=now, actor=actor,
+                                             default_ends_after=timedelta(minutes=5)).as_dict() for now, alerts in batches])
+        snapshots.append(_snapshot(tenant))
+    assert results[0] == results[1]
+    assert snapshots[0][0] == snapshots[1][0]
+    assert snapshots[0][1] == snapshots[1][1]
+    assert len(snapshots[0][1]) >= 4 and any(r["silenced"] for r in results[0]) and any(r["resolved"] for r in results[0])

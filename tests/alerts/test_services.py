@@ -13,12 +13,14 @@ from apps.core.models import Event
 from tests.factories.alerts import AlertSubscriptionFactory, EscalationPolicyFactory, InhibitRuleFactory, SilenceFactory
 
 pytestmark = pytest.mark.django_db
+# the raise and dedup tests (marked `sqlite`) also run on SQLite, the embedded default
 
 
 def _fired(tenant):
     return list(Event.objects.filter(name="alert.fired", tenant=tenant).order_by("created_at"))
 
 
+@pytest.mark.sqlite
 def test_dedup_counts_occurrence_without_new_notification(world):
     t = world.tenant("a")
     a1, n1 = services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="x", resource_type="targets.jobrun", resource_id=7)
@@ -28,14 +30,50 @@ def test_dedup_counts_occurrence_without_new_notification(world):
     assert "notify" in _fired(t)[0].payload
 
 
-def test_resolved_alert_reopens_and_notifies(world):
+@pytest.mark.sqlite
+def test_a_resolved_alert_stays_history_and_firing_again_is_a_new_row(world):
+    """One rule with ingestion (docs/alerts.md): each firing period is its own row."""
     t = world.tenant("a")
     alert, _ = services.alert_raise(tenant=t, alert_type=AlertType.ENDPOINT_DOWN, title="down", resource_type="monitoring.endpoint", resource_id=1)
     services.alert_resolve(alert, actor=None)
     again, notified = services.alert_raise(tenant=t, alert_type=AlertType.ENDPOINT_DOWN, title="down", resource_type="monitoring.endpoint", resource_id=1)
-    assert again.pk == alert.pk and again.status == AlertStatus.FIRING and again.occurrences == 2 and notified
-    assert again.resolved_at is None
-    assert _fired(t)[-1].payload["reopened"] is True
+    alert.refresh_from_db()
+    assert again.pk != alert.pk and again.fingerprint == alert.fingerprint and notified
+    assert (alert.status, alert.occurrences) == (AlertStatus.RESOLVED, 1) and alert.resolved_at is not None
+    assert (again.status, again.occurrences, again.resolved_at) == (AlertStatus.FIRING, 1, None)
+    assert [e.payload["id"] for e in _fired(t)] == [alert.pk, again.pk]
+
+
+@pytest.mark.sqlite
+def test_the_retry_after_a_unique_key_race_keeps_every_field(world, monkeypatch):
+    """Another writer opens the same fingerprint between the lookup and the INSERT: the partial
+    unique index refuses ours and the retry counts an occurrence on theirs with everything the
+    caller gave (ends_at, severity, title, message)."""
+    from apps.alerts import services as alert_services
+    from apps.alerts.matching import resource_fingerprint
+
+    t = world.tenant("a")
+    fp = resource_fingerprint(t.pk, AlertType.JOB_FAILED, "targets.jobrun", "7")
+    now = timezone.now()
+    real_mute_reason = alert_services._mute_reason
+    theirs = []
+
+    def concurrent_writer(alert, at):
+        if not theirs:  # once: the row a concurrent raise committed a moment ago
+            theirs.append(Alert.objects.create(tenant=t, alert_type=AlertType.JOB_FAILED, title="theirs", fingerprint=fp,
+                                               resource_type="targets.jobrun", resource_id="7", severity=Severity.WARNING))
+        return real_mute_reason(alert, at)
+
+    monkeypatch.setattr(alert_services, "_mute_reason", concurrent_writer)
+    ends = now + timedelta(minutes=30)
+    alert, notified = services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="ours", message="details",
+                                           severity=Severity.CRITICAL, resource_type="targets.jobrun", resource_id=7,
+                                           ends_at=ends, now=now)
+    assert alert.pk == theirs[0].pk and not notified
+    alert.refresh_from_db()
+    assert (alert.occurrences, alert.title, alert.message, alert.severity) == (2, "ours", "details", Severity.CRITICAL)
+    assert alert.ends_at == ends and alert.last_seen == now
+    assert Alert.objects.filter(fingerprint=fp).count() == 1
 
 
 def test_other_tenant_same_resource_is_another_alert(world):
@@ -247,6 +285,7 @@ def test_unassigned_critical_check(world):
     assert Alert.objects.get(resource_id="5").occurrences == 2
 
 
+@pytest.mark.sqlite
 def test_threshold_rule_fires_and_clears(world):
     t = world.tenant("a")
     rule = AlertRule.objects.create(tenant=t, name="many failures", rule_type="threshold",
@@ -260,6 +299,20 @@ def test_threshold_rule_fires_and_clears(world):
     assert evaluate_threshold_rule(rule, now=timezone.now() + timedelta(hours=1)) is False
     fired.refresh_from_db()
     assert fired.status == AlertStatus.RESOLVED
+
+
+@pytest.mark.sqlite
+def test_threshold_rule_counts_only_alerts_with_its_labels(world):
+    t = world.tenant("a")
+    rule = AlertRule.objects.create(tenant=t, name="db failures", rule_type="threshold",
+                                    conditions={"metric": "alert_count", "alert_type": "job_failed", "operator": ">=", "value": 2,
+                                                "window_minutes": 30, "label_matchers": [{"name": "service", "op": "=", "value": "db"}]},
+                                    alert_config={"severity": "critical"})
+    for i, service in enumerate(["db", "web", "web"]):
+        services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="x", labels={"service": service, "n": str(i)})
+    assert evaluate_threshold_rule(rule) is False
+    services.alert_raise(tenant=t, alert_type=AlertType.JOB_FAILED, title="x", labels={"service": "db", "n": "3"})
+    assert evaluate_threshold_rule(rule) is True
 
 
 def test_schedule_rule_fires_when_due(world):

@@ -8,8 +8,10 @@ from apps.notifications.models import ChannelConfig, Notification, Preference
 from tests.factories.notifications import ChannelConfigFactory, NotificationFactory
 
 TEAM = "/api/v1/notifications/team"
+# the team-notify tests (marked `sqlite`) also run on SQLite, the embedded default
 
 
+@pytest.mark.sqlite
 def test_team_by_role_answers_as_the_seed(world, api):
     client = api.as_user(world.user("a", "owner"))
     r = client.post(TEAM, {"role_filter": "support_agent", "title": "New Ticket Assigned", "message": "High priority", "priority": "urgent", "action_url": "/tickets/TCK-1", "action_label": "View Ticket"}, format="json")
@@ -19,6 +21,7 @@ def test_team_by_role_answers_as_the_seed(world, api):
     assert n.recipient == world.user("a", "support_agent") and n.metadata["team_notification"] is True
 
 
+@pytest.mark.sqlite
 def test_team_by_members(world, api):
     client = api.as_user(world.user("a", "admin"))
     ids = [world.user("a", "viewer").pk, world.user("a", "operator").pk]
@@ -26,6 +29,7 @@ def test_team_by_members(world, api):
     assert r.status_code == 201 and r.json()["notifications_created"] == 2 and r.json()["team_members"] == 2
 
 
+@pytest.mark.sqlite
 @pytest.mark.parametrize(
     "body, text",
     [
@@ -42,12 +46,14 @@ def test_team_bad_input_is_400_with_a_message(world, api, body, text):
     assert not Notification.objects.exists()
 
 
+@pytest.mark.sqlite
 def test_team_foreign_member_is_400(world, api):
     foreign = world.user("b", "viewer")
     r = api.as_user(world.user("a", "owner")).post(TEAM, {"title": "x", "team_members": [foreign.pk]}, format="json")
     assert r.status_code == 400 and str(foreign.pk) in r.json()["detail"]
 
 
+@pytest.mark.sqlite
 def test_team_forbidden_for_viewers_and_customers_and_other_tenants(world, api):
     assert api.as_user(world.user("a", "viewer")).post(TEAM, {"title": "x", "role_filter": "admin"}, format="json").status_code == 403
     assert api.as_user(world.user("a", "customer")).post(TEAM, {"title": "x", "role_filter": "admin"}, format="json").status_code == 403
@@ -55,6 +61,7 @@ def test_team_forbidden_for_viewers_and_customers_and_other_tenants(world, api):
     assert r.status_code == 400 and not Notification.objects.exists()
 
 
+@pytest.mark.sqlite
 def test_platform_admin_names_the_tenant(world, api):
     client = api.as_user(world.user("platform", "admin"))
     assert client.post(TEAM, {"title": "x", "role_filter": "admin"}, format="json").status_code == 400

@@ -19,6 +19,9 @@ from tests.factories.tickets import SlaPolicyFactory, TicketFactory
 
 from .conftest import frozen
 
+# also run on SQLite (`make test` runs the `sqlite` marker again on the embedded default)
+pytestmark = pytest.mark.sqlite
+
 BERLIN = ZoneInfo("Europe/Berlin")
 MON_16 = datetime(2026, 3, 2, 16, 0, tzinfo=BERLIN)  # a Monday, one working hour left
 
@@ -122,7 +125,8 @@ def test_cached_tenant_configuration_follows_changes(world):
 
 
 def test_create_works_without_redis(world, api, settings):
-    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0",
+    # a Redis cache that cannot be reached (also on the SQLite run, whose default is the file cache)
+    settings.CACHES = {"default": {"BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": "redis://127.0.0.1:1/0",
                                    "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
     tenant = world.tenant("a")
     _office(tenant)
