@@ -233,6 +233,8 @@ REST_FRAMEWORK = {
         "apps.core.mfa.PortalSessionAuthentication",  # the admin session, once its second factor is confirmed
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # orjson for JSON (apps/core/api/renderers.py); the browsable API for people in a browser
+    "DEFAULT_RENDERER_CLASSES": ["apps.core.api.renderers.ORJSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -12,7 +12,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .api.tokens import mark_revoked
 from .choices import ROLE_RANK, EventStatus, Role
 from .events import handlers_for
 from .models import Event, UserSecurity
@@ -146,5 +145,5 @@ def user_revoke_tokens(*, actor, user) -> int:
             count += 1
         now = timezone.now()
         UserSecurity.objects.update_or_create(user=user, defaults={"tokens_revoked_at": now})
-        mark_revoked(user, now)
     return count
+
