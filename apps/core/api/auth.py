@@ -9,17 +9,36 @@ every request in one small query (`apps.core.api.tokens.security_state`)."""
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings
 
 from apps.core.api.tokens import security_state, token_revoked
 from apps.core.tenancy import kept_user
 
+MAX_VALIDATED = 10000  # tokens per process whose signature was checked; past it the memo starts again
+_validated: dict[bytes, object] = {}
+
 
 class PortalJWTAuthentication(JWTAuthentication):
-    """Bearer JWT; an invalid, expired or revoked access token is a 401 that says which."""
+    """Bearer JWT; an invalid, expired or revoked access token is a 401 that says which. A token
+    whose signature and claims were checked once in this process is only checked for expiry
+    again (the revocation mark is checked on every request in `get_user`)."""
 
     def get_validated_token(self, raw_token):
+        token = _validated.get(raw_token)
+        if token is not None:
+            try:
+                token.check_exp()
+                return token
+            except TokenError:
+                _validated.pop(raw_token, None)
+        token = self._validate(raw_token)
+        if len(_validated) >= MAX_VALIDATED:
+            _validated.clear()
+        _validated[raw_token] = token
+        return token
+
+    def _validate(self, raw_token):
         try:
             return super().get_validated_token(raw_token)
         except InvalidToken as exc:
