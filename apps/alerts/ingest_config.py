@@ -19,12 +19,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from apps.core.cache import READ, ProcessMemo
+from apps.core.cache import READ, ProcessMemo, count
 from apps.maintenance.models import MaintenanceWindow
 
 from .choices import SEVERITY_RANK, AlertType, Severity
@@ -179,16 +178,11 @@ def bump_version(tenant_id: int) -> None:
     _snapshots.bump(tenant_id)
 
 
-def rate_and_version(tenant_id: int, count: int, now: datetime) -> tuple[int, str | None]:
-    """Add `count` to the tenant's alerts of this minute and read its config version token.
+def rate_and_version(tenant_id: int, count_delta: int, now: datetime) -> tuple[int, str | None]:
+    """Add `count_delta` to the tenant's alerts of this minute and read its config version token.
     Returns (alerts counted in this minute, token or None without Redis: then the counter
     counts this request only)."""
-    window = int(now.timestamp()) // 60
-    key = _rate_key(tenant_id, window)
-    try:
-        used = cache.incr(key, count)
-    except ValueError:  # the minute's first request, or the counter expired
-        used = count if cache.add(key, count, timeout=RATE_WINDOW_TTL) else cache.incr(key, count)
+    used, _ = count(_rate_key(tenant_id, int(now.timestamp()) // 60), count_delta, RATE_WINDOW_TTL)
     return used, _snapshots.token(tenant_id)
 
 

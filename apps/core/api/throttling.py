@@ -4,11 +4,13 @@ DRF's `UserRateThrottle` keeps, per user, the list of every request time of the 
 reads and writes it whole on each request: at the default 6000/min a busy integration moves up
 to ~50 KB of pickled floats to and from Redis per call. This one counts per window (one integer
 per user and minute) and estimates the sliding window from the current and the previous count
-(the previous weighted by how much of it still overlaps), through the cache's `incr`/`add`/`get`."""
+(the previous weighted by how much of it still overlaps): one Redis round trip (`core.cache.count`)."""
 
 from __future__ import annotations
 
 from rest_framework.throttling import UserRateThrottle as DRFUserRateThrottle
+
+from apps.core.cache import count
 
 
 class UserRateThrottle(DRFUserRateThrottle):
@@ -22,13 +24,8 @@ class UserRateThrottle(DRFUserRateThrottle):
             return True
         now = self.timer()
         window, elapsed = divmod(now, self.duration)
-        current = f"{self.key}:{int(window)}"
-        try:
-            count = self.cache.incr(current)
-        except ValueError:  # the window's first request
-            count = 1 if self.cache.add(current, 1, self.duration * 2) else self.cache.incr(current)
-        previous = self.cache.get(f"{self.key}:{int(window) - 1}") or 0
-        estimate = count + previous * (1 - elapsed / self.duration)
+        current, previous = count(f"{self.key}:{int(window)}", 1, self.duration * 2, also_get=f"{self.key}:{int(window) - 1}")
+        estimate = current + previous * (1 - elapsed / self.duration)
         self._wait = self.duration - elapsed
         return estimate <= self.num_requests
 
