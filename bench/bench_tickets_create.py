@@ -5,7 +5,7 @@ config/gunicorn.conf.py) + PostgreSQL on loopback, with SLA policies on a busine
 outbox events on. Auto-assignment follows BENCH_TICKET_ASSIGNMENT (off, the default of a tenant;
 round_robin or least_loaded: every create then takes the tenant's assignment lock until commit).
 Every 201 must be a row with its ticket.created event. These JSON creates with a Bearer token
-take the lean route (apps/tickets/api/create_wsgi.py, the same answers as DRF's view); the
+take the ordinary DRF route (TicketViewSet; the lean WSGI route is gone, issue 16); the
 client keeps its 8 connections alive (gthread workers), sends each request separately and
 counts every status.
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = ROOT.parent / "shared" / "bench" / "peers"
+PEERS = Path(os.environ.get("BENCH_PEERS", ROOT.parent / "shared" / "bench" / "peers"))  # a worktree: BENCH_PEERS=/work/shared/bench/peers
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opsportal_bench")
 
 
@@ -161,12 +161,12 @@ class LiveServer:
     purged on exit), so request timings exclude handler work a worker would do.
     """
 
-    def __init__(self, workers: int | None = None, redis_url: str | None = None, **env):
+    def __init__(self, workers: int | None = None, redis_url: str | None = None, app: str = "config.wsgi:application", **env):
         import tempfile
 
         # BENCH_REDIS_URL: a Redis DB of the bench's own (it is flushed on exit)
         redis_url = redis_url or os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-        self.workers, self.redis_url, self.extra_env = workers, redis_url, env
+        self.workers, self.redis_url, self.extra_env, self.app = workers, redis_url, env, app
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; closed in __exit__)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -181,7 +181,7 @@ class LiveServer:
                # production's dispatch coalescing (DJANGO_ENV=test turns it off for the tests)
                "EVENTS_DISPATCH_COALESCE_MS": os.environ.get("EVENTS_DISPATCH_COALESCE_MS", "10"), **self.extra_env}
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+            [str(ROOT / ".venv/bin/gunicorn"), self.app, "-c", str(ROOT / "config" / "gunicorn.conf.py"),
              "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", "--keep-alive", "30",
              *(["-w", str(self.workers)] if self.workers else [])],
             # a file, not a pipe nobody reads: a full pipe would block the workers' log writes

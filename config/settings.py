@@ -243,6 +243,8 @@ REST_FRAMEWORK = {
         "apps.core.api.parsers.PortalFormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    # orjson for JSON (apps/core/api/renderers.py); the browsable API for people in a browser
+    "DEFAULT_RENDERER_CLASSES": ["apps.core.api.renderers.ORJSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -254,7 +256,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.errors.portal_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "apps.core.api.throttling.UserRateThrottle",  # DRF's rate, a counter per window instead of a list of times
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),

@@ -1,20 +1,14 @@
-"""What ingestion reads besides the alerts themselves, cached per process behind a version key.
+"""What ingestion reads besides the alerts themselves, kept per process behind a version token.
 
 A batch needs the tenant's live ingestion tokens, silences, maintenance windows, inhibition
 rules, escalation policies and subscribers of external alerts — six small queries that change a
 few times a day but would run on every request. `tenant_config()` keeps one read-only snapshot
-per tenant in each process and trusts it only while the tenant's version key in Redis still
-holds the value the snapshot was loaded under; any save or delete of those rows (services, the
-admin, cascades — `post_save`/`post_delete` receivers below) writes a new random version, right
-away and again after commit, so the next request of every process reloads. Time does not
-invalidate: snapshots keep silences and windows that have not ended yet and the caller decides
-what is active at its own `now`.
-
-Without Redis (down, or another cache backend) nothing is trusted: every request loads from
-PostgreSQL, so a lost version bump can only leave a snapshot stale until SNAPSHOT_MAX_AGE.
-
-`rate_and_version()` spends one Redis round trip per request on the per-tenant rate counter and
-the version key together.
+per tenant in core's `ProcessMemo` (apps/core/cache.py), one scope per tenant: any save or delete
+of those rows (services, the admin, cascades — `post_save`/`post_delete` receivers below) bumps
+the tenant's version token, so the next request of every process reloads. Time does not
+invalidate beyond SNAPSHOT_MAX_AGE (which bounds a bump lost while Redis was unreachable; then
+nothing is trusted and every request loads from PostgreSQL): snapshots keep silences and windows
+that have not ended yet and the caller decides what is active at its own `now`.
 """
 
 from __future__ import annotations
@@ -25,14 +19,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
-from redis.exceptions import RedisError
 
-from apps.core.cache import bump_version_token, degraded, version_token
+from apps.core.cache import READ, ProcessMemo, count
 from apps.maintenance.models import MaintenanceWindow
 
 from .choices import SEVERITY_RANK, AlertType, Severity
@@ -40,10 +31,7 @@ from .models import AlertSubscription, EscalationPolicy, IngestToken, InhibitRul
 from .notify import first_matching_policy, subscriber_union
 
 SNAPSHOT_MAX_AGE = 30.0  # seconds; only bounds a version bump lost while Redis was unreachable
-VERSION_TTL = 86400
 RATE_WINDOW_TTL = 90
-_DOWN = (RedisError, OSError)
-_FROM_DB = "reading the ingestion configuration from the database"
 
 
 @dataclass
@@ -88,7 +76,7 @@ class TenantConfig:
         return subscriber_union((uid, chans) for uid, min_sev, chans in self.subscriptions if SEVERITY_RANK[Severity(min_sev)] <= rank)
 
 
-_snapshots: dict[int, TenantConfig] = {}
+_snapshots = ProcessMemo("alerts-ingest-config", ttl=SNAPSHOT_MAX_AGE)
 _token_tenant: dict[str, int] = {}  # token prefix -> tenant id (which snapshot to look in)
 
 
@@ -108,23 +96,12 @@ def load_config(tenant_id: int, *, version: str | None) -> TenantConfig:
     )
 
 
-READ = object()
-
-
 def tenant_config(tenant_id: int, *, version=READ) -> TenantConfig:
-    """The tenant's snapshot: the cached one while the tenant's version key (read now unless
-    given; None: Redis unavailable, trust nothing) still holds its version, else fresh."""
+    """The tenant's snapshot: the kept one while the tenant's version token (read now unless
+    given; None: Redis unavailable, trust nothing) still holds, else fresh."""
     if version is READ:
-        version = _read_version(tenant_id)
-    snap = _snapshots.get(tenant_id)
-    if snap is not None and version is not None and snap.version == version and time.monotonic() - snap.loaded_at < SNAPSHOT_MAX_AGE:
-        return snap
-    snap = load_config(tenant_id, version=version)
-    if version is not None:
-        _snapshots[tenant_id] = snap
-    else:
-        _snapshots.pop(tenant_id, None)
-    return snap
+        version = _snapshots.token(tenant_id)
+    return _snapshots.get(tenant_id, lambda: load_config(tenant_id, version=version), scope=tenant_id, token=version)
 
 
 def hash_token(raw: str) -> str:
@@ -156,7 +133,7 @@ def authenticate(raw: str) -> int | None:
     tenant_id = token_tenant(raw)
     if tenant_id is None:
         return None
-    cfg = _snapshots.get(tenant_id)
+    cfg = _snapshots.kept(tenant_id, scope=tenant_id)
     if cfg is not None and token_valid(cfg, raw) is not None:
         return tenant_id
     if token_valid(tenant_config(tenant_id), raw) is not None:  # a snapshot older than the token, or none
@@ -191,87 +168,22 @@ def touch_token(token_id: int) -> None:
     IngestToken.objects.filter(pk=token_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))).update(last_used_at=now)
 
 
-# -- Redis: version keys and the rate counter --------------------------------------------------
-def _version_key(tenant_id: int) -> str:
-    return f"alerts:ingestcfg:{tenant_id}"
-
-
+# -- the version token and the rate counter ----------------------------------------------------
 def _rate_key(tenant_id: int, window: int) -> str:
     return f"alerts:ingest:{tenant_id}:{window}"
 
 
-def _client(key: str):
-    """The raw redis client of the default cache (made once per cache backend: redis-py's
-    client constructor costs more than a round trip), or None when the cache is not Redis."""
-    backend = caches["default"]  # `cache` is a proxy
-    if not isinstance(backend, RedisCache):
-        return None
-    client = getattr(backend, "_alerts_ingest_client", None)
-    if client is None:
-        client = backend._alerts_ingest_client = backend._cache.get_client(key, write=True)
-    return client
-
-
-def _read_version(tenant_id: int) -> str | None:
-    key = cache.make_and_validate_key(_version_key(tenant_id))
-    try:
-        client = _client(key)
-        if client is None:
-            return None
-        return _ensure_version(client, tenant_id, client.get(key))
-    except _DOWN as exc:
-        degraded("version", exc, what=_FROM_DB)
-        return None
-
-
-def _ensure_version(client, tenant_id: int, value) -> str | None:
-    """The version read in the request's round trip, as an opaque token (the stored bytes, which
-    the cache API pickles); never set or evicted: start one with core's `version_token` (which
-    nobody can hold a snapshot for) and read it back."""
-    if value is None:
-        version_token(_version_key(tenant_id), VERSION_TTL)
-        value = client.get(cache.make_and_validate_key(_version_key(tenant_id)))
-        if value is None:  # gone again at once: trust nothing this time
-            return None
-    return value.hex() if isinstance(value, bytes) else str(value)
-
-
 def bump_version(tenant_id: int) -> None:
     """Invalidate every process's snapshot of this tenant (now and again after commit)."""
-    _snapshots.pop(tenant_id, None)
-    bump_version_token(_version_key(tenant_id), VERSION_TTL)
+    _snapshots.bump(tenant_id)
 
 
-def rate_and_version(tenant_id: int, count: int, now: datetime) -> tuple[int, str | None]:
-    """Add `count` to the tenant's alerts of this minute and read its config version, in one
-    round trip. Returns (alerts counted in this minute, version or None without Redis)."""
-    window = int(now.timestamp()) // 60
-    rate_key = cache.make_and_validate_key(_rate_key(tenant_id, window))
-    version_key = cache.make_and_validate_key(_version_key(tenant_id))
-    try:
-        client = _client(rate_key)
-        if client is None:
-            return _rate_generic(tenant_id, window, count), None
-        pipe = client.pipeline(transaction=False)
-        pipe.incrby(rate_key, count)
-        pipe.expire(rate_key, RATE_WINDOW_TTL)
-        pipe.get(version_key)
-        used, _, value = pipe.execute()
-        return int(used), _ensure_version(client, tenant_id, value)
-    except _DOWN as exc:
-        degraded("rate", exc, what=_FROM_DB)
-        return count, None
-
-
-def _rate_generic(tenant_id: int, window: int, count: int) -> int:
-    key = _rate_key(tenant_id, window)
-    if cache.add(key, count, timeout=RATE_WINDOW_TTL):
-        return count
-    try:
-        return cache.incr(key, count)
-    except ValueError:  # expired between add and incr
-        cache.add(key, count, timeout=RATE_WINDOW_TTL)
-        return count
+def rate_and_version(tenant_id: int, count_delta: int, now: datetime) -> tuple[int, str | None]:
+    """Add `count_delta` to the tenant's alerts of this minute and read its config version token.
+    Returns (alerts counted in this minute, token or None without Redis: then the counter
+    counts this request only)."""
+    used, _ = count(_rate_key(tenant_id, int(now.timestamp()) // 60), count_delta, RATE_WINDOW_TTL)
+    return used, _snapshots.token(tenant_id)
 
 
 # -- invalidation ------------------------------------------------------------------------------

@@ -32,19 +32,23 @@ def degraded(op: str, exc: Exception, *, what: str = "serving without it") -> No
 
 
 
-# -- version tokens: per-process snapshots that every process drops when the rows change ------
-def version_token(key: str, ttl: int) -> str:
-    """The token stored under `key`, starting a fresh one when there is none. A process keeps
-    what it derived from the rows together with the token it saw and trusts it while the token
-    is unchanged. With the cache down every call answers a new token, so nothing is trusted."""
+# -- per-process memos behind version tokens --------------------------------------------------
+TOKEN_TTL = 86400  # a version token that expires only makes every process reload once
+
+
+def version_token(key: str, ttl: int = TOKEN_TTL) -> str | None:
+    """The token stored under `key`, starting a fresh one when there is none; None when the
+    cache cannot keep one (unreachable, or it lost the key at once): then nothing is trusted."""
     token = cache.get(key)
     if token is None:
-        fresh = uuid.uuid4().hex
-        token = fresh if cache.add(key, fresh, ttl) else (cache.get(key) or fresh)
+        cache.add(key, uuid.uuid4().hex, ttl)
+        token = cache.get(key)
+        if token is None:
+            return None
     return token.decode() if isinstance(token, bytes) else str(token)
 
 
-def bump_version_token(key: str, ttl: int) -> None:
+def bump_version_token(key: str, ttl: int = TOKEN_TTL) -> None:
     """A new token now and once more after the current transaction commits: the second stops a
     reader that loaded the old rows just before the commit from keeping them under the token in use."""
 
@@ -53,6 +57,107 @@ def bump_version_token(key: str, ttl: int) -> None:
 
     bump()
     transaction.on_commit(bump)
+
+
+READ = object()
+
+
+class ProcessMemo:
+    """Values derived from database rows, kept in this process. Each belongs to a scope (a
+    tenant, or one scope for all) whose version token lives in the shared cache: a value is
+    trusted while its scope's token is the one it was loaded under and for at most `ttl`
+    seconds. Whoever changes the rows calls `bump(scope)` (a new token now and after commit).
+    With the cache unreachable every read sees no token, so nothing is trusted; `ttl` bounds a
+    bump lost in such an outage. Only what may be stale for `ttl` belongs here."""
+
+    def __init__(self, name: str, ttl: float, max_entries: int = 10000):
+        self.name, self.ttl, self.max_entries = name, ttl, max_entries
+        self._kept: dict[tuple, tuple[str, float, object]] = {}  # (scope, key) -> (token, loaded at, value)
+
+    def token_key(self, scope="") -> str:
+        return f"memo:{self.name}:{scope}:version"
+
+    def token(self, scope="") -> str | None:
+        return version_token(self.token_key(scope))
+
+    def get(self, key, load, *, scope="", token=READ):
+        """The kept value for `key`, or `load()` kept under the scope's token (read now unless
+        given, None for none: pass it when one cache round trip already fetched it)."""
+        if token is READ:
+            token = self.token(scope)
+        kept = self._kept.get((scope, key))
+        now = time.monotonic()
+        if kept is not None and token is not None and kept[0] == token and now - kept[1] < self.ttl:
+            return kept[2]
+        value = load()
+        if token is None:
+            self._kept.pop((scope, key), None)
+        else:
+            if len(self._kept) >= self.max_entries:
+                self._kept.clear()
+            self._kept[(scope, key)] = (token, now, value)
+        return value
+
+    def kept(self, key, *, scope=""):
+        """Whatever is kept for `key`, trusted or not (None when nothing is)."""
+        kept = self._kept.get((scope, key))
+        return kept[2] if kept is not None else None
+
+    def bump(self, scope="") -> None:
+        for kept in [k for k in self._kept if k[0] == scope]:
+            self._kept.pop(kept, None)
+        bump_version_token(self.token_key(scope))
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
+# -- counters: one round trip through redis-py's public API -------------------------------------
+_counter_clients: dict[str, object] = {}
+
+
+def _redis_for_counters():
+    """A redis-py client for the default cache's Redis (None when the cache is not Redis)."""
+    from django.conf import settings
+
+    conf = settings.CACHES["default"]
+    location = conf.get("LOCATION") if "redis" in conf.get("BACKEND", "").lower() else None
+    if not location:
+        return None
+    location = location[0] if isinstance(location, (list, tuple)) else location.split(",")[0]
+    client = _counter_clients.get(location)
+    if client is None:
+        import redis
+
+        opts = conf.get("OPTIONS", {})
+        client = _counter_clients[location] = redis.Redis.from_url(
+            location, socket_timeout=opts.get("socket_timeout", 1.0), socket_connect_timeout=opts.get("socket_connect_timeout", 1.0))
+    return client
+
+
+def count(key: str, delta: int, ttl: int, *, also_get: str | None = None) -> tuple[int, int]:
+    """Add `delta` to the counter `key` (expiring `ttl` seconds after its first count) and read
+    the counter `also_get` in the same round trip: (new value, the other's value or 0). With the
+    cache down: (delta, 0), as on an empty cache."""
+    client = _redis_for_counters()
+    if client is None:  # another cache backend: its public API, several calls
+        try:
+            value = cache.incr(key, delta)
+        except ValueError:
+            value = delta if cache.add(key, delta, ttl) else cache.incr(key, delta)
+        return value, (int(cache.get(also_get) or 0) if also_get else 0)
+    full = cache.make_key(key)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.incrby(full, delta)
+        pipe.expire(full, ttl, nx=True)
+        if also_get:
+            pipe.get(cache.make_key(also_get))
+        results = pipe.execute()
+    except _DOWN as exc:
+        degraded("count", exc)
+        return delta, 0
+    return int(results[0]), int(results[2] or 0) if also_get else 0
 
 
 class ReusingRedisCacheClient(RedisCacheClient):

@@ -12,7 +12,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from .api.tokens import mark_revoked
 from .choices import ROLE_RANK, EventStatus, Role
 from .events import handlers_for
 from .models import Event, UserSecurity
@@ -146,5 +145,13 @@ def user_revoke_tokens(*, actor, user) -> int:
             count += 1
         now = timezone.now()
         UserSecurity.objects.update_or_create(user=user, defaults={"tokens_revoked_at": now})
-        mark_revoked(user, now)
     return count
+
+
+def refresh_token_replayed(*, user, jti: str) -> int:
+    """A refresh token that was already rotated away (or revoked) came back: the chain may be in
+    a thief's hands, so every token of the user is revoked (OAuth 2.0 Security BCP)."""
+    import logging
+
+    logging.getLogger(__name__).warning("refresh token %s of user %s presented again: revoking all their tokens", jti, user.pk)
+    return user_revoke_tokens(actor=None, user=user)

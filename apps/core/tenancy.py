@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
 
+from .cache import ProcessMemo
 from .choices import KIND_ORDER, ROLE_RANK, OrgKind, Role
 
 _CACHE_ATTR = "_portal_acting"
 _CHOICE_ATTR = "_portal_org_choice"
+_KEPT_ATTR = "_portal_kept_contexts"  # organization choice -> Acting or refusal, kept per process
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,23 @@ def _membership_model():
     return apps.get_model("tenants", "Membership")
 
 
+_MEMBERSHIPS = object()  # the key of a kept user's membership list among its kept contexts
+
+
 def memberships_of(user):
-    """Active memberships of a user, best reach first."""
+    """Active memberships of a user, best reach first (kept with a kept user: read-only)."""
     if not getattr(user, "is_authenticated", False):
         return []
+    kept = getattr(user, _KEPT_ATTR, None)
+    if kept is not None:
+        rows = kept.get(_MEMBERSHIPS)
+        if rows is None:
+            rows = kept[_MEMBERSHIPS] = _memberships(user)
+        return list(rows)
+    return _memberships(user)
+
+
+def _memberships(user):
     rows = list(
         _membership_model()
         .objects.filter(user_id=user.pk, is_active=True)
@@ -94,15 +109,43 @@ def acting(user) -> Acting:
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    ctx = _compute(user)
+    kept = getattr(user, _KEPT_ATTR, None)
+    if kept is None:
+        ctx = _compute(user)
+    else:
+        choice = getattr(user, _CHOICE_ATTR, None)
+        ctx = kept.get(choice)
+        if ctx is None:
+            try:
+                ctx = _compute(user)
+            except PermissionDenied as exc:
+                ctx = str(exc)
+            kept[choice] = ctx
+        if isinstance(ctx, str):
+            raise PermissionDenied(ctx)
     setattr(user, _CACHE_ATTR, ctx)
     return ctx
 
 
-def remember_acting(user, ctx: Acting) -> None:
-    """Give a user object the acting context computed earlier for the same user row and the same
-    organization choice (a process that caches contexts, e.g. the tickets' lean create route)."""
-    setattr(user, _CACHE_ATTR, ctx)
+def kept_user(user_id):
+    """A copy of the user row with this id, kept per process with the acting contexts computed
+    for it (None: no such user); callers may set attributes on the copy. Trusted while the
+    tenancy version token is unchanged, at most TENANCY_VERSION_TTL seconds."""
+    import copy
+
+    entry = principals.get(str(user_id), lambda: _load_principal(user_id))  # the claim may be a string
+    if entry is None:
+        return None
+    user = copy.copy(entry[0])
+    setattr(user, _KEPT_ATTR, entry[1])
+    return user
+
+
+def _load_principal(user_id):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    return (user, {}) if user is not None else None
 
 
 def _compute(user) -> Acting:
@@ -148,17 +191,30 @@ def _compute(user) -> Acting:
     )
 
 
-# Processes that keep who-acts-within-what (users, memberships, organizations) between requests
-# (the tickets' lean create route: apps/tickets/principals.py) trust what they keep only while this
-# version token is unchanged. Saves and deletes bump it through signals; code that changes those
-# rows with a queryset update() (no signal) calls `tenancy_changed()` itself.
-TENANCY_VERSION_KEY = "core:tenancy:version"
+# Who acts within what (users, memberships, organizations) is kept per process between requests
+# (`kept_user`, used by the API's JWT authentication) while this memo's version token is unchanged.
+# Saves and deletes bump it through signals (`connect_invalidation`); code that changes those rows
+# with a queryset update() (no signal) calls `tenancy_changed()` itself.
 TENANCY_VERSION_TTL = 60
+principals = ProcessMemo("tenancy", ttl=TENANCY_VERSION_TTL, max_entries=5000)
 
 
-def tenancy_changed() -> None:
-    """Users, memberships or organizations changed: kept acting contexts are stale (now and after commit)."""
-    from .cache import bump_version_token
+def tenancy_changed(*args, **kwargs) -> None:
+    """Users, memberships or organizations changed: kept acting contexts are stale (now and after
+    commit). Also the signal receiver (a login's `last_login` update changes nothing kept)."""
+    if kwargs.get("update_fields") and set(kwargs["update_fields"]) <= {"last_login"}:
+        return
+    principals.bump()
 
-    bump_version_token(TENANCY_VERSION_KEY, TENANCY_VERSION_TTL)
 
+def connect_invalidation() -> None:
+    """Users, memberships, organizations (status, parent, served tenants) and customers (whose
+    status change suspends the organization with a queryset update)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+
+    for model in (get_user_model(), _membership_model(), apps.get_model("tenants", "Organization"), apps.get_model("tenants", "Customer")):
+        post_save.connect(tenancy_changed, sender=model, dispatch_uid=f"core-tenancy-save-{model._meta.label}")
+        post_delete.connect(tenancy_changed, sender=model, dispatch_uid=f"core-tenancy-delete-{model._meta.label}")
+    served = apps.get_model("tenants", "Organization").served_tenants.through
+    m2m_changed.connect(tenancy_changed, sender=served, dispatch_uid="core-tenancy-served")

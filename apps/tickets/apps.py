@@ -6,8 +6,6 @@ class TicketsConfig(AppConfig):
     label = "tickets"
 
     def ready(self) -> None:
-        from . import principals
         from .config import connect_invalidation
 
         connect_invalidation()
-        principals.connect_invalidation()

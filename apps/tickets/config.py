@@ -3,35 +3,23 @@
 Opening a ticket needs the tenant (slug, time zone, `settings["tickets"]`, `settings["sla"]`), its
 active SLA policy per priority with the policy's business calendar, and the tenant's default
 calendar: three queries whose answer changes a few times a year. `tenant_config(tenant_id)` reads
-them together and caches the result behind a version key:
-
-- the cache (Redis) holds `…:version` (a random token) and the configuration under that token;
-  each process also keeps the last configuration it used per tenant with its token, so a request
-  costs one small cache read and nothing is unpickled while the token is unchanged;
-- saving or deleting the tenant, an SLA policy or a calendar sets a new token at once and again
-  after commit (`invalidate_tenant_config`, connected in `apps.py`): every process sees the new
-  token on its next request and reads the rows again; the second token stops a reader that
-  loaded the old rows just before the commit from publishing them under the token in use;
-- with Redis down every read misses (`apps.core.cache.ResilientRedisCache`) and the rows come
-  from PostgreSQL on every call; entries live `CONFIG_TTL` seconds, which bounds how long an
-  invalidation lost during such an outage can leave a stale configuration.
+them together and keeps the result per process in core's `ProcessMemo` (apps/core/cache.py), one
+scope per tenant: saving or deleting the tenant, an SLA policy or a calendar bumps the tenant's
+version token (`invalidate_tenant_config`, connected in `apps.py`); `CONFIG_TTL` bounds a bump
+lost while Redis was unreachable (then every call reads PostgreSQL).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
-
-from apps.core.cache import bump_version_token, version_token
+from apps.core.cache import ProcessMemo
 
 from .choices import AssignmentMode, TicketPriority
 from .sla import Calendar, SlaTargets
 
 CONFIG_TTL = 60
-_VERSION_KEY = "tickets:tenant-config:{}:version"
-_CONFIG_KEY = "tickets:tenant-config:{}:{}"
-_memo: dict[int, tuple[str, TenantConfig]] = {}  # per process: tenant id -> (token, configuration)
+_memo = ProcessMemo("tickets-tenant-config", ttl=CONFIG_TTL)
 
 
 @dataclass(frozen=True)
@@ -50,24 +38,14 @@ class TenantConfig:
 
 
 def tenant_config(tenant_id: int) -> TenantConfig:
-    """The configuration of a tenant: from this process's memory while the cached token is
-    unchanged, else from the cache, else from PostgreSQL (then cached under the token)."""
-    version = version_token(_VERSION_KEY.format(tenant_id), CONFIG_TTL)
-    memo = _memo.get(tenant_id)
-    if memo is not None and memo[0] == version:
-        return memo[1]
-    config = cache.get(_CONFIG_KEY.format(tenant_id, version))
-    if not isinstance(config, TenantConfig):
-        config = _load(tenant_id)
-        cache.add(_CONFIG_KEY.format(tenant_id, version), config, CONFIG_TTL)
-    _memo[tenant_id] = (version, config)
-    return config
+    """The configuration of a tenant: kept in this process while the tenant's token is unchanged."""
+    return _memo.get(tenant_id, lambda: _load(tenant_id), scope=tenant_id)
 
 
 def invalidate_tenant_config(tenant_id: int | None) -> None:
     """Give a tenant's configuration a new token now and once more after the current commit."""
     if tenant_id:
-        bump_version_token(_VERSION_KEY.format(tenant_id), CONFIG_TTL)
+        _memo.bump(tenant_id)
 
 
 def _load(tenant_id: int) -> TenantConfig:

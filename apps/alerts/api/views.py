@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.db.models import Prefetch
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
@@ -17,13 +20,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.auth import PortalJWTAuthentication
+from apps.core.api.errors import portal_exception_handler
+from apps.core.api.parsers import parse_json_body
+from apps.core.api.renderers import dumps
 from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedViewSet
 from apps.core.choices import OrgKind
 from apps.core.mfa import PortalSessionAuthentication
 from apps.core.policy import policy
 from apps.core.tenancy import acting, choose_organization
 
-from .. import incident, services
+from .. import incident, ingest_config, services
 from ..ingest import IngestRateLimited, alerts_ingest, ingest_gate
 from ..models import (
     Alert,
@@ -247,6 +253,11 @@ class _IngestView(APIView):
     throttle_classes = []
     webhook = False
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """The URLconf's view: token requests are served by `token_ingest_view`, the rest by DRF."""
+        return token_ingest_view(super().as_view(**initkwargs), webhook=cls.webhook)
+
     def _tenant_id(self, request) -> int:
         if isinstance(request.auth, IngestToken):
             return request.auth.tenant_id
@@ -274,10 +285,7 @@ class _IngestView(APIView):
         raise exceptions.PermissionDenied("Alerts are ingested into a tenant: act within one (platform staff: ?tenant=<slug>).")
 
     def _body(self, request):
-        try:
-            return json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise exceptions.ParseError(f"The body is not valid JSON ({exc}).") from exc
+        return parse_json_body(request.body or b"null")
 
     def post(self, request):
         tenant_id = self._tenant_id(request)
@@ -294,8 +302,8 @@ class _IngestView(APIView):
 
 
 def payload_alerts(body, *, webhook: bool) -> tuple[object, timedelta | None, str]:
-    """(alerts, resolve timeout, source name) of an ingestion body; shared with the token route
-    in ingest_wsgi.py. The list itself is checked by the service."""
+    """(alerts, resolve timeout, source name) of an ingestion body; shared by the token view and
+    the DRF views. The list itself is checked by the service."""
     if not webhook:
         return body, timedelta(minutes=settings.ALERTS_RESOLVE_TIMEOUT_MINUTES), "api"
     if not isinstance(body, dict) or not isinstance(body.get("alerts"), list):
@@ -309,7 +317,7 @@ class BulkIngestView(_IngestView):
     """`POST /api/v1/alerts/ingest`: a list shaped like Alertmanager's `POST /api/v2/alerts`
     body ({labels, annotations, startsAt, endsAt, generatorURL}). Alerts without endsAt resolve
     after ALERTS_RESOLVE_TIMEOUT_MINUTES unless posted again. Requests with an ingestion token
-    are served by ingest_wsgi.ingest_view (same service, lean middleware)."""
+    are served by `token_ingest_view` (the URLconf's view; same service)."""
 
     webhook = False
 
@@ -377,3 +385,72 @@ class TenantTimelineView(APIView):
         except DjangoPermissionDenied as exc:
             raise exceptions.NotFound(str(exc)) from exc
         return Response(page)
+
+
+# -- ingestion with a token: a plain Django view (machine traffic, like a monitoring ping) -------
+UNKNOWN_TOKEN = "Unknown or revoked ingestion token."
+
+
+def _carries_ingest_token(header: str) -> bool:
+    scheme, _, raw = header.partition(" ")
+    return scheme.lower() in ("bearer", "token") and raw.strip().startswith(services.TOKEN_PREFIX)
+
+
+def _json(data, status_code: int = 200, headers: dict | None = None) -> HttpResponse:
+    response = HttpResponse(dumps(data), content_type="application/json", status=status_code)
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _ingest_error(exc: Exception) -> HttpResponse:
+    answer = portal_exception_handler(exc, {})
+    # the handler's unrendered Response carries Django's default text/html Content-Type: keep ours
+    headers = {k: v for k, v in answer.items() if k.lower() != "content-type"}
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        headers["WWW-Authenticate"] = "Bearer"
+    return _json(answer.data, answer.status_code, headers)
+
+
+def _token_ingest(request, *, webhook: bool) -> HttpResponse:
+    raw = request.META["HTTP_AUTHORIZATION"].partition(" ")[2].strip()
+    tenant_id = ingest_config.authenticate(raw)
+    if tenant_id is None:
+        raise exceptions.AuthenticationFailed(UNKNOWN_TOKEN)
+    body = parse_json_body(request.body or b"null")
+    alerts, default_ends_after, source_name = payload_alerts(body, webhook=webhook)
+    token_id = None
+
+    def authorize(fresh):
+        nonlocal token_id
+        token_id = ingest_config.token_valid(fresh, raw)
+        if token_id is None:  # revoked since this process last looked
+            ingest_config.forget_token(raw)
+            raise exceptions.AuthenticationFailed(UNKNOWN_TOKEN)
+
+    now = timezone.now()
+    try:
+        cfg = ingest_gate(tenant_id=tenant_id, count=len(alerts) if isinstance(alerts, list) else 1, now=now, authorize=authorize)
+    except IngestRateLimited as exc:
+        raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from exc
+    ingest_config.touch_token(token_id)
+    result = alerts_ingest(tenant_id=tenant_id, alerts=alerts, source_name=source_name, default_ends_after=default_ends_after,
+                           now=now, config=cfg)
+    return _json(result.as_dict())
+
+
+def token_ingest_view(drf_view, *, webhook: bool):
+    """The URLconf's view for an ingestion URL: a POST with an ingestion token is served here
+    (token check, rate limit, the service; no DRF request wrapping); anything else (a JWT, a
+    session, another method) goes to `drf_view`, whose attributes it carries for the schema."""
+
+    def view(request, *args, **kwargs):
+        if request.method != "POST" or not _carries_ingest_token(request.META.get("HTTP_AUTHORIZATION", "")):
+            return drf_view(request, *args, **kwargs)
+        try:
+            return _token_ingest(request, webhook=webhook)
+        except (exceptions.APIException, DjangoValidationError, DataError) as exc:
+            return _ingest_error(exc)
+
+    functools.update_wrapper(view, drf_view)  # cls, initkwargs, csrf_exempt: the schema sees the DRF view
+    return view

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView, TokenVerifyView
 
@@ -23,6 +23,18 @@ def _explain(exc: TokenError | InvalidToken, kind: str) -> InvalidToken:
     return InvalidToken({"detail": msg, "code": "token_not_valid"})
 
 
+def _locked_out() -> exceptions.Throttled:
+    """The answer to a locked-out sign-in: 429 with Retry-After, as the admin's lockout."""
+    from django.conf import settings
+
+    cool_off = getattr(settings, "AXES_COOLOFF_TIME", None)
+    minutes = int(cool_off.total_seconds() // 60) if cool_off else None
+    when = f"try again in {minutes} minutes" if minutes else "try again later"
+    return exceptions.Throttled(
+        wait=cool_off.total_seconds() if cool_off else None,
+        detail=f"Too many failed sign-ins for this account from this address: {when}, or ask an administrator to unlock it.")
+
+
 class TokenObtainSerializer(TokenObtainPairSerializer):
     """Username and password; and, for staff whose organization requires two-factor sign-in
     (apps/core/mfa.py, the same rule as the admin), the current code of their TOTP authenticator."""
@@ -31,7 +43,12 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
                                       help_text="Current 6-digit code of the TOTP authenticator; required for staff whose organization requires two-factor sign-in.")
 
     def validate(self, attrs):
-        data = super().validate(attrs)  # the password: 401 when wrong, as before
+        try:
+            data = super().validate(attrs)  # the password: 401 when wrong, as before
+        except exceptions.AuthenticationFailed:
+            if getattr(self.context.get("request"), "axes_locked_out", False):  # set by django-axes
+                raise _locked_out() from None
+            raise
         from apps.core.mfa import confirmed_device, mfa_required
 
         if not mfa_required(self.user):
@@ -64,15 +81,41 @@ class TokenObtainView(TokenObtainPairView):
 
 
 class TokenRefreshRotateView(TokenRefreshView):
-    """Exchange a refresh token for a new access and refresh token; the old refresh is blacklisted."""
+    """Exchange a refresh token for a new access and refresh token; the old refresh is blacklisted.
+    Presenting a refresh token that was already used (rotated away) or revoked revokes every token
+    of its user (OAuth 2.0 Security BCP: whoever replays it may hold the newer ones)."""
 
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         try:
             serializer.is_valid(raise_exception=True)
         except (TokenError, InvalidToken) as exc:
+            _revoke_if_replayed(request.data.get("refresh") if hasattr(request.data, "get") else None)
             raise _explain(exc, "refresh") from exc
         return Response(serializer.validated_data, status=status.HTTP_200_OK)
+
+
+def _revoke_if_replayed(raw) -> None:
+    """A genuine (signed, unexpired) refresh token that is blacklisted was presented again:
+    revoke every token of its user."""
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.settings import api_settings
+    from rest_framework_simplejwt.state import token_backend
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+
+    from apps.core.services import refresh_token_replayed
+
+    if not isinstance(raw, str):
+        return
+    try:
+        payload = token_backend.decode(raw, verify=True)
+    except (TokenBackendError, TokenError):
+        return  # forged or expired: nothing to learn from it
+    if payload.get(api_settings.TOKEN_TYPE_CLAIM) != "refresh" or not BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists():
+        return
+    user = get_user_model().objects.filter(pk=payload.get(api_settings.USER_ID_CLAIM)).first()
+    if user is not None:
+        refresh_token_replayed(user=user, jti=payload.get("jti"))
 
 
 class TokenCheckView(TokenVerifyView):
