@@ -79,7 +79,7 @@ def test_webhook_with_a_token_fires_then_resolves(token):
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        (INGEST, b"{not json", "not valid JSON"),
+        (INGEST, b"{not json", "JSON parse error"),
         (INGEST, {"labels": {}}, "Send a JSON list"),
         (INGEST, [{"labels": {"a": 1}}], "strings"),
         (INGEST, [{"labels": {"a": "b"}, "startsAt": "2024-01-01T00:00:00"}], "time zone"),
