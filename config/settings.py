@@ -8,7 +8,6 @@ here, at start-up, with ImproperlyConfigured, never at first use.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -18,23 +17,36 @@ from celery.schedules import crontab  # noqa: F401  (handy in shell overrides)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-env = environ.Env()
+
+class _FileAwareMapping(environ.FileAwareMapping):
+    """os.environ where NAME_FILE (Docker/K8s secrets) supplies NAME, trailing newline dropped."""
+
+    def __getitem__(self, key):
+        file_name = self.env.get(f"{key}_FILE")
+        if not file_name:
+            return self.env[key]
+        try:
+            return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{key}_FILE={file_name} cannot be read: {exc}") from exc
+
+
+class _Env(environ.Env):
+    ENVIRON = _FileAwareMapping(cache=False)
+
+
+# Every variable below is read through `env`, so each accepts NAME or NAME_FILE.
+env = _Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
+VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_secret(name: str, default: str | None = None) -> str | None:
-    """Read NAME, or the contents of the file named by NAME_FILE (Docker/K8s secrets)."""
-    file_name = os.environ.get(f"{name}_FILE")
-    if file_name:
-        try:
-            return Path(file_name).read_text().strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={file_name} cannot be read: {exc}") from exc
-    return os.environ.get(name, default)
+    """NAME or the contents of NAME_FILE, verbatim (no `$VAR` interpolation: secrets may start with `$`)."""
+    return env.ENVIRON.get(name, default)
 
 
 def _generated(name: str, factory) -> str:
