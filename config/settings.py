@@ -110,6 +110,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.health.HealthProbeMiddleware",  # /health/live and /health/ready: before host checks and sessions
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.csp.ContentSecurityPolicyMiddleware",
@@ -329,6 +330,8 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # --- portal behaviour ---------------------------------------------------------------------
 # Bearer token that may read /metrics besides staff sessions (empty: staff only).
 METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
+# /health/status calls a worker or beat stale when its last heartbeat is older than this.
+HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=60)
 # How long a published event may wait before the sweeper re-dispatches it.
 EVENTS_SWEEP_AFTER_SECONDS = env.int("EVENTS_SWEEP_AFTER_SECONDS", default=60)
 EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=8)

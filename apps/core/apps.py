@@ -13,3 +13,6 @@ class CoreConfig(AppConfig):
         autodiscover_modules("handlers")
         from . import checks  # noqa: F401  (uploaded files stay private: core.E101/E102)
         from .api import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from .health import connect_signals
+
+        connect_signals()  # worker and beat heartbeats for /health/status

@@ -1,4 +1,4 @@
-"""Small site-wide views: home redirect, organization switcher, health, guarded metrics."""
+"""Small site-wide views: home redirect, organization switcher, guarded metrics (health: health.py)."""
 
 import hmac
 
@@ -9,7 +9,6 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_prometheus.exports import ExportToDjangoView
-from health_check.views import HealthCheckView
 
 from .mfa import mfa_pending
 from .middleware import SESSION_KEY
@@ -31,21 +30,6 @@ def switch_organization(request):
     if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
         nxt = "/admin/"
     return HttpResponseRedirect(nxt)
-
-
-def _checks():
-    checks = ["health_check.checks.Database", "health_check.checks.Cache", "health_check.checks.Storage"]
-    broker = settings.CELERY_BROKER_URL
-    if broker.startswith(("redis", "amqp")):
-        checks.append(("health_check.contrib.celery.Ping", {}))
-    if settings.REDIS_URL:
-        from redis.asyncio import Redis
-
-        checks.append(("health_check.contrib.redis.Redis", {"client_factory": lambda: Redis.from_url(settings.REDIS_URL)}))
-    return checks
-
-
-health_view = HealthCheckView.as_view(checks=_checks())
 
 
 def metrics_view(request):
