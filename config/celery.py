@@ -8,7 +8,7 @@ its worker dies, so a row whose task was lost is picked up again; sweepers cover
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -51,3 +51,13 @@ app.conf.update(
 )
 
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect(weak=False)
+def _use_django_logging(**kwargs):
+    """Workers and beat log through settings.LOGGING (JSON in production, request ids), not Celery's own format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

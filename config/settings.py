@@ -111,6 +111,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.health.HealthProbeMiddleware",  # /health/live and /health/ready: before host checks and sessions
+    "apps.core.requestid.RequestIdMiddleware",  # X-Request-ID in and out, on every log line of the request
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.csp.ContentSecurityPolicyMiddleware",
@@ -400,6 +401,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+# Request id on every line (apps/core/requestid.py); JSON (one object a line) in production or
+# with LOG_FORMAT=json, plain text otherwise. Added to LOGGING above rather than rewriting it.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
+LOGGING.setdefault("filters", {})["request_id"] = {"()": "apps.core.requestid.RequestIdFilter"}
+LOGGING["formatters"]["plain"]["format"] = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+LOGGING["formatters"]["json"] = {"()": "apps.core.requestid.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"}
+for _handler in LOGGING["handlers"].values():
+    _handler.setdefault("filters", []).append("request_id")
+    _handler["formatter"] = LOG_FORMAT
 
 # Each app's own settings (limits, retention) are read below, one block per app, so the whole
 # configuration stays in this module.

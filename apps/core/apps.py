@@ -16,3 +16,6 @@ class CoreConfig(AppConfig):
         from .health import connect_signals
 
         connect_signals()  # worker and beat heartbeats for /health/status
+        from .requestid import connect_signals as connect_request_id
+
+        connect_request_id()  # the request id travels into the tasks a request enqueues
