@@ -8,7 +8,6 @@ sessions: orchestrators probe a container by IP, and liveness must not touch the
 
 from __future__ import annotations
 
-import hmac
 import logging
 import socket
 import threading
@@ -163,11 +162,9 @@ def heartbeats(kind: str) -> list[dict]:
 def status_view(request):
     """Workers and beat with their last heartbeat age: staff or `Bearer $METRICS_TOKEN`.
     503 when a kind has no fresh heartbeat; never part of liveness or readiness."""
-    from .mfa import mfa_pending
+    from .views import staff_or_metrics_token
 
-    header = request.headers.get("Authorization", "")
-    token_ok = bool(settings.METRICS_TOKEN) and hmac.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}")
-    if not token_ok and not (request.user.is_authenticated and request.user.is_staff and not mfa_pending(request)):
+    if not staff_or_metrics_token(request):
         return HttpResponseForbidden("Health status needs a staff login or the metrics bearer token.")
     workers, beat = heartbeats("worker"), heartbeats("beat")
     ok = any(not w["stale"] for w in workers) and any(not b["stale"] for b in beat)

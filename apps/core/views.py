@@ -32,10 +32,15 @@ def switch_organization(request):
     return HttpResponseRedirect(nxt)
 
 
-def metrics_view(request):
-    """Prometheus metrics for staff sessions or `Authorization: Bearer $METRICS_TOKEN`."""
+def staff_or_metrics_token(request) -> bool:
+    """A staff session (past MFA) or `Authorization: Bearer $METRICS_TOKEN` (/metrics, /health/status)."""
     header = request.headers.get("Authorization", "")
     token_ok = bool(settings.METRICS_TOKEN) and hmac.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}")
-    if not token_ok and not (request.user.is_authenticated and request.user.is_staff and not mfa_pending(request)):
+    return token_ok or (request.user.is_authenticated and request.user.is_staff and not mfa_pending(request))
+
+
+def metrics_view(request):
+    """Prometheus metrics for staff sessions or `Authorization: Bearer $METRICS_TOKEN`."""
+    if not staff_or_metrics_token(request):
         return HttpResponseForbidden("Metrics need a staff login or the metrics bearer token.")
     return ExportToDjangoView(request)

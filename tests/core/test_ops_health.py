@@ -105,3 +105,11 @@ def test_status_reports_worker_heartbeat_age_and_stays_out_of_liveness(celery_wo
     body = client.get("/health/status", **auth).json()
     assert any(b["name"] == "old-beat" and b["stale"] for b in body["beat"])
     assert client.get("/health/live").status_code == 200
+
+
+def test_status_reports_a_real_beat_process(celery_beat, client, settings):
+    from tests.conftest import wait_for
+
+    settings.METRICS_TOKEN = "tok-456"
+    body = wait_for(lambda: (b := client.get("/health/status", HTTP_AUTHORIZATION="Bearer tok-456").json())["beat"] and b)
+    assert body["beat"][0]["name"].startswith("beat@") and body["beat"][0]["stale"] is False
