@@ -22,5 +22,9 @@ RUN DJANGO_ENV=development SECRET_KEY=build-only PORTAL_ENCRYPTION_KEYS=1:AAAAAA
 USER opsportal
 EXPOSE 8000
 ENTRYPOINT ["/usr/bin/tini", "--"]
+# Liveness of the web process (no dependencies). docker-compose.yml overrides it: web waits on
+# /health/ready, workers answer a Celery ping, beat has none (its heartbeat is on /health/status).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request;urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"]
 # workers, worker class and timeout: config/gunicorn.conf.py (gthread, cores × 4 threads; WEB_CONCURRENCY, WEB_THREADS override)
 CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]

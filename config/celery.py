@@ -8,7 +8,7 @@ its worker dies, so a row whose task was lost is picked up again; sweepers cover
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.signals import after_setup_logger, after_setup_task_logger
 from kombu import Queue
 
@@ -61,3 +61,13 @@ def _redact_worker_logs(logger=None, **kwargs):
     from apps.core.redaction import install
 
     install(logger)
+
+
+@signals.setup_logging.connect(weak=False)
+def _use_django_logging(**kwargs):
+    """Workers and beat log through settings.LOGGING (JSON in production, request ids), not Celery's own format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

@@ -8,7 +8,6 @@ here, at start-up, with ImproperlyConfigured, never at first use.
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -18,23 +17,36 @@ from celery.schedules import crontab  # noqa: F401  (handy in shell overrides)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-env = environ.Env()
+
+class _FileAwareMapping(environ.FileAwareMapping):
+    """os.environ where NAME_FILE (Docker/K8s secrets) supplies NAME, trailing newline dropped."""
+
+    def __getitem__(self, key):
+        file_name = self.env.get(f"{key}_FILE")
+        if not file_name:
+            return self.env[key]
+        try:
+            return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{key}_FILE={file_name} cannot be read: {exc}") from exc
+
+
+class _Env(environ.Env):
+    ENVIRON = _FileAwareMapping(cache=False)
+
+
+# Every variable below is read through `env`, so each accepts NAME or NAME_FILE.
+env = _Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
+VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_secret(name: str, default: str | None = None) -> str | None:
-    """Read NAME, or the contents of the file named by NAME_FILE (Docker/K8s secrets)."""
-    file_name = os.environ.get(f"{name}_FILE")
-    if file_name:
-        try:
-            return Path(file_name).read_text().strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={file_name} cannot be read: {exc}") from exc
-    return os.environ.get(name, default)
+    """NAME or the contents of NAME_FILE, verbatim (no `$VAR` interpolation: secrets may start with `$`)."""
+    return env.ENVIRON.get(name, default)
 
 
 def _generated(name: str, factory) -> str:
@@ -98,6 +110,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.health.HealthProbeMiddleware",  # /health/live and /health/ready: before host checks and sessions
+    "apps.core.requestid.RequestIdMiddleware",  # X-Request-ID in and out, on every log line of the request
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.core.csp.ContentSecurityPolicyMiddleware",
@@ -329,6 +343,8 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # --- portal behaviour ---------------------------------------------------------------------
 # Bearer token that may read /metrics besides staff sessions (empty: staff only).
 METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
+# /health/status calls a worker or beat stale when its last heartbeat is older than this.
+HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=60)
 # How long a published event may wait before the sweeper re-dispatches it.
 EVENTS_SWEEP_AFTER_SECONDS = env.int("EVENTS_SWEEP_AFTER_SECONDS", default=60)
 EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=8)
@@ -399,6 +415,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
+# Request id on every line (apps/core/requestid.py); JSON (one object a line) in production or
+# with LOG_FORMAT=json, plain text otherwise. Added to LOGGING above rather than rewriting it.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
+LOGGING.setdefault("filters", {})["request_id"] = {"()": "apps.core.requestid.RequestIdFilter"}
+LOGGING["formatters"]["plain"]["format"] = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+LOGGING["formatters"]["json"] = {"()": "apps.core.requestid.JsonFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"}
+for _handler in LOGGING["handlers"].values():
+    _handler.setdefault("filters", []).append("request_id")
+    _handler["formatter"] = LOG_FORMAT
 
 # Each app's own settings (limits, retention) are read below, one block per app, so the whole
 # configuration stays in this module.

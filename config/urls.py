@@ -3,8 +3,9 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.core.api.routing import api_not_found, either_form
+from apps.core.health import live_view, ready_view, status_view
 from apps.core.mfa import PortalAdminSite, mfa_view
-from apps.core.views import health_view, home, metrics_view, switch_organization
+from apps.core.views import home, metrics_view, switch_organization
 
 admin.site.site_header = "opsportal"
 admin.site.site_title = "opsportal"
@@ -24,7 +25,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # the split view serves Swagger UI's init script from ?script, not inline (CSP: apps/core/csp.py)
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
-    path("health/", health_view, name="health"),
+    # live/ready are answered by apps.core.health.HealthProbeMiddleware first; routed here too
+    re_path(r"^health/live/?$", live_view, name="health-live"),
+    re_path(r"^health/ready/?$", ready_view, name="health-ready"),
+    path("health/", ready_view, name="health"),
+    re_path(r"^health/status/?$", status_view, name="health-status"),
     path("metrics", metrics_view, name="metrics"),
     # heartbeat pings (healthchecks.io style): /ping/<uuid>, /ping/<uuid>/fail, /ping/<uuid>/start
     path("", include("apps.monitoring.urls")),

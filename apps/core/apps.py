@@ -16,3 +16,9 @@ class CoreConfig(AppConfig):
         from .tenancy import connect_invalidation
 
         connect_invalidation()  # kept principals follow users, memberships and organizations
+        from .health import connect_signals
+
+        connect_signals()  # worker and beat heartbeats for /health/status
+        from .requestid import connect_signals as connect_request_id
+
+        connect_request_id()  # the request id travels into the tasks a request enqueues

@@ -1,4 +1,4 @@
-"""Small site-wide views: home redirect, organization switcher, health, guarded metrics."""
+"""Small site-wide views: home redirect, organization switcher, guarded metrics (health: health.py)."""
 
 import hmac
 
@@ -9,7 +9,6 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_prometheus.exports import ExportToDjangoView
-from health_check.views import HealthCheckView
 
 from .mfa import mfa_pending
 from .middleware import SESSION_KEY
@@ -33,25 +32,15 @@ def switch_organization(request):
     return HttpResponseRedirect(nxt)
 
 
-def _checks():
-    checks = ["health_check.checks.Database", "health_check.checks.Cache", "health_check.checks.Storage"]
-    broker = settings.CELERY_BROKER_URL
-    if broker.startswith(("redis", "amqp")):
-        checks.append(("health_check.contrib.celery.Ping", {}))
-    if settings.REDIS_URL:
-        from redis.asyncio import Redis
-
-        checks.append(("health_check.contrib.redis.Redis", {"client_factory": lambda: Redis.from_url(settings.REDIS_URL)}))
-    return checks
-
-
-health_view = HealthCheckView.as_view(checks=_checks())
+def staff_or_metrics_token(request) -> bool:
+    """A staff session (past MFA) or `Authorization: Bearer $METRICS_TOKEN` (/metrics, /health/status)."""
+    header = request.headers.get("Authorization", "")
+    token_ok = bool(settings.METRICS_TOKEN) and hmac.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}")
+    return token_ok or (request.user.is_authenticated and request.user.is_staff and not mfa_pending(request))
 
 
 def metrics_view(request):
     """Prometheus metrics for staff sessions or `Authorization: Bearer $METRICS_TOKEN`."""
-    header = request.headers.get("Authorization", "")
-    token_ok = bool(settings.METRICS_TOKEN) and hmac.compare_digest(header, f"Bearer {settings.METRICS_TOKEN}")
-    if not token_ok and not (request.user.is_authenticated and request.user.is_staff and not mfa_pending(request)):
+    if not staff_or_metrics_token(request):
         return HttpResponseForbidden("Metrics need a staff login or the metrics bearer token.")
     return ExportToDjangoView(request)
