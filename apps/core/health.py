@@ -192,7 +192,10 @@ def connect_signals() -> None:
 
     @signals.task_postrun.connect(weak=False)
     def _after_task(sender=None, **kwargs):
-        _safe_record("worker", getattr(getattr(sender, "request", None), "hostname", None) or socket.gethostname())
+        request = getattr(sender, "request", None)
+        if getattr(request, "is_eager", False):  # run in the caller's process: no worker's heartbeat
+            return
+        _safe_record("worker", getattr(request, "hostname", None) or socket.gethostname())
 
     @signals.beat_init.connect(weak=False)
     def _beat(sender=None, **kwargs):
