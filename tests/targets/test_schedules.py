@@ -47,3 +47,69 @@ def test_stored_never_firing_cron_breaks_no_list(world, api, client, caplog):
     with caplog.at_level(logging.ERROR):
         assert services.schedules_check_missed() == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# -- a schedule's fire under the job's overlap policy -------------------------------------------
+@pytest.fixture
+def busy_job(world, sshd):
+    """A job on a loopback-sshd target with a run still RUNNING, and a schedule of it."""
+    from apps.targets.choices import RunStatus
+    from apps.targets.models import JobRun
+    from tests.factories.targets import make_credential, make_target
+
+    tenant = world.tenant("a")
+    target = make_target(tenant, port=sshd.port, credential=make_credential(tenant, username=sshd.user, secret=sshd.key))
+    job = make_job(tenant)
+    job.default_targets.set([target])
+    earlier = services.job_run_create(job, actor=None, targets=[target])
+    JobRun.objects.filter(pk=earlier.pk).update(status=RunStatus.RUNNING)
+    schedule = services.schedule_create(actor=None, job=job, name="nightly", cron="0 2 * * *")
+    return job, schedule, earlier
+
+
+def _policy(job, value):
+    type(job).objects.filter(pk=job.pk).update(overlap_policy=value)
+
+
+def test_schedule_fire_under_overlap_skip_is_recorded_not_run(busy_job):
+    from apps.core.models import Event
+
+    job, schedule, earlier = busy_job
+    _policy(job, "skip")
+    assert services.schedule_fire(schedule_id=schedule.pk) is None
+    schedule.refresh_from_db()
+    assert f"Run #{earlier.pk}" in schedule.last_error and "overlap policy: skip" in schedule.last_error
+    assert job.runs.count() == 1
+    skipped = Event.objects.get(name="job_schedule.skipped")
+    assert skipped.payload["id"] == schedule.pk and "overlap policy: skip" in skipped.payload["reason"]
+
+
+def test_schedule_fire_under_overlap_queue_waits_for_the_earlier_run(busy_job, monkeypatch):
+    from apps.targets.choices import RunStatus
+    from apps.targets.models import JobRun
+    from apps.targets.services import runs
+
+    job, schedule, earlier = busy_job
+    _policy(job, "queue")
+    requeued = []
+    monkeypatch.setattr(runs, "_enqueue", lambda run_id, countdown=None: requeued.append((run_id, countdown)))
+    run = services.schedule_fire(schedule_id=schedule.pk)
+    assert run is not None and run.status == RunStatus.QUEUED and run.schedule_id == schedule.pk
+    assert services.run_execute(run_id=run.pk) is None  # the earlier one is still running: wait
+    assert JobRun.objects.get(pk=run.pk).status == RunStatus.QUEUED and requeued[-1] == (run.pk, 5)
+    JobRun.objects.filter(pk=earlier.pk).update(status=RunStatus.SUCCEEDED)
+    done = services.run_execute(run_id=run.pk)
+    assert done is not None and done.status == RunStatus.SUCCEEDED
+
+
+def test_schedule_fire_under_overlap_parallel_starts_at_once(busy_job, monkeypatch):
+    from apps.targets.choices import RunStatus
+    from apps.targets.services import runs
+
+    job, schedule, earlier = busy_job
+    _policy(job, "parallel")
+    monkeypatch.setattr(runs, "_enqueue", lambda run_id, countdown=None: None)
+    run = services.schedule_fire(schedule_id=schedule.pk)
+    done = services.run_execute(run_id=run.pk)
+    assert done is not None and done.status == RunStatus.SUCCEEDED
+    assert earlier.__class__.objects.get(pk=earlier.pk).status == RunStatus.RUNNING

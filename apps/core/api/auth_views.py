@@ -23,6 +23,20 @@ def _explain(exc: TokenError | InvalidToken, kind: str) -> InvalidToken:
     return InvalidToken({"detail": msg, "code": "token_not_valid"})
 
 
+class AccountLocked(exceptions.APIException):
+    """django-axes locked the account after too many failed logins (admin and JWT count alike)."""
+
+    status_code = 429
+    default_code = "account_locked"
+
+    def __init__(self):
+        from django.conf import settings
+
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60) if settings.AXES_COOLOFF_TIME else None
+        wait = f"try again in {minutes} minutes" if minutes else "try again later"
+        super().__init__(f"Too many failed logins for this account: {wait}, or ask an administrator to unlock it.")
+
+
 class TokenObtainSerializer(TokenObtainPairSerializer):
     """Username and password; and, for staff whose organization requires two-factor sign-in
     (apps/core/mfa.py, the same rule as the admin), the current code of their TOTP authenticator."""
@@ -31,7 +45,13 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
                                       help_text="Current 6-digit code of the TOTP authenticator; required for staff whose organization requires two-factor sign-in.")
 
     def validate(self, attrs):
-        data = super().validate(attrs)  # the password: 401 when wrong, as before
+        try:
+            data = super().validate(attrs)  # the password: 401 when wrong, as before
+        except exceptions.AuthenticationFailed:
+            request = self.context.get("request")
+            if getattr(request, "axes_locked_out", False):  # set by django-axes' backend on this request
+                raise AccountLocked() from None
+            raise
         from apps.core.mfa import confirmed_device, mfa_required
 
         if not mfa_required(self.user):
