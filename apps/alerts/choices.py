@@ -14,6 +14,7 @@ class AlertType(models.TextChoices):
     ENDPOINT_DOWN = "endpoint_down", "Endpoint down"
     ENDPOINT_TREND = "endpoint_trend", "Endpoint trend (latency p95, TLS expiry)"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
+    SCHEDULE_MISSED = "schedule_missed", "Scheduled run missed"
     CUSTOM = "custom", "Custom"
     EXTERNAL = "external", "External (Alertmanager)"
 

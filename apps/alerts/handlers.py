@@ -89,6 +89,25 @@ def job_run_failed(event) -> None:
     _raise_from(event, AlertType.JOB_FAILED, Severity.WARNING, title_prefix="Job failed")
 
 
+JOB_SCHEDULE = "targets.jobschedule"
+
+
+@subscribe("job_schedule.missed")
+def job_schedule_missed(event) -> None:
+    """A scheduled run did not start within its grace time: an alert on the schedule (one per
+    schedule while open; acknowledged and escalated like any alert)."""
+    _raise_from(event, AlertType.SCHEDULE_MISSED, Severity.WARNING, title_prefix="Scheduled run missed")
+
+
+@subscribe("job_run.succeeded")
+def job_run_succeeded(event) -> None:
+    """The schedule's next run succeeded: its missed-run alert resolves."""
+    p = event.payload or {}
+    if event.tenant_id and p.get("schedule_id") is not None and not p.get("check_mode"):
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.SCHEDULE_MISSED], resource_type=JOB_SCHEDULE,
+                                    resource_id=p["schedule_id"], reason=f"Run #{p.get('id')} of the schedule succeeded.")
+
+
 @subscribe("endpoint.down")
 def endpoint_down(event) -> None:
     _raise_from(event, AlertType.ENDPOINT_DOWN, Severity.CRITICAL, title_prefix="Endpoint down", with_labels=True)

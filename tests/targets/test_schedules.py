@@ -113,3 +113,59 @@ def test_schedule_fire_under_overlap_parallel_starts_at_once(busy_job, monkeypat
     done = services.run_execute(run_id=run.pk)
     assert done is not None and done.status == RunStatus.SUCCEEDED
     assert earlier.__class__.objects.get(pk=earlier.pk).status == RunStatus.RUNNING
+
+
+# -- a missed scheduled run raises an Alert ----------------------------------------------------
+def test_missed_schedule_raises_an_alert_resolved_by_the_next_good_run(world, sshd, django_capture_on_commit_callbacks, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.alerts import services as alerts
+    from apps.alerts.choices import AlertStatus
+    from apps.alerts.models import Alert
+    from apps.targets.services import runs
+    from tests.factories.alerts import EscalationPolicyFactory
+    from tests.factories.targets import make_credential, make_target
+
+    tenant = world.tenant("a")
+    target = make_target(tenant, port=sshd.port, credential=make_credential(tenant, username=sshd.user, secret=sshd.key))
+    job = make_job(tenant)
+    job.default_targets.set([target])
+    schedule = services.schedule_create(actor=None, job=job, name="nightly", cron="0 2 * * *")
+    JobSchedule.objects.filter(pk=schedule.pk).update(created_at=timezone.now() - timedelta(days=3))
+    EscalationPolicyFactory(tenant=tenant)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.schedules_check_missed() == 1
+    alert = Alert.objects.get(tenant=tenant, alert_type="schedule_missed")
+    assert alert.status == AlertStatus.FIRING and alert.resource_type == "targets.jobschedule" and alert.resource_id == str(schedule.pk)
+    assert "nightly" in alert.title
+    alerts.alert_acknowledge(alert, actor=world.user("a", "operator"))
+    # the next run of the schedule succeeds: the alert resolves
+    monkeypatch.setattr(runs, "_enqueue", lambda run_id, countdown=None: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.schedule_fire(schedule_id=schedule.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.run_execute(run_id=run.pk).status == "succeeded"
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED and "succeeded" in alert.metadata.get("resolution", "")
+
+
+def test_missed_schedule_alert_escalates(world, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.alerts.models import Alert
+
+    tenant = world.tenant("a")
+    job = make_job(tenant)
+    schedule = services.schedule_create(actor=None, job=job, name="hourly", cron="0 * * * *")
+    JobSchedule.objects.filter(pk=schedule.pk).update(created_at=timezone.now() - timedelta(days=1))
+    from tests.factories.alerts import EscalationPolicyFactory
+
+    EscalationPolicyFactory(tenant=tenant)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.schedules_check_missed()
+    alert = Alert.objects.get(tenant=tenant, alert_type="schedule_missed")
+    assert alert.next_escalation_at is not None  # the tenant's escalation policy applies as to any alert
