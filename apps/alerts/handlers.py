@@ -69,6 +69,14 @@ def ticket_created(event) -> None:
         _raise_from(event, AlertType.CRITICAL_TICKET, Severity.CRITICAL, title_prefix="Critical ticket")
 
 
+@subscribe("ticket.priority_changed")
+def ticket_priority_changed(event) -> None:
+    """A ticket raised to critical after its creation: the same alert as a critical new ticket."""
+    p = event.payload or {}
+    if p.get("priority") == "critical" and p.get("old_priority") != "critical":
+        _raise_from(event, AlertType.CRITICAL_TICKET, Severity.CRITICAL, title_prefix="Critical ticket")
+
+
 @subscribe("ticket.escalated")
 def ticket_escalated(event) -> None:
     _raise_from(event, AlertType.ESCALATED_TICKET, Severity.WARNING, title_prefix="Ticket escalated")
