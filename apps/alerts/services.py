@@ -568,6 +568,50 @@ def subscription_delete(sub: AlertSubscription, *, actor) -> None:
     _delete_config(sub, actor=actor)
 
 
+SUBSCRIPTION_SET_FIELDS = {"alert_type", "enabled", "channels", "min_severity", "notify_on_acknowledge", "notify_on_resolve"}
+
+
+def subscriptions_replace(*, actor, subscriptions: list[dict]) -> list[AlertSubscription]:
+    """Replace the caller's whole set of subscriptions in the acting tenant at once (seed 002's
+    `PUT /api/v1/alerts/subscriptions`): types given are created or updated, the rest deleted.
+    All or nothing: one bad entry refuses the set and changes nothing."""
+    if not isinstance(subscriptions, list):
+        raise ValidationError({"subscriptions": "Send the whole set as a list of subscriptions, e.g. [{\"alert_type\": \"job_failed\"}]."})
+    seen: set[str] = set()
+    for i, entry in enumerate(subscriptions):
+        if not isinstance(entry, dict):
+            raise ValidationError({f"subscriptions[{i}]": "Each subscription is an object with an alert_type."})
+        unknown = set(entry) - SUBSCRIPTION_SET_FIELDS - {"id", "tenant"}
+        if unknown:
+            raise ValidationError({f"subscriptions[{i}]": f"Unknown field(s) {', '.join(sorted(unknown))} (a set is the caller's own; "
+                                                          f"known: {', '.join(sorted(SUBSCRIPTION_SET_FIELDS))})."})
+        if not entry.get("alert_type"):
+            raise ValidationError({f"subscriptions[{i}].alert_type": "Give the alert_type of each subscription."})
+        if entry["alert_type"] in seen:
+            raise ValidationError({f"subscriptions[{i}].alert_type": f"{entry['alert_type']} appears more than once in the set."})
+        seen.add(entry["alert_type"])
+    result = []
+    with transaction.atomic():
+        probe = AlertSubscription(user=actor)
+        assign_tenant(probe, actor=actor)
+        _check_subscriber(probe, actor)
+        current = {s.alert_type: s for s in AlertSubscription.objects.select_for_update().filter(tenant_id=probe.tenant_id, user=actor)}
+        for i, entry in enumerate(subscriptions):
+            fields = {k: v for k, v in entry.items() if k in SUBSCRIPTION_SET_FIELDS}
+            try:
+                sub = current.pop(fields["alert_type"], None)
+                if sub is None:
+                    sub = _save_config(AlertSubscription(user=actor, tenant_id=probe.tenant_id, **fields), actor=actor, action="add")
+                else:
+                    sub = _update_config(sub, actor=actor, fields=fields)
+            except ValidationError as exc:
+                raise ValidationError({f"subscriptions[{i}]": exc.messages}) from exc
+            result.append(sub)
+        for sub in current.values():
+            _delete_config(sub, actor=actor)
+    return result
+
+
 def silence_create(*, actor, **fields) -> Silence:
     """Create a silence; alerts matching it are stored but notify nobody until it ends."""
     return _save_config(Silence(created_by=actor, **fields), actor=actor, action="add")

@@ -30,3 +30,64 @@ def test_other_priority_changes_raise_no_alert(world, django_capture_on_commit_c
         tickets.ticket_update(ticket, actor=world.user("a", "admin"), priority="urgent")
     assert Event.objects.filter(name="ticket.priority_changed").exists()
     assert not Alert.objects.filter(alert_type="critical_ticket").exists()
+
+
+def test_put_subscriptions_replaces_the_callers_whole_set(world, api):
+    from apps.alerts.models import AlertSubscription
+    from tests.factories.alerts import AlertSubscriptionFactory
+
+    agent, admin = world.user("a", "support_agent"), world.user("a", "admin")
+    tenant = world.tenant("a")
+    kept = AlertSubscriptionFactory(tenant=tenant, user=agent, alert_type="job_failed", channels=["email"])
+    AlertSubscriptionFactory(tenant=tenant, user=agent, alert_type="custom")
+    others = AlertSubscriptionFactory(tenant=tenant, user=admin, alert_type="custom")
+    c = api.as_user(agent)
+    body = [{"alert_type": "job_failed", "channels": ["slack"], "notify_on_acknowledge": True}, {"alert_type": "sla_breached"}]
+    r = c.put("/api/v1/alerts/subscriptions", body, format="json")
+    assert r.status_code == 200, r.content
+    assert sorted(s["alert_type"] for s in r.json()) == ["job_failed", "sla_breached"]
+    mine = {s.alert_type: s for s in AlertSubscription.objects.filter(user=agent)}
+    assert set(mine) == {"job_failed", "sla_breached"}
+    assert mine["job_failed"].pk == kept.pk and mine["job_failed"].channels == ["slack"] and mine["job_failed"].notify_on_acknowledge
+    assert AlertSubscription.objects.filter(pk=others.pk).exists()  # someone else's set is not touched
+    # the {"subscriptions": [...]} envelope answers the same
+    again = c.put("/api/v1/alerts/subscriptions", {"subscriptions": [{"alert_type": "sla_breached"}]}, format="json")
+    assert again.status_code == 200 and [s["alert_type"] for s in again.json()] == ["sla_breached"]
+
+
+@pytest.mark.parametrize("body,message", [
+    ([{"alert_type": "job_failed"}, {"alert_type": "job_failed"}], "more than once"),
+    ([{"alert_type": "job_failed", "channels": ["pigeon"]}], "pigeon"),
+    ([{"alert_type": "no_such_type"}], "no_such_type"),
+    ([{"channels": ["email"]}], "alert_type"),
+    ({"alert_type": "job_failed"}, "list"),
+    ([{"alert_type": "job_failed", "user": 1}], "user"),
+])
+def test_put_subscriptions_refuses_bad_sets_and_changes_nothing(body, message, world, api):
+    from apps.alerts.models import AlertSubscription
+    from tests.factories.alerts import AlertSubscriptionFactory
+
+    agent = world.user("a", "support_agent")
+    AlertSubscriptionFactory(tenant=world.tenant("a"), user=agent, alert_type="custom")
+    r = api.as_user(agent).put("/api/v1/alerts/subscriptions", body, format="json")
+    assert r.status_code == 400, r.content
+    assert message in r.content.decode()
+    assert list(AlertSubscription.objects.filter(user=agent).values_list("alert_type", flat=True)) == ["custom"]
+
+
+def test_customers_have_no_subscription_set(world, api):
+    r = api.as_user(world.user("a", "customer")).put("/api/v1/alerts/subscriptions", [], format="json")
+    assert r.status_code == 403
+
+
+def test_put_subscriptions_never_crosses_tenants(world, api):
+    from apps.alerts.models import AlertSubscription
+    from tests.factories.alerts import AlertSubscriptionFactory
+
+    foreign = AlertSubscriptionFactory(tenant=world.tenant("b"), user=world.user("b", "admin"), alert_type="custom")
+    c = api.as_user(world.user("a", "admin"))
+    assert c.put("/api/v1/alerts/subscriptions", [{"alert_type": "job_failed"}], format="json").status_code == 200
+    assert AlertSubscription.objects.filter(pk=foreign.pk).exists()
+    assert not AlertSubscription.objects.filter(tenant=world.tenant("b"), user=world.user("a", "admin")).exists()
+    as_b = api.as_user(world.user("a", "admin"), organization="tenant-b")
+    assert as_b.put("/api/v1/alerts/subscriptions", [], format="json").status_code == 403

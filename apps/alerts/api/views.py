@@ -152,6 +152,17 @@ class AlertSubscriptionViewSet(TenantScopedViewSet):
     create_service = staticmethod(services.subscription_create)
     update_service = staticmethod(services.subscription_update)
     delete_service = staticmethod(services.subscription_delete)
+    action_permissions = {"replace_all": "add"}
+
+    @extend_schema(operation_id="alerts_subscriptions_replace_all", request=serializers.AlertSubscriptionSerializer(many=True),
+                   responses=serializers.AlertSubscriptionSerializer(many=True),
+                   summary="Replace your whole set of subscriptions (a list; or {\"subscriptions\": [...]})")
+    def replace_all(self, request):
+        """`PUT /api/v1/alerts/subscriptions` (routed on the list path by the urls' router)."""
+        data = request.data
+        entries = data.get("subscriptions", data) if isinstance(data, dict) and "subscriptions" in data else data
+        rows = services.subscriptions_replace(actor=request.user, subscriptions=entries)
+        return Response(self.get_serializer(rows, many=True).data)
 
 
 class SilenceViewSet(TenantScopedViewSet):
