@@ -23,7 +23,7 @@ from apps.core.policy import policy
 from apps.core.services import assign_tenant
 from apps.core.tenancy import acting
 
-from .choices import SEVERITY_RANK, AlertSource, AlertStatus, Severity
+from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .matching import labels_fingerprint, resource_fingerprint
 from .models import (
     Alert,
@@ -83,6 +83,40 @@ def _mute_reason(alert: Alert, now) -> str:
     return f"inhibited by {rule.name}" if rule is not None else ""
 
 
+BROADCAST_REFUSED = "Your role may not send broadcast alerts (alerts.broadcast: tenant admins); assign the alert to someone."
+
+
+def alert_create(*, actor, alert_type: str, title: str, severity: str = Severity.WARNING, message: str = "", assigned_to=None,
+                 labels: dict | None = None, expires_at=None) -> Alert:
+    """An alert raised by a person or an integration (seed 002 `create_alert` / `broadcast_alert`):
+    assigned to a staff member of the acting tenant, or — with the policy's `broadcast` action —
+    to all its staff. Deduplicated like any alert (same type, title, recipient and labels: another
+    occurrence)."""
+    probe = Alert(alert_type=alert_type, title=title)
+    assign_tenant(probe, actor=actor)
+    if actor is not None and not policy.allows(actor, "add", Alert):
+        raise PermissionDenied("Your role does not allow creating alerts.")
+    if alert_type not in AlertType.values:
+        raise ValidationError({"alert_type": f"Unknown alert type {alert_type!r}; use one of {', '.join(AlertType.values)}."})
+    if severity not in Severity.values:
+        raise ValidationError({"severity": f"Unknown severity {severity!r}; use info, warning or critical."})
+    if assigned_to is not None and not _is_tenant_staff(assigned_to, probe.tenant_id):
+        raise ValidationError({"assigned_to": "That person is not a staff member of this tenant."})
+    if not (title or "").strip():
+        raise ValidationError({"title": "Give the alert a title."})
+    # the same title to the same people again is another occurrence; another title is another alert
+    labels = {**(labels or {}), "title": title.strip(), "assignee": str(assigned_to.pk) if assigned_to is not None else "broadcast"}
+    alert, _ = alert_raise(tenant=probe.tenant_id, alert_type=alert_type, title=title.strip(), severity=severity, message=message,
+                           assigned_to=assigned_to, labels=labels, expires_at=expires_at, source=AlertSource.MANUAL, actor=actor)
+    return alert
+
+
+def _is_tenant_staff(user, tenant_id) -> bool:
+    from apps.tenants.models import Membership
+
+    return Membership.objects.filter(user=user, organization_id=tenant_id, is_active=True, role__in=STAFF_ROLES).exists()
+
+
 def alert_raise(
     *,
     tenant,
@@ -124,10 +158,8 @@ def alert_raise(
             fingerprint = resource_fingerprint(tenant_id, alert_type, resource_type, resource_id)
         else:
             fingerprint = labels_fingerprint(tenant_id, {k: v for k, v in full_labels.items() if k != "severity"})
-    if actor is not None and assigned_to is None:
-        ctx = acting(actor)
-        if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
-            raise PermissionDenied("Only tenant admins send broadcast alerts; assign the alert to someone.")
+    if actor is not None and assigned_to is None and not policy.allows(actor, "broadcast", Alert):
+        raise PermissionDenied(BROADCAST_REFUSED)
     with transaction.atomic():
         # the open row (the partial unique index), else the newest resolved one, which reopens
         # (alerts_resolved_fp_idx)
@@ -287,10 +319,8 @@ def alert_update(alert: Alert, *, actor, **fields) -> Alert:
     bad = set(fields) - allowed
     if bad:
         raise ValidationError(f"These fields cannot be changed: {', '.join(sorted(bad))}.")
-    if "assigned_to" in fields and fields["assigned_to"] is None and actor is not None:
-        ctx = acting(actor)
-        if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
-            raise PermissionDenied("Only tenant admins turn an alert into a broadcast.")
+    if "assigned_to" in fields and fields["assigned_to"] is None and actor is not None and not policy.allows(actor, "broadcast", Alert):
+        raise PermissionDenied(BROADCAST_REFUSED)
     for key, value in fields.items():
         setattr(alert, key, value)
     with transaction.atomic():

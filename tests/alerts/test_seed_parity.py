@@ -91,3 +91,31 @@ def test_put_subscriptions_never_crosses_tenants(world, api):
     assert not AlertSubscription.objects.filter(tenant=world.tenant("b"), user=world.user("a", "admin")).exists()
     as_b = api.as_user(world.user("a", "admin"), organization="tenant-b")
     assert as_b.put("/api/v1/alerts/subscriptions", [], format="json").status_code == 403
+
+
+def test_create_alert_through_the_api_broadcast_needs_the_broadcast_permission(world, api, monkeypatch):
+    body = {"alert_type": "custom", "severity": "critical", "title": "Datacenter power on battery", "message": "UPS engaged"}
+    admin = api.as_user(world.user("a", "admin"))
+    r = admin.post("/api/v1/alerts", body, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["assigned_to"] is None and r.json()["source"] == "manual" and r.json()["severity"] == "critical"
+    assert Alert.objects.get(pk=r.json()["id"]).tenant == world.tenant("a")
+    operator = api.as_user(world.user("a", "operator"))
+    refused = operator.post("/api/v1/alerts", {**body, "title": "another"}, format="json")
+    assert refused.status_code == 403 and "alerts.broadcast" in refused.json()["detail"]
+    agent = world.user("a", "support_agent")
+    assigned = operator.post("/api/v1/alerts", {**body, "title": "for the agent", "assigned_to": agent.pk}, format="json")
+    assert assigned.status_code == 201 and assigned.json()["assigned_to"] == agent.pk
+    assert api.as_user(world.user("a", "viewer")).post("/api/v1/alerts", {**body, "assigned_to": agent.pk}, format="json").status_code == 403
+    outsider = world.user("b", "viewer")
+    admin = api.as_user(world.user("a", "admin"))  # one client: as_user switches its credentials
+    bad = [({**body, "severity": "apocalyptic"}, "severity"), ({**body, "assigned_to": outsider.pk}, "assigned_to"), ({"severity": "info"}, "title")]
+    for payload, field in bad:
+        resp = admin.post("/api/v1/alerts", payload, format="json")
+        assert resp.status_code == 400 and field in resp.content.decode(), resp.content
+    # the policy's `broadcast` action is what decides (not a role list beside it)
+    from apps.core.choices import Role
+
+    monkeypatch.setitem(Alert.PORTAL_ROLE_ACTIONS, "broadcast", {*Alert.PORTAL_ROLE_ACTIONS["broadcast"], Role.OPERATOR})
+    operator = api.as_user(world.user("a", "operator"))
+    assert operator.post("/api/v1/alerts", {**body, "title": "now allowed"}, format="json").status_code == 201

@@ -63,6 +63,16 @@ class AlertViewSet(TenantScopedReadOnlyViewSet):
     def _answer(self, alert):
         return Response(self.get_serializer(self.get_queryset().get(pk=alert.pk)).data)
 
+    @extend_schema(request=serializers.AlertCreateSerializer, responses={201: serializers.AlertSerializer})
+    def create(self, request):
+        """Raise an alert: assigned to a staff member, or a broadcast to the tenant's staff."""
+        body = serializers.AlertCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alert = services.alert_create(actor=request.user, **body.validated_data)
+        # an alert assigned to someone else is not in the creator's list, but they see what they sent
+        shown = self.get_queryset().filter(pk=alert.pk).first() or alert
+        return Response(self.get_serializer(shown).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(request=None, responses=serializers.AlertSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
