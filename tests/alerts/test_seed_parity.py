@@ -119,3 +119,48 @@ def test_create_alert_through_the_api_broadcast_needs_the_broadcast_permission(w
     monkeypatch.setitem(Alert.PORTAL_ROLE_ACTIONS, "broadcast", {*Alert.PORTAL_ROLE_ACTIONS["broadcast"], Role.OPERATOR})
     operator = api.as_user(world.user("a", "operator"))
     assert operator.post("/api/v1/alerts", {**body, "title": "now allowed"}, format="json").status_code == 201
+
+
+def test_high_priority_items_in_queue_raise_and_resolve_an_alert(world):
+    from apps.alerts.checks import check_high_priority_queue_all
+
+    tenant = world.tenant("a")
+    tenant.settings = {**(tenant.settings or {}), "high_priority_queue_threshold": 3}
+    tenant.save()
+    waiting = [TicketFactory(tenant=tenant, priority=p, assignee=None) for p in ("high", "urgent", "critical")]
+    TicketFactory(tenant=tenant, priority="normal", assignee=None)  # not high priority
+    TicketFactory(tenant=world.tenant("b"), priority="high", assignee=None)  # another tenant's queue
+    check_high_priority_queue_all()
+    alert = Alert.objects.get(tenant=tenant, alert_type="high_priority_queue", status="firing")
+    assert alert.title.startswith("3 high-priority tickets") and not Alert.objects.filter(tenant=world.tenant("b"), alert_type="high_priority_queue").exists()
+    check_high_priority_queue_all()
+    alert.refresh_from_db()
+    assert alert.occurrences == 2  # still over: the same alert, counted
+    type(waiting[0]).objects.filter(pk=waiting[0].pk).update(assignee=world.user("a", "support_agent"))
+    check_high_priority_queue_all()
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
+
+
+def test_high_priority_queue_check_runs_on_beat():
+    from apps.alerts.schedules import SCHEDULES
+
+    assert any(s.task == "alerts.check_high_priority_queue" for s in SCHEDULES)
+
+
+def test_integrators_raise_payment_failed_through_the_api(world, api):
+    """An integration (a tenant account with a JWT) reports a failed payment: POST /api/v1/alerts;
+    the subscribers of payment_failed are in the fired event's notify block."""
+    from tests.factories.alerts import AlertSubscriptionFactory
+
+    agent = world.user("a", "support_agent")
+    AlertSubscriptionFactory(tenant=world.tenant("a"), user=agent, alert_type="payment_failed")
+    client = api.as_user(world.user("a", "admin"))
+    body = {"alert_type": "payment_failed", "severity": "critical", "title": "Payment failed for invoice INV-1042",
+            "message": "card declined", "labels": {"invoice": "INV-1042", "customer": "initech"}}
+    r = client.post("/api/v1/alerts", body, format="json")
+    assert r.status_code == 201, r.content
+    alert = Alert.objects.get(pk=r.json()["id"])
+    assert alert.alert_type == "payment_failed" and alert.labels["invoice"] == "INV-1042"
+    fired = Event.objects.get(name="alert.fired", payload__id=alert.pk)
+    assert agent.pk in fired.payload["notify"]["user_ids"]
