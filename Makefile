@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 TEST_ENV = DJANGO_ENV=test DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	CELERY_BROKER_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=true API_THROTTLE_AUTH=100000/min AXES_ENABLED=false
 
-.PHONY: run test bench lint fmt venv venv-dev migrate seed check-deploy clean
+.PHONY: run test test-peers bench lint fmt venv venv-dev migrate seed check-deploy clean
 
 $(VENV)/.base: requirements/base.txt requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,13 +47,19 @@ run: seed
 ## make test: the whole suite on PostgreSQL and Redis, as TEST_SHARDS (default 2) pytest processes
 ## at once (tests/run_shards.py); with PYTEST_ARGS, one pytest process on what they name.
 TEST_SHARDS ?= 2
-test: venv-dev
+test: venv-dev test-peers
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run >/dev/null || (echo "Missing migrations: run manage.py makemigrations" && exit 1)
 ifeq ($(strip $(PYTEST_ARGS)),)
 	$(TEST_ENV) TEST_SHARDS=$(TEST_SHARDS) $(PY) tests/run_shards.py
 else
 	$(TEST_ENV) $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 endif
+
+## make test-peers: install the Debian packages of the suite's real peers (.ci/peers.txt: sshd,
+## chromium, Alertmanager, redis-server, PostgreSQL) that are missing — as root with apt-get;
+## otherwise it lists them and the tests that need them skip, naming the package.
+test-peers:
+	@.ci/install-peers
 
 ## make bench: every benchmark under bench/, one line each
 bench: venv-dev

@@ -131,6 +131,31 @@ def check_unassigned_critical_all() -> tuple[int, int]:
     return raised, resolved
 
 
+HIGH_PRIORITY_QUEUE_THRESHOLD = 5  # default; tenant setting `high_priority_queue_threshold`
+
+
+def check_high_priority_queue_all() -> tuple[int, int]:
+    """Beat (seed 002 "high-priority items in queue"): a tenant whose unassigned open high, urgent
+    or critical tickets reach its threshold gets one alert (counted while it stays over),
+    resolved once the queue is below it. Returns (raised, resolved)."""
+    from apps.tickets.selectors import high_priority_waiting
+
+    raised = resolved = 0
+    for tenant in _tenants_with_tickets():
+        threshold = _tenant_setting(tenant, "high_priority_queue_threshold", HIGH_PRIORITY_QUEUE_THRESHOLD)
+        waiting = high_priority_waiting(tenant_id=tenant.pk)
+        keep: set[str] = set()
+        if waiting >= threshold:
+            keep.add(str(tenant.pk))
+            alert_raise(tenant=tenant, alert_type=AlertType.HIGH_PRIORITY_QUEUE, severity=Severity.WARNING, source=AlertSource.CHECK,
+                        title=f"{waiting} high-priority tickets waiting in the queue (threshold {threshold})",
+                        resource_type="tenants.organization", resource_id=str(tenant.pk),
+                        metadata={"url": "/admin/tickets/ticket/?assignee__isnull=True", "waiting": waiting, "threshold": threshold})
+            raised += 1
+        resolved += _resolve_missing(tenant, AlertType.HIGH_PRIORITY_QUEUE, "tenants.organization", keep)
+    return raised, resolved
+
+
 # -- rules -----------------------------------------------------------------------------------
 def _config(rule: AlertRule, default_type=AlertType.CUSTOM) -> dict:
     cfg = rule.alert_config or {}

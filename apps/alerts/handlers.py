@@ -69,6 +69,14 @@ def ticket_created(event) -> None:
         _raise_from(event, AlertType.CRITICAL_TICKET, Severity.CRITICAL, title_prefix="Critical ticket")
 
 
+@subscribe("ticket.priority_changed")
+def ticket_priority_changed(event) -> None:
+    """A ticket raised to critical after its creation: the same alert as a critical new ticket."""
+    p = event.payload or {}
+    if p.get("priority") == "critical" and p.get("old_priority") != "critical":
+        _raise_from(event, AlertType.CRITICAL_TICKET, Severity.CRITICAL, title_prefix="Critical ticket")
+
+
 @subscribe("ticket.escalated")
 def ticket_escalated(event) -> None:
     _raise_from(event, AlertType.ESCALATED_TICKET, Severity.WARNING, title_prefix="Ticket escalated")
@@ -87,6 +95,25 @@ def ticket_resolved(event) -> None:
 @subscribe("job_run.failed")
 def job_run_failed(event) -> None:
     _raise_from(event, AlertType.JOB_FAILED, Severity.WARNING, title_prefix="Job failed")
+
+
+JOB_SCHEDULE = "targets.jobschedule"
+
+
+@subscribe("job_schedule.missed")
+def job_schedule_missed(event) -> None:
+    """A scheduled run did not start within its grace time: an alert on the schedule (one per
+    schedule while open; acknowledged and escalated like any alert)."""
+    _raise_from(event, AlertType.SCHEDULE_MISSED, Severity.WARNING, title_prefix="Scheduled run missed")
+
+
+@subscribe("job_run.succeeded")
+def job_run_succeeded(event) -> None:
+    """The schedule's next run succeeded: its missed-run alert resolves."""
+    p = event.payload or {}
+    if event.tenant_id and p.get("schedule_id") is not None and not p.get("check_mode"):
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.SCHEDULE_MISSED], resource_type=JOB_SCHEDULE,
+                                    resource_id=p["schedule_id"], reason=f"Run #{p.get('id')} of the schedule succeeded.")
 
 
 @subscribe("endpoint.down")

@@ -10,4 +10,5 @@ SCHEDULES = [
     Schedule(name="alerts: daily summary", task="alerts.daily_summary", crontab="0 7 * * *"),
     Schedule(name="alerts: agent workload over threshold", task="alerts.check_workload", every_seconds=600),
     Schedule(name="alerts: critical tickets unassigned too long", task="alerts.check_unassigned_critical", every_seconds=300),
+    Schedule(name="alerts: high-priority items in queue", task="alerts.check_high_priority_queue", every_seconds=300),
 ]

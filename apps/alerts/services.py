@@ -23,7 +23,7 @@ from apps.core.services import assign_tenant
 from apps.core.tenancy import acting
 
 from . import ingest_config
-from .choices import SEVERITY_RANK, AlertSource, AlertStatus, Severity
+from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .ingest_config import hash_token
 from .matching import labels_fingerprint, resource_fingerprint
 from .models import (
@@ -84,6 +84,40 @@ def _mute_reason(alert: Alert, now) -> str:
     return f"inhibited by {rule.name}" if rule is not None else ""
 
 
+BROADCAST_REFUSED = "Your role may not send broadcast alerts (alerts.broadcast: tenant admins); assign the alert to someone."
+
+
+def alert_create(*, actor, alert_type: str, title: str, severity: str = Severity.WARNING, message: str = "", assigned_to=None,
+                 labels: dict | None = None, expires_at=None) -> Alert:
+    """An alert raised by a person or an integration (seed 002 `create_alert` / `broadcast_alert`):
+    assigned to a staff member of the acting tenant, or — with the policy's `broadcast` action —
+    to all its staff. Deduplicated like any alert (same type, title, recipient and labels: another
+    occurrence)."""
+    probe = Alert(alert_type=alert_type, title=title)
+    assign_tenant(probe, actor=actor)
+    if actor is not None and not policy.allows(actor, "add", Alert):
+        raise PermissionDenied("Your role does not allow creating alerts.")
+    if alert_type not in AlertType.values:
+        raise ValidationError({"alert_type": f"Unknown alert type {alert_type!r}; use one of {', '.join(AlertType.values)}."})
+    if severity not in Severity.values:
+        raise ValidationError({"severity": f"Unknown severity {severity!r}; use info, warning or critical."})
+    if assigned_to is not None and not _is_tenant_staff(assigned_to, probe.tenant_id):
+        raise ValidationError({"assigned_to": "That person is not a staff member of this tenant."})
+    if not (title or "").strip():
+        raise ValidationError({"title": "Give the alert a title."})
+    # the same title to the same people again is another occurrence; another title is another alert
+    labels = {**(labels or {}), "title": title.strip(), "assignee": str(assigned_to.pk) if assigned_to is not None else "broadcast"}
+    alert, _ = alert_raise(tenant=probe.tenant_id, alert_type=alert_type, title=title.strip(), severity=severity, message=message,
+                           assigned_to=assigned_to, labels=labels, expires_at=expires_at, source=AlertSource.MANUAL, actor=actor)
+    return alert
+
+
+def _is_tenant_staff(user, tenant_id) -> bool:
+    from apps.tenants.models import Membership
+
+    return Membership.objects.filter(user=user, organization_id=tenant_id, is_active=True, role__in=STAFF_ROLES).exists()
+
+
 def alert_raise(
     *,
     tenant,
@@ -127,10 +161,8 @@ def alert_raise(
             fingerprint = resource_fingerprint(tenant_id, alert_type, resource_type, resource_id)
         else:
             fingerprint = labels_fingerprint(tenant_id, {k: v for k, v in full_labels.items() if k != "severity"})
-    if actor is not None and assigned_to is None:
-        ctx = acting(actor)
-        if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
-            raise PermissionDenied("Only tenant admins send broadcast alerts; assign the alert to someone.")
+    if actor is not None and assigned_to is None and not policy.allows(actor, "broadcast", Alert):
+        raise PermissionDenied(BROADCAST_REFUSED)
     with transaction.atomic():
         # the open row (the partial unique index); resolved rows are history
         alert = Alert.objects.select_for_update().filter(tenant_id=tenant_id, fingerprint=fingerprint).exclude(status=AlertStatus.RESOLVED).first()
@@ -278,10 +310,8 @@ def alert_update(alert: Alert, *, actor, **fields) -> Alert:
     bad = set(fields) - allowed
     if bad:
         raise ValidationError(f"These fields cannot be changed: {', '.join(sorted(bad))}.")
-    if "assigned_to" in fields and fields["assigned_to"] is None and actor is not None:
-        ctx = acting(actor)
-        if not (ctx.is_platform or ctx.role in MANAGER_ROLES):
-            raise PermissionDenied("Only tenant admins turn an alert into a broadcast.")
+    if "assigned_to" in fields and fields["assigned_to"] is None and actor is not None and not policy.allows(actor, "broadcast", Alert):
+        raise PermissionDenied(BROADCAST_REFUSED)
     for key, value in fields.items():
         setattr(alert, key, value)
     with transaction.atomic():
@@ -557,6 +587,50 @@ def subscription_update(sub: AlertSubscription, *, actor, **fields) -> AlertSubs
 
 def subscription_delete(sub: AlertSubscription, *, actor) -> None:
     _delete_config(sub, actor=actor)
+
+
+SUBSCRIPTION_SET_FIELDS = {"alert_type", "enabled", "channels", "min_severity", "notify_on_acknowledge", "notify_on_resolve"}
+
+
+def subscriptions_replace(*, actor, subscriptions: list[dict]) -> list[AlertSubscription]:
+    """Replace the caller's whole set of subscriptions in the acting tenant at once (seed 002's
+    `PUT /api/v1/alerts/subscriptions`): types given are created or updated, the rest deleted.
+    All or nothing: one bad entry refuses the set and changes nothing."""
+    if not isinstance(subscriptions, list):
+        raise ValidationError({"subscriptions": "Send the whole set as a list of subscriptions, e.g. [{\"alert_type\": \"job_failed\"}]."})
+    seen: set[str] = set()
+    for i, entry in enumerate(subscriptions):
+        if not isinstance(entry, dict):
+            raise ValidationError({f"subscriptions[{i}]": "Each subscription is an object with an alert_type."})
+        unknown = set(entry) - SUBSCRIPTION_SET_FIELDS - {"id", "tenant"}
+        if unknown:
+            raise ValidationError({f"subscriptions[{i}]": f"Unknown field(s) {', '.join(sorted(unknown))} (a set is the caller's own; "
+                                                          f"known: {', '.join(sorted(SUBSCRIPTION_SET_FIELDS))})."})
+        if not entry.get("alert_type"):
+            raise ValidationError({f"subscriptions[{i}].alert_type": "Give the alert_type of each subscription."})
+        if entry["alert_type"] in seen:
+            raise ValidationError({f"subscriptions[{i}].alert_type": f"{entry['alert_type']} appears more than once in the set."})
+        seen.add(entry["alert_type"])
+    result = []
+    with transaction.atomic():
+        probe = AlertSubscription(user=actor)
+        assign_tenant(probe, actor=actor)
+        _check_subscriber(probe, actor)
+        current = {s.alert_type: s for s in AlertSubscription.objects.select_for_update().filter(tenant_id=probe.tenant_id, user=actor)}
+        for i, entry in enumerate(subscriptions):
+            fields = {k: v for k, v in entry.items() if k in SUBSCRIPTION_SET_FIELDS}
+            try:
+                sub = current.pop(fields["alert_type"], None)
+                if sub is None:
+                    sub = _save_config(AlertSubscription(user=actor, tenant_id=probe.tenant_id, **fields), actor=actor, action="add")
+                else:
+                    sub = _update_config(sub, actor=actor, fields=fields)
+            except ValidationError as exc:
+                raise ValidationError({f"subscriptions[{i}]": exc.messages}) from exc
+            result.append(sub)
+        for sub in current.values():
+            _delete_config(sub, actor=actor)
+    return result
 
 
 def silence_create(*, actor, **fields) -> Silence:

@@ -68,6 +68,14 @@ def check_workload_task() -> list[int]:
     return list(check_workload_all())
 
 
+@shared_task(base=PortalTask, name="alerts.check_high_priority_queue")
+def check_high_priority_queue_task() -> list[int]:
+    """Beat: alert when a tenant's high-priority tickets pile up unassigned; resolve when not."""
+    from .checks import check_high_priority_queue_all
+
+    return list(check_high_priority_queue_all())
+
+
 @shared_task(base=PortalTask, name="alerts.check_unassigned_critical")
 def check_unassigned_critical_task() -> list[int]:
     """Beat: alert on critical tickets unassigned for too long; resolve assigned ones."""

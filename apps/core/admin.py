@@ -75,10 +75,25 @@ def add_refusal(form, refusal: ValidationError | PermissionDenied, aliases: dict
 
 
 class TenantScopedAdmin(SimpleHistoryAdmin):
-    """Base ModelAdmin for portal models (history tab included)."""
+    """Base ModelAdmin for portal models (history tab included): django-simple-history's history
+    for models that keep one (`history = HistoricalRecords()`), Django's admin log for the rest."""
 
     show_full_result_count = False
     list_per_page = 50
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        self.keeps_history = hasattr(model._meta, "simple_history_manager_attribute")
+        if not self.keeps_history:
+            self.object_history_template = None  # Django's admin-log template
+
+    def get_urls(self):
+        return super().get_urls() if self.keeps_history else admin.ModelAdmin.get_urls(self)
+
+    def history_view(self, request, object_id, extra_context=None):
+        if self.keeps_history:
+            return super().history_view(request, object_id, extra_context)
+        return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
 
     # -- rows ------------------------------------------------------------------------------
     def get_queryset(self, request):

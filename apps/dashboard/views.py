@@ -44,7 +44,7 @@ def timeline_index(request):
     if not ctx.is_platform:
         url = timeline_url_for(request.user)
         if url is None:
-            raise Http404("No tenant timeline for you.")
+            raise PermissionDenied("Only tenant and platform staff have a tenant timeline.")
         return redirect(url)
     q = request.GET.get("q", "").strip()
     tenants = Organization.objects.visible_to(request.user).filter(kind=OrgKind.TENANT).order_by("name")

@@ -242,7 +242,7 @@ class DeploymentScheduleAdmin(TenantScopedAdmin):
 
     @admin.display(description="next run")
     def next_run(self, obj):
-        return obj.next_run_at
+        return obj.next_run_at or "never"  # a one-off done, or a cron no date matches
 
     @admin.display(description="periodic task")
     def periodic_task_link(self, obj):

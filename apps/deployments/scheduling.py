@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from apps.core.cron import cron_next, validate_cron
 
 TASK_NAME = "deployments.fire_schedule"
 MIN_INTERVAL = 60
@@ -26,10 +26,7 @@ def validate_timing(*, scheduled_at: datetime, cron_expression: str | None, inte
     if cron_expression and interval_seconds is not None:
         raise ValidationError({"cron_expression": "Give either a cron expression or an interval, not both."})
     if cron_expression is not None and cron_expression != "":
-        fields = cron_expression.split()
-        if len(fields) != 5 or not croniter.is_valid(cron_expression):
-            raise ValidationError({"cron_expression": f'"{cron_expression}" is not a valid cron expression '
-                                                      "(5 fields: minute hour day-of-month month day-of-week, e.g. \"0 2 * * 0\")."})
+        validate_cron(cron_expression, field="cron_expression")
     if interval_seconds is not None and not MIN_INTERVAL <= interval_seconds <= MAX_INTERVAL:
         raise ValidationError({"interval_seconds": f"The interval must be between {MIN_INTERVAL} seconds and "
                                                    f"{MAX_INTERVAL} seconds (30 days); got {interval_seconds}."})
@@ -37,16 +34,9 @@ def validate_timing(*, scheduled_at: datetime, cron_expression: str | None, inte
         raise ValidationError({"scheduled_at": f"{scheduled_at.isoformat()} is in the past; a one-time schedule must be in the future."})
 
 
-def cron_next(expression: str, *, after: datetime, tz: str) -> datetime:
-    """The next fire time of a cron expression after `after`, evaluated in wall-clock time of `tz`
-    (so "0 2 * * 0" stays 02:00 local across DST); returned in UTC."""
-    zone = ZoneInfo(tz)
-    it = croniter(expression, after.astimezone(zone))
-    return it.get_next(datetime).astimezone(ZoneInfo("UTC"))
-
-
 def next_run_for(*, scheduled_at: datetime, cron_expression: str | None, interval_seconds: int | None, tz: str,
                  last_fired_at: datetime | None = None, one_off_done: bool = False, now: datetime | None = None) -> datetime | None:
+    """The next fire time in UTC; None when there is none (a one-off done, a cron that never fires)."""
     now = now or timezone.now()
     if cron_expression:
         return cron_next(cron_expression, after=max(now, scheduled_at - timedelta(seconds=1)), tz=tz)

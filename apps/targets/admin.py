@@ -227,7 +227,10 @@ class JobScheduleAdmin(TenantScopedAdmin):
     def preview(self, obj):
         if not obj or not obj.pk:
             return "-"
-        return format_html_join(mark_safe("<br>"), "{}", ((d.strftime("%Y-%m-%d %H:%M %Z"),) for d in next_runs(obj)))
+        runs = next_runs(obj)
+        if not runs:
+            return "never"  # a cron no date matches (saved before validation refused it)
+        return format_html_join(mark_safe("<br>"), "{}", ((d.strftime("%Y-%m-%d %H:%M %Z"),) for d in runs))
 
     def save_model(self, request, obj, form, change):
         data = {k: v for k, v in form.cleaned_data.items() if k not in ("job", "targets", "groups")}

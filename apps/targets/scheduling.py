@@ -7,9 +7,10 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from apps.core.cron import cron_prev, cron_problem, cron_runs
 
 TASK_NAME = "targets.run_schedule"
 
@@ -22,8 +23,8 @@ def validate_schedule_fields(schedule) -> None:
     errors = {}
     if bool(schedule.cron) == bool(schedule.interval_seconds):
         errors["cron"] = "Give either a cron expression or an interval, not both."
-    elif schedule.cron and (len(schedule.cron.split()) != 5 or not croniter.is_valid(schedule.cron)):
-        errors["cron"] = f'"{schedule.cron}" is not a valid cron expression (5 fields: minute hour day-of-month month day-of-week).'
+    elif schedule.cron and cron_problem(schedule.cron):
+        errors["cron"] = cron_problem(schedule.cron)
     if schedule.timezone not in available_timezones():
         errors["timezone"] = f'Unknown time zone "{schedule.timezone}".'
     if not isinstance(schedule.params, dict):
@@ -46,17 +47,9 @@ def next_runs(schedule, *, count: int = 10, start: datetime | None = None) -> li
         while first < now:
             first += step
         return [first + step * i for i in range(count)]
-    if not schedule.cron or not croniter.is_valid(schedule.cron):
+    if not schedule.cron:
         return []
-    it = croniter(schedule.cron, now)
-    out: list[datetime] = []
-    while len(out) < count:
-        nxt = it.get_next(datetime)
-        # When clocks fall back, croniter yields the repeated wall time twice; beat fires once.
-        if out and nxt.replace(tzinfo=None) == out[-1].replace(tzinfo=None):
-            continue
-        out.append(nxt)
-    return out
+    return cron_runs(schedule.cron, after=now, tz=schedule.timezone, count=count)  # [] when it never fires
 
 
 def previous_run(schedule, *, now: datetime | None = None) -> datetime | None:
@@ -67,8 +60,7 @@ def previous_run(schedule, *, now: datetime | None = None) -> datetime | None:
             return None
         due = schedule.last_fired_at + timedelta(seconds=schedule.interval_seconds)
         return due if due <= now else None
-    zone = ZoneInfo(schedule.timezone)
-    return croniter(schedule.cron, now.astimezone(zone)).get_prev(datetime)
+    return cron_prev(schedule.cron, before=now, tz=schedule.timezone)
 
 
 def sync_periodic_task(schedule) -> None:

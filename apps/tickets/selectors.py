@@ -38,6 +38,15 @@ def unassigned_critical(*, tenant_id: int, older_than: timedelta) -> QuerySet:
     ).order_by("created_at")
 
 
+HIGH_PRIORITIES = (TicketPriority.HIGH, TicketPriority.URGENT, TicketPriority.CRITICAL)
+
+
+def high_priority_waiting(*, tenant_id: int) -> int:
+    """Open high/urgent/critical tickets of a tenant that no one has taken (the queue)."""
+    return Ticket.objects.filter(tenant_id=tenant_id, priority__in=HIGH_PRIORITIES, assignee__isnull=True,
+                                 status__in=list(OPEN_STATUSES)).count()
+
+
 def tickets_at_risk(*, tenant_id: int, include_breached: bool = True) -> QuerySet:
     """Tickets of a tenant whose clock runs and that the sweep flagged at risk (or breached)."""
     flagged = Q(sla_at_risk=True)

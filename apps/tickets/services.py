@@ -546,6 +546,7 @@ def ticket_update(ticket: Ticket, *, actor, subject=None, priority=None, tags=No
     _require(actor, "change", ticket)
     with transaction.atomic():
         ticket = _lock(ticket)
+        old_priority = ticket.priority
         if subject is not None:
             ticket.subject = subject.strip()
         if tags is not None:
@@ -559,6 +560,9 @@ def ticket_update(ticket: Ticket, *, actor, subject=None, priority=None, tags=No
             _timeline(ticket, TimelineKind.PRIORITY, actor=actor, text=f"{old} → {priority}", old=old, new=priority)
         ticket.full_clean(exclude=["number"])
         ticket.save()
+        if priority is not None and priority != old_priority:
+            # the alerts app raises a critical-ticket alert when this reaches critical (docs/events.md)
+            publish("ticket.priority_changed", tenant=ticket.tenant_id, actor=actor, payload=ticket_payload(ticket, old_priority=old_priority))
     return ticket
 
 

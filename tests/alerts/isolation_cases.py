@@ -35,6 +35,8 @@ CASES = [
         api_list="alert-list",
         api_detail="alert-detail",
         admin_model=Alert,
+        # POST /api/v1/alerts (seed 002 create/broadcast) addressed to tenant B's staff
+        create_payload=lambda w, foreign: {"title": "cross-tenant", "assigned_to": w.user("b", "support_agent").pk},
         patch_payload={"title": "hijacked"},
     ),
     IsolationCase(

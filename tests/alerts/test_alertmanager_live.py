@@ -2,7 +2,6 @@
 server: alerts arrive, deduplicate and resolve in the portal."""
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -15,8 +14,8 @@ from apps.alerts.choices import AlertStatus
 from apps.alerts.models import Alert
 from apps.alerts.services import ingest_token_create
 from tests.conftest import wait_for
+from tests.peers import program
 
-AM = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
@@ -57,7 +56,7 @@ receivers:
 """)
     port = _port()
     proc = subprocess.Popen(
-        [AM, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+        [program("prometheus-alertmanager"), f"--config.file={config}", f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
          "--cluster.listen-address=", "--log.level=warn"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -202,3 +202,33 @@ def test_missed_one_time_schedule_is_fired_once_by_the_sweeper(world, inst, djan
         assert services.schedules_fire_missed(now=later) == 0
         assert services.schedule_fire(schedule_id=result["schedule_id"]) is None  # a late beat fire does not run it twice
     assert Operation.objects.filter(schedule_id=result["schedule_id"]).count() == 1
+
+
+@pytest.mark.parametrize("cron", ["0 0 30 2 *", "0 0 31 2 *", "0 0 31 6 *"])
+def test_cron_that_never_fires_is_refused(cron, world, inst, api):
+    client = api.as_user(world.user("a", "operator"))
+    body = {"operation": "suspend", "instance_id": inst.pk, "scheduled_at": FUTURE.isoformat(), "cron_expression": cron}
+    resp = client.post(reverse("deployment-schedule-create"), body, format="json")
+    assert resp.status_code == 400, resp.content
+    assert "never fires" in resp.content.decode()
+    assert not DeploymentSchedule.objects.exists() and not PeriodicTask.objects.filter(name__startswith="deployments.schedule:").exists()
+
+
+def test_stored_never_firing_cron_breaks_no_list(world, inst, api, client):
+    result = sched(world, inst, cron_expression="0 2 * * 0")
+    # a row saved before the validation existed: its next run cannot be computed
+    from django_celery_beat.models import CrontabSchedule
+
+    task = DeploymentSchedule.objects.get(pk=result["schedule_id"]).periodic_task
+    CrontabSchedule.objects.filter(pk=task.crontab_id).update(day_of_month="30", month_of_year="2")
+    user = world.user("a", "admin")
+    c = api.as_user(user)
+    listing = c.get(reverse("deploymentschedule-list"))
+    assert listing.status_code == 200, listing.content
+    rows = listing.json()["results"] if isinstance(listing.json(), dict) else listing.json()
+    assert [r["next_run_at"] for r in rows] == [None]
+    assert c.get(reverse("deploymentschedule-detail", args=[result["schedule_id"]])).status_code == 200
+    client.force_login(user)
+    page = client.get(reverse("admin:deployments_deploymentschedule_changelist"))
+    assert page.status_code == 200 and "never" in page.content.decode()
+    assert client.get(reverse("admin:deployments_deploymentschedule_change", args=[result["schedule_id"]])).status_code == 200

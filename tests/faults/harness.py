@@ -23,9 +23,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.peers import program
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def pg_bin() -> Path:
+    """PostgreSQL's server binaries (the newest /usr/lib/postgresql/<version>/bin); skips naming the
+    package when they are missing."""
+    return Path(program("initdb")).parent
 
 
 def free_port() -> int:
@@ -59,7 +66,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [program("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.tmp), "--logfile", str(self.tmp / f"redis-{self.port}.log")],
         )
         wait_port(self.port)
@@ -73,18 +80,18 @@ class RedisServer:
 
 
 class PostgresCluster:
-    """A private PostgreSQL 15 cluster (initdb, trust auth) that a test may restart at will."""
+    """A private PostgreSQL cluster (initdb, trust auth) that a test may restart at will."""
 
     def __init__(self, tmp: Path):
         self.dir = tmp / "pgdata"
         self.port = free_port()
         self.log = tmp / "pg.log"
-        subprocess.run([PG_BIN / "initdb", "-D", self.dir, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        subprocess.run([pg_bin() / "initdb", "-D", self.dir, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
                        check=True, capture_output=True, **_as_postgres_user())
         self.ctl("start", "-w", "-o", f"-p {self.port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off")
 
     def ctl(self, *args):
-        subprocess.run([PG_BIN / "pg_ctl", "-D", self.dir, "-l", self.log, *args], check=True, capture_output=True, **_as_postgres_user())
+        subprocess.run([pg_bin() / "pg_ctl", "-D", self.dir, "-l", self.log, *args], check=True, capture_output=True, **_as_postgres_user())
 
     def url(self, db: str) -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{db}"

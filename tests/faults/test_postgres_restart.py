@@ -17,12 +17,12 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.faults.harness import (
-    PG_BIN,
     PostgresCluster,
     SmtpSink,
     chown_to_postgres,
     http,
     jwt_for,
+    pg_bin,
     portal_env,
     start_web,
     start_worker,
@@ -33,8 +33,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 
 def test_web_and_worker_recover_from_a_postgres_restart(world, private_redis, test_db_url, tmp_path):
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail("PostgreSQL 15 binaries not found at /usr/lib/postgresql/15/bin")
+    pg = pg_bin()
     # pytest's tmp dirs are private to root (0700): the cluster lives in its own dir the
     # `postgres` user can reach, removed at the end.
     pgdir = Path(tempfile.mkdtemp(prefix="opsportal-faults-pg-"))
@@ -44,10 +43,10 @@ def test_web_and_worker_recover_from_a_postgres_restart(world, private_redis, te
     web = worker = None
     smtp = SmtpSink().start()
     try:
-        subprocess.run([PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "portal"], check=True)
-        dump = subprocess.run([PG_BIN / "pg_dump", "--no-owner", test_db_url.replace("postgres://", "postgresql://")],
+        subprocess.run([pg / "createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "portal"], check=True)
+        dump = subprocess.run([pg / "pg_dump", "--no-owner", test_db_url.replace("postgres://", "postgresql://")],
                               check=True, capture_output=True)
-        subprocess.run([PG_BIN / "psql", "-q", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "portal"],
+        subprocess.run([pg / "psql", "-q", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "portal"],
                        input=dump.stdout, check=True, capture_output=True)
         env = portal_env(database_url=cluster.url("portal"), redis_url=private_redis.url, DB_CONN_MAX_AGE=60,
                          EMAIL_URL=f"smtp://127.0.0.1:{smtp.port}", NOTIFICATIONS_RATE_LIMIT_COUNT=100000)

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import ScopedModelSerializer
 
+from ..choices import AlertType, Severity
 from ..models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, RunbookRequest, Silence
 
 User = get_user_model()
@@ -67,6 +68,18 @@ class AlertSubscriptionSerializer(ScopedModelSerializer):
         fields = ["id", "tenant", "user", "alert_type", "enabled", "channels", "min_severity", "notify_on_acknowledge", "notify_on_resolve"]
         validators = []  # uniqueness per tenant is checked by the service's full_clean
         extra_kwargs = {"tenant": {"required": False}}
+
+
+class AlertCreateSerializer(serializers.Serializer):
+    """`POST /api/v1/alerts`: without `assigned_to` the alert is a broadcast (alerts.broadcast)."""
+
+    alert_type = serializers.ChoiceField(choices=AlertType.choices, default=AlertType.CUSTOM)
+    severity = serializers.ChoiceField(choices=Severity.choices, default=Severity.WARNING)
+    title = serializers.CharField(max_length=255)
+    message = serializers.CharField(required=False, allow_blank=True, default="")
+    assigned_to = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False, allow_null=True, default=None)
+    labels = serializers.DictField(child=serializers.CharField(), required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class SilenceSerializer(ScopedModelSerializer):

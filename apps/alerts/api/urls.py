@@ -15,7 +15,15 @@ from .views import (
     TenantTimelineView,
 )
 
-router = SimpleRouter()  # both slash forms answer (config/urls.py: either_form)
+
+class Router(SimpleRouter):
+    """SimpleRouter whose list path also takes PUT for a viewset with `replace_all` (seed 002:
+    `PUT /api/v1/alerts/subscriptions` replaces the caller's whole set)."""
+
+    routes = [SimpleRouter.routes[0]._replace(mapping={**SimpleRouter.routes[0].mapping, "put": "replace_all"}), *SimpleRouter.routes[1:]]
+
+
+router = Router()  # both slash forms answer (config/urls.py: either_form)
 # Sub-resources first: "alerts/<pk>" would otherwise swallow "alerts/rules".
 router.register("alerts/rules", AlertRuleViewSet, basename="alertrule")
 router.register("alerts/subscriptions", AlertSubscriptionViewSet, basename="alertsubscription")

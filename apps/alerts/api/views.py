@@ -69,6 +69,16 @@ class AlertViewSet(TenantScopedReadOnlyViewSet):
     def _answer(self, alert):
         return Response(self.get_serializer(self.get_queryset().get(pk=alert.pk)).data)
 
+    @extend_schema(request=serializers.AlertCreateSerializer, responses={201: serializers.AlertSerializer})
+    def create(self, request):
+        """Raise an alert: assigned to a staff member, or a broadcast to the tenant's staff."""
+        body = serializers.AlertCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alert = services.alert_create(actor=request.user, **body.validated_data)
+        # an alert assigned to someone else is not in the creator's list, but they see what they sent
+        shown = self.get_queryset().filter(pk=alert.pk).first() or alert
+        return Response(self.get_serializer(shown).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(request=None, responses=serializers.AlertSerializer)
     @action(detail=True, methods=["post"])
     def acknowledge(self, request, pk=None):
@@ -158,6 +168,17 @@ class AlertSubscriptionViewSet(TenantScopedViewSet):
     create_service = staticmethod(services.subscription_create)
     update_service = staticmethod(services.subscription_update)
     delete_service = staticmethod(services.subscription_delete)
+    action_permissions = {"replace_all": "add"}
+
+    @extend_schema(operation_id="alerts_subscriptions_replace_all", request=serializers.AlertSubscriptionSerializer(many=True),
+                   responses=serializers.AlertSubscriptionSerializer(many=True),
+                   summary="Replace your whole set of subscriptions (a list; or {\"subscriptions\": [...]})")
+    def replace_all(self, request):
+        """`PUT /api/v1/alerts/subscriptions` (routed on the list path by the urls' router)."""
+        data = request.data
+        entries = data.get("subscriptions", data) if isinstance(data, dict) and "subscriptions" in data else data
+        rows = services.subscriptions_replace(actor=request.user, subscriptions=entries)
+        return Response(self.get_serializer(rows, many=True).data)
 
 
 class SilenceViewSet(TenantScopedViewSet):

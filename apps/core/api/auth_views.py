@@ -32,7 +32,7 @@ def _locked_out() -> exceptions.Throttled:
     when = f"try again in {minutes} minutes" if minutes else "try again later"
     return exceptions.Throttled(
         wait=cool_off.total_seconds() if cool_off else None,
-        detail=f"Too many failed sign-ins for this account from this address: {when}, or ask an administrator to unlock it.")
+        detail=f"Too many failed logins for this account from this address: {when}, or ask an administrator to unlock it.")
 
 
 class TokenObtainSerializer(TokenObtainPairSerializer):
