@@ -29,9 +29,10 @@ class _ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+    related = ()  # the foreign keys the inline shows: joined, not one query per row
 
     def get_queryset(self, request):
-        return self.model.objects.visible_to(request.user)
+        return self.model.objects.visible_to(request.user).select_related(*self.related)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -45,12 +46,14 @@ class _ReadOnlyInline(admin.TabularInline):
 
 class MessageInline(_ReadOnlyInline):
     model = TicketMessage
+    related = ("author",)
     fields = ("created_at", "author", "author_type", "is_internal", "body")
     readonly_fields = fields
 
 
 class AttachmentInline(_ReadOnlyInline):
     model = TicketAttachment
+    related = ("uploaded_by",)
     fields = ("created_at", "download", "content_type", "size", "uploaded_by")
     readonly_fields = fields
 
@@ -65,6 +68,7 @@ class AttachmentInline(_ReadOnlyInline):
 class TimelineInline(_ReadOnlyInline):
     model = TicketEvent
     verbose_name_plural = "timeline"
+    related = ("actor",)
     fields = ("created_at", "kind", "actor", "text")
     readonly_fields = fields
 
