@@ -41,7 +41,7 @@ def search_tickets(queryset: QuerySet, term: str, *, user) -> QuerySet:
     read (customers: not internal notes); PostgreSQL answers both through GIN trigram indexes
     on UPPER(subject) and UPPER(body). Rank: subject equal to the phrase 3, subject starting
     with it 2, containing it 1, only a message 0."""
-    term = term.strip()
+    term = term.replace("\x00", "").strip()  # as DRF's SearchFilter: PostgreSQL refuses NUL in a string
     if not term:
         return queryset
     number = as_ticket_number(term)
