@@ -131,9 +131,15 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
 
     # -- permissions: the policy, same as the API ------------------------------------------
     def _allowed(self, request, action, obj=None):
-        if obj is not None:
-            return policy.allows_object(request.user, action, obj)
-        return policy.allows(request.user, action, self.model)
+        # memoized per request: a change page asks the same row-level question a dozen times
+        key = (action, self.model._meta.label, obj._meta.label if obj is not None else None, getattr(obj, "pk", None))
+        answers = request.__dict__.setdefault("_portal_permission_answers", {})
+        if key not in answers:
+            if obj is not None:
+                answers[key] = policy.allows_object(request.user, action, obj)
+            else:
+                answers[key] = policy.allows(request.user, action, self.model)
+        return answers[key]
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff and (self._allowed(request, "view", obj) or self._allowed(request, "change", obj))

@@ -3,6 +3,7 @@ queries), SLA policies, business calendars and agents. Every write calls a servi
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils.html import format_html
@@ -14,6 +15,7 @@ from . import services, sla_config
 from .choices import TicketStatus
 from .models import STAFF_WORKERS, BusinessCalendar, SlaPolicy, Ticket, TicketAgent, TicketAttachment, TicketEvent, TicketMessage
 from .pagination import CappedCountPaginator
+from .search import ORDERINGS, ordering_for, search_tickets
 
 
 def _staff_users(request):
@@ -29,9 +31,10 @@ class _ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+    related = ()  # the foreign keys the inline shows: joined, not one query per row
 
     def get_queryset(self, request):
-        return self.model.objects.visible_to(request.user)
+        return self.model.objects.visible_to(request.user).select_related(*self.related)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -45,12 +48,14 @@ class _ReadOnlyInline(admin.TabularInline):
 
 class MessageInline(_ReadOnlyInline):
     model = TicketMessage
+    related = ("author",)
     fields = ("created_at", "author", "author_type", "is_internal", "body")
     readonly_fields = fields
 
 
 class AttachmentInline(_ReadOnlyInline):
     model = TicketAttachment
+    related = ("uploaded_by",)
     fields = ("created_at", "download", "content_type", "size", "uploaded_by")
     readonly_fields = fields
 
@@ -65,6 +70,7 @@ class AttachmentInline(_ReadOnlyInline):
 class TimelineInline(_ReadOnlyInline):
     model = TicketEvent
     verbose_name_plural = "timeline"
+    related = ("actor",)
     fields = ("created_at", "kind", "actor", "text")
     readonly_fields = fields
 
@@ -87,13 +93,34 @@ class TicketChangeForm(forms.ModelForm):
         fields = ("subject", "priority", "assignee", "tags", "metadata")
 
 
+class TicketChangeList(ChangeList):
+    """Sorts only by the API's orderings (one column, then the id the same way: an index scan);
+    any other column falls back to newest first; a search without a sort column ranks."""
+
+    def get_ordering(self, request, queryset):
+        if ORDER_VAR not in self.params:
+            return ordering_for(None)
+        first = super().get_ordering(request, queryset)[0]
+        sign, column = ("-", first[1:]) if first.startswith("-") else ("", first)
+        names = {col: name for name, col in ORDERINGS.items()}
+        return ordering_for(f"{sign}{names[column]}") if column in names else ordering_for(None)
+
+    def get_queryset(self, request, exclude_parameters=None):
+        qs = super().get_queryset(request, exclude_parameters)
+        if ORDER_VAR not in self.params and "search_rank" in qs.query.annotations:
+            qs = qs.order_by(*ordering_for(None, searching=True))  # the search runs after the ordering
+        return qs
+
+
 @admin.register(Ticket)
 class TicketAdmin(TenantScopedAdmin):
-    list_display = ("number", "subject", "tenant", "status", "priority", "assignee", "escalation_level",
+    list_display = ("number", "subject", "tenant", "status", "priority_label", "assignee", "escalation_level",
                     "sla_at_risk", "breached", "resolution_due_at", "created_at")
+    sortable_by = ("status", "priority_label", "resolution_due_at", "created_at")
     list_filter = ("status", "priority", "target_type", "escalation_level", "sla_at_risk",
                    "first_response_breached", "resolution_breached", "tenant")
-    search_fields = ("=number", "subject")
+    search_fields = ("number", "subject")  # shows the box; get_search_results does the searching
+    search_help_text = "A ticket number (any case) or a phrase in the subject or a message."
     list_select_related = ("tenant", "assignee")
     paginator = CappedCountPaginator
     inlines = [MessageInline, AttachmentInline, TimelineInline]
@@ -136,6 +163,16 @@ class TicketAdmin(TenantScopedAdmin):
             kwargs["queryset"] = _staff_users(request)
             return db_field.formfield(**kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changelist(self, request, **kwargs):
+        return TicketChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        return search_tickets(queryset, search_term, user=request.user), False
+
+    @admin.display(description="priority", ordering="priority_rank")
+    def priority_label(self, obj):
+        return obj.get_priority_display()
 
     @admin.display(boolean=True, description="breached")
     def breached(self, obj):

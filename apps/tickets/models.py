@@ -165,6 +165,13 @@ class Ticket(TenantOwnedModel):
     subject = models.CharField(max_length=200)
     status = models.CharField(max_length=12, choices=TicketStatus.choices, default=TicketStatus.OPEN)
     priority = models.CharField(max_length=10, choices=TicketPriority.choices, default=TicketPriority.NORMAL)
+    # severity as a number (low 1 … critical 5) for ordering by an index; the database computes
+    # it from `priority` on every write, so no writer can leave it stale
+    priority_rank = models.GeneratedField(
+        expression=models.Case(*[models.When(priority=p, then=models.Value(i)) for i, p in enumerate(TicketPriority.values, 1)],
+                               default=models.Value(0)),
+        output_field=models.SmallIntegerField(), db_persist=True,
+    )
     origin_type = models.CharField(max_length=10, choices=ActorType.choices, editable=False)
     target_type = models.CharField(max_length=10, choices=ActorType.choices)
     customer = models.ForeignKey(
@@ -205,7 +212,11 @@ class Ticket(TenantOwnedModel):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "status", "-created_at"], name="tickets_tenant_status_idx"),
-            models.Index(fields=["tenant", "-created_at"], name="tickets_tenant_created_idx"),
+            # every ordering the API and admin offer (apps/tickets/search.py): tenant, key, id
+            models.Index(fields=["tenant", "-created_at", "-id"], name="tickets_tenant_created_id_idx"),
+            models.Index(fields=["tenant", "priority_rank", "id"], name="tickets_tenant_prio_id_idx"),
+            models.Index(fields=["tenant", "status", "id"], name="tickets_tenant_status_id_idx"),
+            models.Index(fields=["tenant", "resolution_due_at", "id"], name="tickets_tenant_res_due_id_idx"),
             models.Index(fields=["customer", "-created_at"], name="tickets_customer_idx"),
             models.Index(fields=["partner", "-created_at"], name="tickets_partner_idx"),
             models.Index(fields=["assignee", "status"], name="tickets_assignee_status_idx"),

@@ -1,9 +1,13 @@
 import django_filters
 from django.db import connection
 from django.db.models import Q
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.settings import api_settings
 
 from ..choices import TicketPriority, TicketStatus
 from ..models import Ticket
+from ..search import ALLOWED_ORDERINGS, ordering_for, search_tickets
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -33,3 +37,28 @@ class TicketFilter(django_filters.FilterSet):
     def filter_breached(self, queryset, name, value):
         cond = Q(first_response_breached=True) | Q(resolution_breached=True)
         return queryset.filter(cond) if value else queryset.exclude(cond)
+
+
+class TicketSearchFilter(SearchFilter):
+    """`?search=`: a ticket number (any case, exact) or a phrase in the subject or a message,
+    ranked (`apps.tickets.search.search_tickets`, which the admin uses too)."""
+
+    search_description = "A ticket number (any case) or a phrase found in the subject or a message."
+
+    def filter_queryset(self, request, queryset, view):
+        return search_tickets(queryset, request.query_params.get(self.search_param, ""), user=request.user)
+
+
+class TicketOrderingFilter(OrderingFilter):
+    """`?ordering=`: one of `ALLOWED_ORDERINGS`, each an index scan ending with the id; anything
+    else is a 400 naming them. Without it: newest first, or by rank when searching."""
+
+    ordering_description = f"One of {', '.join(ALLOWED_ORDERINGS)}; default -created_at (by rank when searching)."
+
+    def get_ordering(self, request, queryset, view):
+        name = request.query_params.get(self.ordering_param, "").strip()
+        searching = bool(request.query_params.get(api_settings.SEARCH_PARAM, "").strip())
+        try:
+            return ordering_for(name or None, searching=searching)
+        except ValueError as exc:
+            raise ValidationError({self.ordering_param: [str(exc)]}) from exc

@@ -1,5 +1,6 @@
 from django.db.models import Prefetch
 from django.http import FileResponse
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import parsers, status
 from rest_framework.decorators import action
@@ -12,7 +13,8 @@ from apps.core.api.viewsets import TenantScopedCreateReadViewSet
 from .. import services
 from ..models import Ticket, TicketAttachment, TicketEvent, TicketMessage
 from ..pagination import TicketPagination
-from .filters import TicketFilter
+from ..search import ORDERINGS
+from .filters import TicketFilter, TicketOrderingFilter, TicketSearchFilter
 from .serializers import (
     AssignSerializer,
     AttachmentSerializer,
@@ -41,9 +43,9 @@ class TicketViewSet(TenantScopedCreateReadViewSet):
     filterset_class = TicketFilter
     pagination_class = TicketPagination
     parser_classes = PARSERS
-    search_fields = ["=number", "subject"]
-    ordering_fields = ["created_at", "priority", "status", "resolution_due_at"]
-    ordering = ["-created_at", "-id"]
+    # search before ordering: the ordering may be by the search's rank
+    filter_backends = [DjangoFilterBackend, TicketSearchFilter, TicketOrderingFilter]
+    ordering_fields = list(ORDERINGS)
     action_permissions = {
         "messages": "reply",
         "assign": "assign",
