@@ -4,7 +4,10 @@ what that engine cannot run (backreferences, lookaround) is a 400 at save time n
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import pickle
+import signal
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -18,26 +21,42 @@ HOSTILE = "a" * 30 + "!"
 DEADLINE = 5.0
 
 
-def _child(queue, fn, args):
-    try:
-        queue.put(("ok", fn(*args)))
-    except ValidationError as exc:
-        queue.put(("invalid", exc.messages))
-
-
 def within_deadline(fn, *args):
     """Run fn(*args) in a forked child and kill it after DEADLINE seconds: a backtracking regex
-    holds the GIL, so a thread could not be abandoned, and a hung test must not hold the suite."""
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(queue, fn, args), daemon=True)
-    proc.start()
-    proc.join(DEADLINE)
-    if proc.is_alive():
-        proc.kill()
-        proc.join()
-        pytest.fail(f"{fn.__name__} still running after {DEADLINE} s: the regex backtracks")
-    return queue.get(timeout=1)
+    holds the GIL, so a thread could not be abandoned, and a hung test must not hold the suite.
+    The child only computes, writes its answer to a pipe and leaves with os._exit (no
+    multiprocessing feeder threads or finalizers, which can wait on locks other tests' threads
+    held at the fork)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_end)
+        try:
+            try:
+                answer = ("ok", fn(*args))
+            except ValidationError as exc:
+                answer = ("invalid", exc.messages)
+            os.write(write_end, pickle.dumps(answer))
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while time.monotonic() < deadline:
+            done, _status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.02)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"{fn.__name__} still running after {DEADLINE} s: the regex backtracks")
+        with os.fdopen(read_end, "rb") as pipe:
+            read_end = None
+            return pickle.loads(pipe.read())
+    finally:
+        if read_end is not None:
+            os.close(read_end)
 
 
 def test_param_pattern_runs_in_linear_time():

@@ -171,7 +171,8 @@ class AlertSubscriptionViewSet(TenantScopedViewSet):
     action_permissions = {"replace_all": "add"}
 
     @extend_schema(operation_id="alerts_subscriptions_replace_all", request=serializers.AlertSubscriptionSerializer(many=True),
-                   responses=serializers.AlertSubscriptionSerializer(many=True),
+                   # the whole set as a plain array (a list serializer here would be documented as a page)
+                   responses={200: {"type": "array", "items": {"$ref": "#/components/schemas/AlertSubscription"}}},
                    summary="Replace your whole set of subscriptions (a list; or {\"subscriptions\": [...]})")
     def replace_all(self, request):
         """`PUT /api/v1/alerts/subscriptions` (routed on the list path by the urls' router)."""

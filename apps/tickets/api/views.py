@@ -1,12 +1,12 @@
 from django.db.models import Prefetch
 from django.http import FileResponse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import parsers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from apps.core.api.filters import PortalFilterBackend
 from apps.core.api.parsers import PortalFormParser, PortalJSONParser
 from apps.core.api.viewsets import TenantScopedCreateReadViewSet
 
@@ -44,7 +44,7 @@ class TicketViewSet(TenantScopedCreateReadViewSet):
     pagination_class = TicketPagination
     parser_classes = PARSERS
     # search before ordering: the ordering may be by the search's rank
-    filter_backends = [DjangoFilterBackend, TicketSearchFilter, TicketOrderingFilter]
+    filter_backends = [PortalFilterBackend, TicketSearchFilter, TicketOrderingFilter]
     ordering_fields = list(ORDERINGS)
     action_permissions = {
         "messages": "reply",
