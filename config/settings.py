@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "apps.tickets",
     "apps.targets",
     "apps.monitoring",
+    "apps.oncall",
     "apps.alerts",
     "apps.deployments",
     "apps.dashboard",
@@ -558,6 +559,11 @@ for _name in ("TARGETS_OUTPUT_CAP_BYTES", "TARGETS_FLUSH_SECONDS", "TARGETS_CONN
               "TARGETS_REAP_GONE_SECONDS", "TARGETS_MAX_TARGETS_PER_RUN"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be positive")
+# --- on-call (docs/oncall.md) ----------------------------------------------------------------
+# iCalendar imports expand recurrences this far ahead and refuse more occurrences than this.
+ONCALL_ICAL_HORIZON_DAYS = env.int("ONCALL_ICAL_HORIZON_DAYS", default=90)
+ONCALL_ICAL_MAX_EVENTS = env.int("ONCALL_ICAL_MAX_EVENTS", default=5000)
+ONCALL_CHECK_EVERY_SECONDS = env.int("ONCALL_CHECK_EVERY_SECONDS", default=300)  # gap check and shift-change notices
 # --- monitoring ---------------------------------------------------------------------------
 # Beat runs the dispatcher this often; it claims every due endpoint and checks it in batches.
 # Lateness of a check is at most one tick plus the check itself; 2 s keeps p99 well under 5 s

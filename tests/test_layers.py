@@ -16,6 +16,8 @@ LAYER = {
     "tickets": 4,
     "targets": 4,
     "monitoring": 4,
+    # on-call schedules: reads tenants, publishes to notifications; alerts (5) escalates to it (docs/oncall.md)
+    "oncall": 4,
     "alerts": 5,
     "deployments": 5,
     "dashboard": 6,
