@@ -33,6 +33,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     # heartbeat pings (healthchecks.io style): /ping/<uuid>, /ping/<uuid>/fail, /ping/<uuid>/start
     path("", include("apps.monitoring.urls")),
+    # secret iCalendar feeds of on-call schedules: /oncall/feed/<token>.ics
+    path("", include("apps.oncall.urls")),
 ]
 # Every operation under /api/ answers with and without its trailing slash; "/" is canonical.
 either_form(urlpatterns)
