@@ -16,6 +16,7 @@ class AlertType(models.TextChoices):
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     SCHEDULE_MISSED = "schedule_missed", "Scheduled run missed"
     HIGH_PRIORITY_QUEUE = "high_priority_queue", "High-priority items in queue"
+    ONCALL_GAP = "oncall_gap", "On-call gap (nobody on call within 7 days)"
     CUSTOM = "custom", "Custom"
     EXTERNAL = "external", "External (Alertmanager)"
 
