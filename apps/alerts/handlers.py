@@ -37,17 +37,12 @@ def _raise_from(event, alert_type: str, severity: str, *, title_prefix: str, rul
         assignee = get_user_model().objects.filter(pk=p["assignee_id"]).first()
     cfg = (rule.alert_config if rule else {}) or {}
     alert_raise(
-        tenant=event.tenant_id,
-        alert_type=alert_type,
-        severity=cfg.get("severity", severity),
+        tenant=event.tenant_id, alert_type=alert_type, severity=cfg.get("severity", severity),
         title=f"{title_prefix}: {p.get('title') or p.get('object_type')} ",
         message=cfg.get("message", "") or str(p.get("message", "")),
-        resource_type=str(p.get("object_type", "")),
-        resource_id=str(p["id"]),
-        assigned_to=assignee,
+        resource_type=str(p.get("object_type", "")), resource_id=str(p["id"]), assigned_to=assignee,
         labels={**(_event_labels(p) if with_labels else {}), **{k: str(p[k]) for k in ("priority",) if p.get(k)}},
-        source=AlertSource.EVENT,
-        rule=rule,
+        source=AlertSource.EVENT, rule=rule,
         metadata={"event": event.name, "url": p.get("url", ""), "event_id": str(event.pk)},
     )
 
@@ -64,13 +59,8 @@ def ticket_sla_breached(event) -> None:
     rule = sla_rule_for(event.tenant_id, "breached", p.get("priority"))
     _raise_from(event, AlertType.SLA_BREACHED, Severity.CRITICAL, title_prefix="SLA breached", rule=rule)
     if event.tenant_id and p.get("id") is not None:
-        alerts_resolve_for_resource(
-            tenant=event.tenant_id,
-            alert_types=[AlertType.SLA_AT_RISK],
-            resource_type=str(p.get("object_type", TICKET)),
-            resource_id=p["id"],
-            reason="Superseded by the breach alert.",
-        )
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.SLA_AT_RISK], resource_type=str(p.get("object_type", TICKET)),
+                                    resource_id=p["id"], reason="Superseded by the breach alert.")
 
 
 @subscribe("ticket.created")
@@ -97,17 +87,8 @@ def ticket_resolved(event) -> None:
     p = event.payload or {}
     if event.tenant_id and p.get("id") is not None:
         alerts_resolve_for_resource(
-            tenant=event.tenant_id,
-            resource_type=str(p.get("object_type", TICKET)),
-            resource_id=p["id"],
-            reason="Ticket resolved.",
-            alert_types=[
-                AlertType.SLA_AT_RISK,
-                AlertType.SLA_BREACHED,
-                AlertType.CRITICAL_TICKET,
-                AlertType.ESCALATED_TICKET,
-                AlertType.UNASSIGNED_CRITICAL,
-            ],
+            tenant=event.tenant_id, resource_type=str(p.get("object_type", TICKET)), resource_id=p["id"], reason="Ticket resolved.",
+            alert_types=[AlertType.SLA_AT_RISK, AlertType.SLA_BREACHED, AlertType.CRITICAL_TICKET, AlertType.ESCALATED_TICKET, AlertType.UNASSIGNED_CRITICAL],
         )
 
 
@@ -131,13 +112,8 @@ def job_run_succeeded(event) -> None:
     """The schedule's next run succeeded: its missed-run alert resolves."""
     p = event.payload or {}
     if event.tenant_id and p.get("schedule_id") is not None and not p.get("check_mode"):
-        alerts_resolve_for_resource(
-            tenant=event.tenant_id,
-            alert_types=[AlertType.SCHEDULE_MISSED],
-            resource_type=JOB_SCHEDULE,
-            resource_id=p["schedule_id"],
-            reason=f"Run #{p.get('id')} of the schedule succeeded.",
-        )
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.SCHEDULE_MISSED], resource_type=JOB_SCHEDULE,
+                                    resource_id=p["schedule_id"], reason=f"Run #{p.get('id')} of the schedule succeeded.")
 
 
 ONCALL_SCHEDULE = "oncall.schedule"
@@ -154,13 +130,8 @@ def oncall_gap_found(event) -> None:
 def oncall_gap_closed(event) -> None:
     p = event.payload or {}
     if event.tenant_id and p.get("id") is not None:
-        alerts_resolve_for_resource(
-            tenant=event.tenant_id,
-            alert_types=[AlertType.ONCALL_GAP],
-            resource_type=ONCALL_SCHEDULE,
-            resource_id=p["id"],
-            reason="The schedule has someone on call for the next 7 days again.",
-        )
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.ONCALL_GAP], resource_type=ONCALL_SCHEDULE,
+                                    resource_id=p["id"], reason="The schedule has someone on call for the next 7 days again.")
 
 
 @subscribe("endpoint.down")
@@ -177,13 +148,8 @@ def endpoint_degraded(event) -> None:
 def endpoint_up(event) -> None:
     p = event.payload or {}
     if event.tenant_id and p.get("id") is not None:
-        alerts_resolve_for_resource(
-            tenant=event.tenant_id,
-            alert_types=[AlertType.ENDPOINT_DOWN],
-            resource_type=str(p.get("object_type", "")),
-            resource_id=p["id"],
-            reason="Endpoint is up again.",
-        )
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.ENDPOINT_DOWN],
+                                    resource_type=str(p.get("object_type", "")), resource_id=p["id"], reason="Endpoint is up again.")
 
 
 TREND_RULE = "monitoring.trendrule"
@@ -201,24 +167,11 @@ def endpoint_trend_breached(event) -> None:
     labels.update({"endpoint": str(p.get("endpoint", "")), "trend": str(p.get("trend", ""))})
     severity = p.get("severity") if p.get("severity") in Severity.values else Severity.WARNING
     alert_raise(
-        tenant=event.tenant_id,
-        alert_type=AlertType.ENDPOINT_TREND,
-        severity=severity,
-        title=str(p.get("title") or p.get("rule")),
-        message=str(p.get("reason", "")),
-        resource_type=TREND_RULE,
-        resource_id=str(p["id"]),
-        labels=labels,
+        tenant=event.tenant_id, alert_type=AlertType.ENDPOINT_TREND, severity=severity, title=str(p.get("title") or p.get("rule")),
+        message=str(p.get("reason", "")), resource_type=TREND_RULE, resource_id=str(p["id"]), labels=labels,
         source=AlertSource.EVENT,
-        metadata={
-            "event": event.name,
-            "url": p.get("url", ""),
-            "event_id": str(event.pk),
-            "endpoint_id": p.get("endpoint_id"),
-            "value": p.get("value"),
-            "threshold": p.get("threshold"),
-            "unit": p.get("unit"),
-        },
+        metadata={"event": event.name, "url": p.get("url", ""), "event_id": str(event.pk), "endpoint_id": p.get("endpoint_id"),
+                  "value": p.get("value"), "threshold": p.get("threshold"), "unit": p.get("unit")},
     )
 
 
@@ -228,13 +181,8 @@ def endpoint_trend_recovered(event) -> None:
     it the incident ticket (incident_on_resolved)."""
     p = event.payload or {}
     if event.tenant_id and p.get("id") is not None:
-        alerts_resolve_for_resource(
-            tenant=event.tenant_id,
-            alert_types=[AlertType.ENDPOINT_TREND],
-            resource_type=TREND_RULE,
-            resource_id=p["id"],
-            reason=str(p.get("title") or "Trend recovered."),
-        )
+        alerts_resolve_for_resource(tenant=event.tenant_id, alert_types=[AlertType.ENDPOINT_TREND], resource_type=TREND_RULE,
+                                    resource_id=p["id"], reason=str(p.get("title") or "Trend recovered."))
 
 
 @subscribe("*")
