@@ -309,7 +309,20 @@ class EscalationPolicy(TenantOwnedModel):
 
     def clean(self) -> None:
         validate_json(self.steps, STEPS_SCHEMA, field="steps")
+        self._check_schedules()
         validate_json(self.alert_types, {"type": "array", "items": {"enum": list(AlertType.values)}, "uniqueItems": True}, field="alert_types")
+
+
+    def _check_schedules(self) -> None:
+        """Steps may page the on-call person of schedules of the policy's own tenant only."""
+        from apps.oncall.models import Schedule
+
+        wanted = {i for step in self.steps for i in step.get("oncall_schedule_ids", [])}
+        if not wanted or self.tenant_id is None:
+            return
+        found = set(Schedule.objects.filter(tenant_id=self.tenant_id, pk__in=wanted).values_list("pk", flat=True))
+        if wanted - found:
+            raise ValidationError({"steps": f"No on-call schedule of this tenant has the id(s) {sorted(wanted - found)}."})
 
 
 class IngestToken(TenantOwnedModel):

@@ -148,9 +148,15 @@ STEPS_SCHEMA = {
             "user_ids": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True},
             "roles": _ROLES,
             "channels": _CHANNELS,
+            # who is on call now in these schedules (apps/oncall); with oncall_next_layer also
+            # the person of the next layer down (the backup)
+            "oncall_schedule_ids": {"type": "array", "items": {"type": "integer"}, "uniqueItems": True, "minItems": 1, "maxItems": 20},
+            "oncall_next_layer": {"type": "boolean"},
+            # run this step this many more times (every wait_minutes, at least 1) before the next
+            "repeat": {"type": "integer", "minimum": 0, "maximum": 20},
         },
         "additionalProperties": False,
-        "anyOf": [{"required": ["user_ids"]}, {"required": ["roles"]}],
+        "anyOf": [{"required": ["user_ids"]}, {"required": ["roles"]}, {"required": ["oncall_schedule_ids"]}],
     },
 }
 

@@ -349,6 +349,13 @@ def alert_escalate_step(*, alert_id: int, now=None, force: bool = False, reason:
         index = min(alert.escalation_step, len(steps) - 1)
         step = steps[index]
         block = {"user_ids": list(step.get("user_ids", []))}
+        if step.get("oncall_schedule_ids"):
+            from apps.oncall.services import escalation_targets
+
+            for who in escalation_targets(tenant_id=alert.tenant_id, schedule_ids=step["oncall_schedule_ids"],
+                                          next_layer=bool(step.get("oncall_next_layer")), at=now):
+                if who not in block["user_ids"]:
+                    block["user_ids"].append(who)
         if step.get("roles"):
             block["roles"] = list(step["roles"])
         if step.get("channels"):
@@ -359,6 +366,16 @@ def alert_escalate_step(*, alert_id: int, now=None, force: bool = False, reason:
             block=None if alert.silenced and not force else block, step=index + 1, round=alert.escalation_round + 1,
             policy=alert.escalation_policy.name, **({"reason": reason} if reason else {}),
         )
+        repeats = int((alert.metadata or {}).get("step_repeats", 0))
+        if repeats < step.get("repeat", 0):
+            # the same step again after its wait (a step can repeat before the chain moves on)
+            alert.metadata = {**(alert.metadata or {}), "step_repeats": repeats + 1}
+            alert.escalation_step = index
+            alert.next_escalation_at = now + timedelta(minutes=max(1, step["wait_minutes"]))
+            alert.save(update_fields=["escalation_step", "escalation_round", "next_escalation_at", "metadata", "updated_at"])
+            return alert
+        if repeats:
+            alert.metadata = {k: v for k, v in alert.metadata.items() if k != "step_repeats"}
         if index + 1 < len(steps):
             alert.escalation_step = index + 1
             alert.next_escalation_at = now + timedelta(minutes=steps[index + 1]["wait_minutes"])
@@ -369,7 +386,7 @@ def alert_escalate_step(*, alert_id: int, now=None, force: bool = False, reason:
         else:
             alert.escalation_step = index + 1
             alert.next_escalation_at = None
-        alert.save(update_fields=["escalation_step", "escalation_round", "next_escalation_at", "updated_at"])
+        alert.save(update_fields=["escalation_step", "escalation_round", "next_escalation_at", "metadata", "updated_at"])
         return alert
 
 
