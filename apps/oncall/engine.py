@@ -221,7 +221,9 @@ def oncall_at(layers: list[LayerSpec], overrides: list[Interval], at: datetime) 
     """One instant, without building a timeline: the covering override, else the highest layer
     with someone. `next_user_id`: the person of the next layer down (the backup)."""
     found: list[tuple[int | None, int]] = []
-    for spec in sorted(layers, key=lambda s: -s.level):
+    if any(a.level < b.level for a, b in zip(layers, layers[1:], strict=False)):
+        layers = sorted(layers, key=lambda s: -s.level)  # callers usually pass highest first
+    for spec in layers:
         user = layer_user_at(spec, at)
         if user is not None:
             found.append((user, spec.id))
