@@ -168,7 +168,9 @@ def _import_shifts(schedule: Schedule, shifts: list[dict], users: dict[str, int]
         try:
             shift_tz = ZoneInfo(shift.get("time_zone") or schedule.timezone)
         except (ValueError, KeyError):
-            raise ValidationError({"on_call_shifts": f"Shift {shift.get('id')!r}: unknown time zone {shift.get('time_zone')!r}."}) from None
+            raise ValidationError(
+                {"on_call_shifts": f"Shift {shift.get('id')!r}: unknown time zone {shift.get('time_zone')!r}."}
+            ) from None
         if kind == "override":
             start = _start(shift, shift_tz).replace(tzinfo=shift_tz)
             for who in people[:1]:

@@ -120,7 +120,7 @@ def test_oncall_now_api_and_dst_handoff_through_the_service(world, api):
     bad = client.get(reverse("oncall-schedule-oncall", args=[sched.pk]) + "?at=yesterday")
     assert bad.status_code == 400 and "ISO 8601" in str(bad.json())
     listed = client.get(reverse("oncall-now")[:-1] + "?at=2026-03-29T07:00:00Z")  # both slash forms answer
-    assert listed.status_code == 200 and listed.json()[0]["user_id"] == after["user_id"]
+    assert listed.status_code == 200 and listed.json()["results"][0]["user_id"] == after["user_id"]
     final = client.get(reverse("oncall-schedule-final", args=[sched.pk]) + "?at=2026-03-27T00:00:00Z&days=4")
     assert final.status_code == 200 and len(final.json()) == len(pieces)
     assert client.get(reverse("oncall-schedule-final", args=[sched.pk]) + "?days=400").status_code == 400

@@ -9,11 +9,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, generics
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.core.api.viewsets import OrganizationContextMixin, TenantScopedViewSet
 
@@ -163,13 +162,20 @@ class FeedTokenViewSet(TenantScopedViewSet):
         return Response(self.get_serializer(services.feed_revoke(self.get_object(), actor=request.user)).data)
 
 
-class OnCallNowView(OrganizationContextMixin, APIView):
-    """Who is on call at `at` (default now) in every schedule the caller sees."""
+class OnCallNowView(OrganizationContextMixin, generics.ListAPIView):
+    """Who is on call at `at` (default now) in every schedule the caller sees (a page of them)."""
 
     permission_classes = [IsAuthenticated]
+    serializer_class = AnswerSerializer
+    filter_backends: list = []
 
-    @extend_schema(parameters=[AT], responses=AnswerSerializer(many=True))
-    def get(self, request):
+    def get_queryset(self):
+        return Schedule.objects.visible_to(self.request.user).order_by("name", "pk")
+
+    @extend_schema(parameters=[AT])
+    def get(self, request, *args, **kwargs):
         at = _instant(request)
-        schedules = list(Schedule.objects.visible_to(request.user).order_by("name")[:1000])
-        return Response(AnswerSerializer(answers(schedules, at), many=True).data)
+        page = self.paginate_queryset(self.get_queryset())
+        rows = answers(page if page is not None else list(self.get_queryset()[:1000]), at)
+        data = AnswerSerializer(rows, many=True).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
