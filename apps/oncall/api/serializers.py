@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from apps.core.api.serializers import ScopedModelSerializer, StrictFieldsMixin
+from apps.core.models import PortalUser
 
 from ..models import FeedToken, Layer, Override, Schedule
 
-User = get_user_model()
+# People the caller can see (ScopedModelSerializer narrows to `visible_to`); the services then
+# require staff of the row's tenant.
+User = PortalUser
 
 
 class ScheduleSerializer(ScopedModelSerializer):
-    # any user id is accepted here; the service refuses people who are not staff of the tenant
     owners = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), many=True, required=False)
 
     class Meta:
