@@ -414,8 +414,9 @@ def shifts_notify(*, now=None, max_lookback=timedelta(hours=1)) -> int:
             if since is None or since >= now:
                 continue
             since = max(since, now - max_lookback)
+            # the slice in force at `since` (clipped) and every handoff up to now
             pieces = selectors.final_schedule(
-                schedule.pk, start=since - timedelta(days=1), days=(now - since).total_seconds() / 86400 + 2
+                schedule.pk, start=since - timedelta(minutes=1), days=((now - since).total_seconds() + 120) / 86400
             )
             for before, after in zip(pieces, pieces[1:], strict=False):
                 if not (since < after.start <= now) or before.user_id == after.user_id:

@@ -104,6 +104,13 @@ def test_managers_manage_everyone_reads(world, api):
         )
         assert client.get(reverse("oncall-schedule-oncall", args=[sched.pk])).status_code == 200
         assert client.get(reverse("oncall-now")).status_code == 200
+    client = api.as_user(world.user("a", "owner"))
+    zone = client.post(reverse("oncall-schedule-list"), {"name": "Mars", "timezone": "Mars/Olympus"}, format="json")
+    assert zone.status_code == 400 and "IANA" in str(zone.json())
+    foreign_owner = client.post(
+        reverse("oncall-schedule-list"), {"name": "X", "owners": [world.user("b", "admin").pk]}, format="json"
+    )
+    assert foreign_owner.status_code == 400
 
 
 def test_oncall_now_api_and_dst_handoff_through_the_service(world, api):
