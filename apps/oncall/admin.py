@@ -140,6 +140,9 @@ class LayerAdmin(TenantScopedAdmin):
     raw_id_fields = ("schedule",)
     exclude = ("tenant",)
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("schedule", "kind", "members") if obj is not None else ()  # a layer stays in its schedule
+
     @admin.display(description="members")
     def members(self, obj):
         names = _names(obj.member_ids or [])

@@ -96,3 +96,29 @@ def test_shift_start_and_end_are_told_to_the_person(world):
     ended = Event.objects.get(name="oncall.shift_ended")
     assert started.payload["notify"]["user_ids"] != ended.payload["notify"]["user_ids"]
     assert services.shifts_notify(now=before + timedelta(minutes=20)) == 0
+
+
+def test_admin_adds_a_layer_through_the_service(world, client):
+    sched = f.schedule(world, "a")
+    client.force_login(world.user("a", "owner"))
+    form = {
+        "schedule": sched.pk,
+        "name": "Nights",
+        "level": 3,
+        "kind": "rotation",
+        "frequency": "daily",
+        "interval": 1,
+        "start_date": "2026-01-05",
+        "handoff_time": "22:00",
+        "timezone": "",
+        "restrictions": "[]",
+        "member_ids": f"[{world.user('b', 'operator').pk}]",
+    }
+    refused = client.post(reverse("admin:oncall_layer_add"), form)
+    assert refused.status_code == 200 and "Not staff" in refused.content.decode()
+    done = client.post(reverse("admin:oncall_layer_add"), {**form, "member_ids": f"[{world.user('a', 'operator').pk}]"})
+    assert done.status_code == 302, done.content.decode()[:2000]
+    layer = sched.layers.get()
+    assert layer.tenant_id == sched.tenant_id and layer.member_ids == [world.user("a", "operator").pk]
+    page = client.get(reverse("admin:oncall_layer_change", args=[layer.pk])).content.decode()
+    assert "a-operator" in page

@@ -245,3 +245,6 @@ def test_gap_in_the_next_week_raises_an_alert_and_tells_the_owners(world, django
         assert services.gaps_check(now=now) == {"found": 0, "closed": 1}
     alert.refresh_from_db()
     assert alert.status == "resolved"
+    from apps.oncall.tasks import check_gaps_task, notify_shifts_task
+
+    assert check_gaps_task() == {"found": 0, "closed": 0} and notify_shifts_task() == 0
