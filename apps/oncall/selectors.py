@@ -3,6 +3,7 @@ schedules) and answer "who is on call" and "the final schedule" from them."""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -57,6 +58,7 @@ _LAYER_FIELDS = (
 # (count and newest updated_at of the schedules and their layers, two index reads) decides.
 _CACHE: OrderedDict[tuple, tuple[tuple, dict]] = OrderedDict()
 _CACHE_SIZE = 64
+_LOCK = threading.Lock()  # gunicorn threads share the cache
 
 
 # PostgreSQL: the id lists go as one array parameter (`= ANY(%s)`), which costs nothing to
@@ -110,10 +112,11 @@ def _rotations(ids: list[int]) -> dict[int, tuple[str, list[dict], list[engine.L
     (highest level first) — from the cache when the stamp still matches."""
     key = tuple(sorted(set(ids)))
     stamp = _stamp(list(key))
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] == stamp:
-        _CACHE.move_to_end(key)
-        return hit[1]
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] == stamp:
+            _CACHE.move_to_end(key)
+            return hit[1]
     zones = dict(Schedule.objects.filter(pk__in=key).values_list("pk", "timezone"))  # only on a cache miss
     out: dict[int, tuple[str, list, list]] = {pk: (tz, [], []) for pk, tz in zones.items()}
     for row in Layer.objects.filter(schedule_id__in=key).values(*_LAYER_FIELDS):
@@ -124,9 +127,10 @@ def _rotations(ids: list[int]) -> dict[int, tuple[str, list[dict], list[engine.L
             entry[2].append(_spec(row, entry[0], ()))
     for entry in out.values():
         entry[2].sort(key=lambda spec: -spec.level)
-    _CACHE[key] = (stamp, out)
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _LOCK:
+        _CACHE[key] = (stamp, out)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return out
 
 
