@@ -34,6 +34,8 @@ from .choices import OrgKind, StaffMfa
 from .tenancy import memberships_of
 
 _PENDING_ATTR = "_portal_mfa_pending"
+# Set by the SSO callback (apps/tenants/sso) when the provider's amr/acr satisfy every rule that applies.
+SSO_MFA_SESSION_KEY = "portal_mfa_by_sso"
 
 
 def organization_requires_mfa(org) -> bool:
@@ -65,7 +67,9 @@ def mfa_pending(request) -> bool:
         return cached
     user = getattr(request, "user", None)
     verified = getattr(user, "is_verified", None)
-    pending = bool(user is not None and mfa_required(user) and not (callable(verified) and verified()))
+    session = getattr(request, "session", None)
+    by_sso = bool(session is not None and session.get(SSO_MFA_SESSION_KEY))
+    pending = bool(user is not None and mfa_required(user) and not (callable(verified) and verified()) and not by_sso)
     setattr(request, _PENDING_ATTR, pending)
     return pending
 

@@ -1,0 +1,85 @@
+"""Authentication backends: the OpenID Connect sign-in (mozilla-django-oidc with the portal's
+claim checks and mapping) and the password backend that honours an organization's
+"no local passwords" rule, for the admin and the JWT login alike."""
+
+from __future__ import annotations
+
+import logging
+
+import jwt
+import requests
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from .services import PASSWORD_OFF, SsoRefused, password_login_disabled, sso_sign_in
+
+log = logging.getLogger("apps.tenants.sso")
+
+# Set on the request when a sign-in is refused, so the login page can say why.
+REFUSAL_ATTR = "portal_sign_in_refusal"
+UNREACHABLE = "The single sign-on provider could not complete the sign-in (it did not answer or answered wrongly); try again, or ask an administrator."
+
+
+def _refuse(request, message: str) -> None:
+    if request is not None:
+        setattr(request, REFUSAL_ATTR, message)
+
+
+class PortalPasswordBackend(ModelBackend):
+    """Django's username/password check, refused for members of an organization that switched
+    local passwords off. The refusal (after a correct password only, so it reveals nothing to a
+    guesser) stops the other backends and is noted on the request for a clear message."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and password_login_disabled(user):
+            log.warning("password sign-in refused for %s: their organization signs in through SSO only", user.username)
+            _refuse(request, PASSWORD_OFF)
+            raise PermissionDenied(PASSWORD_OFF)
+        return user
+
+
+class PortalOIDCBackend(OIDCAuthenticationBackend):
+    """The authorization-code flow of mozilla-django-oidc (PKCE, nonce, signature via JWKS), plus
+    what it leaves to us: the ID token's issuer and audience, the userinfo subject, and the
+    mapping of claims to memberships (`sso_sign_in`)."""
+
+    def authenticate(self, request, **kwargs):
+        if request is None or not settings.PORTAL_SSO_ENABLED:
+            return None
+        try:
+            return super().authenticate(request, **kwargs)
+        except (requests.RequestException, SuspiciousOperation, jwt.PyJWTError, ValueError, KeyError) as exc:
+            log.warning("sso sign-in failed: %s: %s", type(exc).__name__, exc)
+            _refuse(request, UNREACHABLE)
+            return None
+
+    def verify_token(self, token, **kwargs):
+        payload = super().verify_token(token, **kwargs)
+        if kwargs.get("nonce") is None:
+            return payload  # a userinfo JWT, not the ID token
+        issuer = settings.OIDC_OP_ISSUER
+        if issuer and payload.get("iss") != issuer:
+            raise SuspiciousOperation(f"ID token issued by {payload.get('iss')!r}, expected {issuer!r}")
+        audience = payload.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.OIDC_RP_CLIENT_ID not in audiences:
+            raise SuspiciousOperation("ID token was issued for another client")
+        self.id_claims = payload
+        return payload
+
+    def get_or_create_user(self, access_token, id_token, payload):
+        userinfo = self.get_userinfo(access_token, id_token, payload)
+        if str(userinfo.get("sub")) != str(payload.get("sub")):
+            raise SuspiciousOperation("userinfo describes another subject than the ID token")
+        # The person's attributes from userinfo; how they signed in (amr, acr, auth_time) only from the ID token.
+        claims = {**userinfo, **payload}
+        try:
+            result = sso_sign_in(claims=claims, issuer=str(payload.get("iss") or settings.OIDC_OP_ISSUER))
+        except SsoRefused as exc:
+            _refuse(self.request, str(exc))
+            return None
+        result.user.portal_sso_mfa = result.mfa_satisfied
+        return result.user
