@@ -30,7 +30,7 @@ User = get_user_model()
 
 NO_MAPPING = (
     "Your single sign-on account is not given access to the portal: none of your groups is mapped to an "
-    "organization. Ask your administrator to add you to a mapped group (or to map your group here)."
+    "organization. Ask your administrator to put you in a group that is mapped to an organization."
 )
 INACTIVE = "This portal account is deactivated; ask a platform administrator."
 PASSWORD_OFF = "Password sign-in is switched off for your organization: use the single sign-on button instead."
