@@ -78,3 +78,20 @@ CASES.append(IsolationCase(
     create_payload=lambda w, foreign: {"organization": foreign.organization.slug, "email": "sneaky@example.test", "role": "viewer"},
     patch_payload={"role": "owner"},
 ))
+
+
+# SSO (apps/tenants/sso): an organization's managers read their own mappings and policy; only platform staff write them.
+def _sso_mapping(w, key):
+    from apps.tenants.models import SsoRoleMapping
+
+    return SsoRoleMapping.objects.create(organization=w.tenant(key), claim="groups", value=f"staff-{key}", role=Role.VIEWER)
+
+
+def _sso_policy(w, key):
+    from apps.tenants.models import SsoPolicy
+
+    return SsoPolicy.objects.get_or_create(organization=w.tenant(key))[0]
+
+
+CASES.append(IsolationCase(name="tenants.ssorolemapping", make=_sso_mapping, admin_model=__import__("apps.tenants.models", fromlist=["SsoRoleMapping"]).SsoRoleMapping))
+CASES.append(IsolationCase(name="tenants.ssopolicy", make=_sso_policy, admin_model=__import__("apps.tenants.models", fromlist=["SsoPolicy"]).SsoPolicy))
