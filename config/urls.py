@@ -25,6 +25,7 @@ urlpatterns = [
     # single sign-on (OpenID Connect, docs/sso.md): the login page with its button, the flow's start and callback
     path("admin/login/", admin_login, name="admin-login-sso"),
     path("admin/sso/login/", SsoStartView.as_view(), name="admin-sso-login"),
+    path("admin/sso/<slug:slug>/login/", SsoStartView.as_view(), name="admin-sso-org-login"),
     path("admin/sso/callback/", SsoCallbackView.as_view(), name="admin-sso-callback"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),

@@ -279,4 +279,4 @@ from .customers.models import (  # noqa: E402, F401
 )
 
 # Single sign-on (OpenID Connect) mappings, policies and identities: apps/tenants/sso/.
-from .sso.models import SsoIdentity, SsoPolicy, SsoRoleMapping  # noqa: E402, F401
+from .sso.models import SsoIdentity, SsoPolicy, SsoProvider, SsoRoleMapping  # noqa: E402, F401

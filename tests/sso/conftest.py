@@ -20,7 +20,10 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "opsportal-test"
 CLIENT_SECRET = "s3cret-of-the-test-client"
+ORG_CLIENT_ID = "tenant-b-own-client"
+ORG_CLIENT_SECRET = "another-secret-of-tenant-b"
 PASSWORD = "provider-pass-1"
+REDIRECTS = ["http://testserver/admin/sso/callback/", "http://localhost/admin/sso/callback/", "http://127.0.0.1/admin/sso/callback/"]
 # People at the provider. Groups become the `groups` claim; `amr:mfa` makes the provider say the
 # person signed in with a second factor (amr mfa/otp, acr urn:test:mfa).
 PEOPLE = [
@@ -81,13 +84,10 @@ def oidc_provider(tmp_path_factory):
     base = f"http://127.0.0.1:{port}"
     setup = {
         "users": [{**p, "password": PASSWORD} for p in PEOPLE],
-        "client": {
-            "id": CLIENT_ID,
-            "secret": CLIENT_SECRET,
-            # the test client's host, and loopback redirects on any port (RFC 8252) for the live server
-            "redirect_uris": ["http://testserver/admin/sso/callback/", "http://localhost/admin/sso/callback/",
-                              "http://127.0.0.1/admin/sso/callback/"],
-        },
+        # the platform's client and an organization's own (SsoProvider rows); redirects: the test
+        # client's host, and loopback on any port (RFC 8252) for the live server
+        "clients": [{"id": cid, "secret": secret, "redirect_uris": REDIRECTS} for cid, secret in
+                    ((CLIENT_ID, CLIENT_SECRET), (ORG_CLIENT_ID, ORG_CLIENT_SECRET))],
     }
     (folder / "setup.json").write_text(json.dumps(setup))
     env = {
@@ -97,30 +97,33 @@ def oidc_provider(tmp_path_factory):
         "PROVIDER_RSA_KEY_FILE": str(folder / "key.pem"),
         "PROVIDER_ISSUER": f"{base}/o",
     }
-    log = open(folder / "provider.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.sso.provider.serve", str(port), str(folder / "setup.json")],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the test OIDC provider exited: {(folder / 'provider.log').read_text()[-2000:]}")
-            try:
-                if requests.get(f"{base}/o/.well-known/openid-configuration", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test OIDC provider did not start within 60 s")
-            time.sleep(0.2)
-        yield Provider(base=base)
-    finally:
-        proc.terminate()
+    with open(folder / "provider.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.sso.provider.serve", str(port), str(folder / "setup.json")],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            _wait_until_up(proc, base, folder)
+            yield Provider(base=base)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_until_up(proc, base: str, folder: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the test OIDC provider exited: {(folder / 'provider.log').read_text()[-2000:]}")
+        try:
+            if requests.get(f"{base}/o/.well-known/openid-configuration", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test OIDC provider did not start within 60 s")
+        time.sleep(0.2)
 
 
 @pytest.fixture

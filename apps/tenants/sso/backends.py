@@ -13,10 +13,13 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from .models import SsoProvider
 from .services import PASSWORD_OFF, SsoRefused, password_login_disabled, sso_sign_in
 
 log = logging.getLogger("apps.tenants.sso")
 
+# Session: state of each sign-in started through an organization's provider → that provider's slug.
+PROVIDER_STATES = "portal_sso_provider_states"
 # Set on the request when a sign-in is refused, so the login page can say why.
 REFUSAL_ATTR = "portal_sign_in_refusal"
 UNREACHABLE = "The single sign-on provider could not complete the sign-in (it did not answer or answered wrongly); try again, or ask an administrator."
@@ -46,8 +49,19 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
     what it leaves to us: the ID token's issuer and audience, the userinfo subject, and the
     mapping of claims to memberships (`sso_sign_in`)."""
 
+    provider = None  # an organization's SsoProvider for this sign-in; None: the platform provider
+
     def authenticate(self, request, **kwargs):
-        if request is None or not settings.PORTAL_SSO_ENABLED:
+        if request is None or "state" not in request.GET:
+            return None
+        slug = (request.session.get(PROVIDER_STATES) or {}).get(request.GET["state"])
+        if slug:
+            self.provider = SsoProvider.objects.select_related("organization").filter(slug=slug, is_active=True).first()
+            if self.provider is None:
+                _refuse(request, "This organization's single sign-on has been switched off; ask your administrator.")
+                return None
+            self._use(self.provider)
+        elif not settings.PORTAL_SSO_ENABLED:
             return None
         try:
             return super().authenticate(request, **kwargs)
@@ -56,11 +70,19 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
             _refuse(request, UNREACHABLE)
             return None
 
+    def _use(self, provider: SsoProvider) -> None:
+        self.OIDC_OP_TOKEN_ENDPOINT = provider.token_endpoint
+        self.OIDC_OP_USER_ENDPOINT = provider.userinfo_endpoint
+        self.OIDC_OP_JWKS_ENDPOINT = provider.jwks_endpoint
+        self.OIDC_RP_CLIENT_ID = provider.client_id
+        self.OIDC_RP_CLIENT_SECRET = provider.get_secret()
+        self.OIDC_RP_SIGN_ALGO, self.OIDC_RP_IDP_SIGN_KEY = "RS256", None
+
     def verify_token(self, token, **kwargs):
         payload = super().verify_token(token, **kwargs)
         if kwargs.get("nonce") is None:
             return payload  # a userinfo JWT, not the ID token
-        issuer = settings.OIDC_OP_ISSUER
+        issuer = self.provider.issuer if self.provider is not None else settings.OIDC_OP_ISSUER
         if issuer and payload.get("iss") != issuer:
             raise SuspiciousOperation(f"ID token issued by {payload.get('iss')!r}, expected {issuer!r}")
         audience = payload.get("aud")
@@ -77,7 +99,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         # The person's attributes from userinfo; how they signed in (amr, acr, auth_time) only from the ID token.
         claims = {**userinfo, **payload}
         try:
-            result = sso_sign_in(claims=claims, issuer=str(payload.get("iss") or settings.OIDC_OP_ISSUER))
+            result = sso_sign_in(claims=claims, issuer=str(payload["iss"]), provider=self.provider)
         except SsoRefused as exc:
             _refuse(self.request, str(exc))
             return None

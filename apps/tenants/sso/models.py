@@ -1,7 +1,8 @@
 """Single sign-on (OpenID Connect) settings of an organization: how the provider's claims map to
-memberships and roles, whether local passwords still work, and which `amr`/`acr` values count as
-two-factor sign-in. The provider itself is one platform provider configured from the environment
-(`OIDC_*`, docs/sso.md); these rows are per organization."""
+memberships and roles, whether local passwords still work, which `amr`/`acr` values count as
+two-factor sign-in, and optionally the organization's own provider. The platform provider is
+configured from the environment (`OIDC_*`, docs/sso.md); an organization's own provider
+(`SsoProvider`) is a row here, its client secret encrypted (apps/core/crypto.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.choices import MANAGER_ROLES, OrgKind, Role
+from apps.core.crypto import EncryptedTextField, decrypt, encrypt
 from apps.core.models import PortalManager, TimeStampedModel
 from apps.core.tenancy import Acting
 
@@ -135,3 +137,41 @@ class SsoIdentity(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} ← {self.issuer} {self.subject}"
+
+
+class SsoProvider(SsoScopedMixin, TimeStampedModel):
+    """An organization's own OpenID Connect provider, beside the platform's: its button appears on
+    the login page, and a sign-in through it is mapped by this organization's mappings only (it can
+    never grant a role anywhere else). The client secret is stored encrypted."""
+
+    organization = models.OneToOneField("tenants.Organization", on_delete=models.CASCADE, related_name="sso_provider")
+    name = models.CharField(max_length=80, help_text="Shown on the login button: “Sign in with <name>”.")
+    slug = models.SlugField(max_length=60, unique=True, help_text="In the sign-in URL: /admin/sso/<slug>/login/.")
+    issuer = models.URLField(max_length=500, help_text="Must equal the `iss` of the provider's ID tokens.")
+    authorization_endpoint = models.URLField(max_length=500)
+    token_endpoint = models.URLField(max_length=500)
+    userinfo_endpoint = models.URLField(max_length=500)
+    jwks_endpoint = models.URLField("JWKS endpoint", max_length=500)
+    client_id = models.CharField(max_length=255)
+    client_secret = EncryptedTextField(blank=True, editable=False)
+    scopes = models.CharField(max_length=200, default="openid email profile")
+    is_active = models.BooleanField(default=True)
+
+    objects = PortalManager()
+
+    class Meta:
+        verbose_name = "SSO provider"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (SSO of {self.organization.name})"
+
+    def set_secret(self, plaintext: str) -> None:
+        self.client_secret = encrypt(plaintext) if plaintext else ""
+
+    def get_secret(self) -> str:
+        return decrypt(self.client_secret) if self.client_secret else ""
+
+    def clean(self) -> None:
+        if "openid" not in self.scopes.split():
+            raise ValidationError({"scopes": "The scopes must include openid."})

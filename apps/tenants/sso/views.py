@@ -3,6 +3,8 @@ the OpenID Connect flow and its callback (mozilla-django-oidc's views with the p
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -14,7 +16,8 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from apps.core.mfa import SSO_MFA_SESSION_KEY
 
-from .backends import REFUSAL_ATTR
+from .backends import PROVIDER_STATES, REFUSAL_ATTR
+from .models import SsoProvider
 
 NOT_COMPLETED = "Single sign-on did not complete; start again with the button below."
 
@@ -34,8 +37,12 @@ class PortalLoginForm(AdminAuthenticationForm):
 
 
 def admin_login(request):
-    """The admin login page with the SSO button when a provider is configured."""
+    """The admin login page with the SSO button when the platform provider is configured, and an
+    organization's button when the link names it (`?sso=<slug>`; organizations are never listed)."""
     context = {"sso_enabled": settings.PORTAL_SSO_ENABLED, "sso_label": settings.PORTAL_SSO_LABEL}
+    slug = request.GET.get("sso")
+    if slug and len(slug) <= 60:
+        context["sso_provider"] = SsoProvider.objects.filter(slug=slug, is_active=True).first()
     return admin.site.login(request, extra_context=context)
 
 
@@ -47,12 +54,33 @@ def _to_login(request, text: str):
 
 
 class SsoStartView(OIDCAuthenticationRequestView):
-    """Redirects to the provider's authorization endpoint (state, nonce and PKCE in the session)."""
+    """Redirects to the provider's authorization endpoint (state, nonce and PKCE in the session):
+    the platform's, or with a slug in the URL an organization's own (remembered by state)."""
 
-    def get(self, request):
-        if not settings.PORTAL_SSO_ENABLED:
+    provider = None
+
+    def get_settings(self, attr, *args):
+        if attr == "OIDC_RP_SCOPES" and self.provider is not None:
+            return self.provider.scopes
+        return super().get_settings(attr, *args)
+
+    def get(self, request, slug=None):
+        if slug is not None:
+            self.provider = SsoProvider.objects.filter(slug=slug, is_active=True).first()
+            if self.provider is None:
+                return _to_login(
+                    request, "There is no active single sign-on under this link; ask your administrator for the right one."
+                )
+            self.OIDC_OP_AUTH_ENDPOINT, self.OIDC_RP_CLIENT_ID = self.provider.authorization_endpoint, self.provider.client_id
+        elif not settings.PORTAL_SSO_ENABLED:
             return _to_login(request, "Single sign-on is not configured on this portal.")
-        return super().get(request)
+        response = super().get(request)
+        if self.provider is not None:
+            state = parse_qs(urlsplit(response["Location"]).query)["state"][0]
+            states = dict(list((request.session.get(PROVIDER_STATES) or {}).items())[-9:])  # a few tabs at most
+            states[state] = self.provider.slug
+            request.session[PROVIDER_STATES] = states
+        return response
 
 
 class SsoCallbackView(OIDCAuthenticationCallbackView):

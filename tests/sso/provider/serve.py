@@ -1,4 +1,4 @@
-"""Run the test provider: migrate its SQLite database, load users and the portal's client from a
+"""Run the test provider: migrate its SQLite database, load users and the portal's clients from a
 JSON file, then serve on 127.0.0.1:<port> until killed.
 
     python -m tests.sso.provider.serve <port> <setup.json>
@@ -7,6 +7,7 @@ JSON file, then serve on 127.0.0.1:<port> until killed.
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def main() -> None:
@@ -22,18 +23,28 @@ def main() -> None:
     from oauth2_provider.models import Application
 
     call_command("migrate", verbosity=0, interactive=False)
-    setup = json.loads(open(setup_file).read())
+    setup = json.loads(Path(setup_file).read_text())
     for spec in setup["users"]:
-        user = User.objects.create_user(spec["username"], spec["email"], spec["password"],
-                                        first_name=spec.get("first_name", ""), last_name=spec.get("last_name", ""))
+        user = User.objects.create_user(
+            spec["username"],
+            spec["email"],
+            spec["password"],
+            first_name=spec.get("first_name", ""),
+            last_name=spec.get("last_name", ""),
+        )
         for name in spec.get("groups", []):
             user.groups.add(Group.objects.get_or_create(name=name)[0])
-    client = setup["client"]
-    Application.objects.create(
-        name="opsportal", client_id=client["id"], client_secret=client["secret"], redirect_uris=" ".join(client["redirect_uris"]),
-        client_type=Application.CLIENT_CONFIDENTIAL, authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        algorithm=Application.RS256_ALGORITHM, skip_authorization=True,
-    )
+    for client in setup["clients"]:
+        Application.objects.create(
+            name=client["id"],
+            client_id=client["id"],
+            client_secret=client["secret"],
+            redirect_uris=" ".join(client["redirect_uris"]),
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+            algorithm=Application.RS256_ALGORITHM,
+            skip_authorization=True,
+        )
     print("ready", flush=True)
     run("127.0.0.1", port, WSGIHandler(), threading=True)
 

@@ -29,10 +29,14 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [HERE / "templates"],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request", "django.contrib.auth.context_processors.auth"]},
+        "OPTIONS": {
+            "context_processors": ["django.template.context_processors.request", "django.contrib.auth.context_processors.auth"]
+        },
     }
 ]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("PROVIDER_DB", str(HERE / "provider.sqlite3"))}}
+DATABASES = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ.get("PROVIDER_DB", str(HERE / "provider.sqlite3"))}
+}
 # The portal runs on the same loopback address: distinct cookie names keep the two sessions apart.
 SESSION_COOKIE_NAME = "provider_sessionid"
 CSRF_COOKIE_NAME = "provider_csrftoken"
