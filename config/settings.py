@@ -250,6 +250,7 @@ OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 OIDC_AUTHENTICATION_CALLBACK_URL = "admin-sso-callback"
 OIDC_REDIRECT_ALLOWED_HOSTS: list[str] = []
+AXES_WHITELIST_CALLABLE = "apps.tenants.sso.backends.axes_exempt"  # SSO callbacks guess no password
 PORTAL_SSO_LABEL = env.str("PORTAL_SSO_LABEL", default="Sign in with single sign-on")
 PORTAL_SSO_ENABLED = bool(OIDC_RP_CLIENT_ID)
 if PORTAL_SSO_ENABLED:

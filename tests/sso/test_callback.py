@@ -180,3 +180,21 @@ def test_login_page_shows_the_sso_button_only_when_configured(client, settings, 
     settings.PORTAL_SSO_LABEL = "Sign in with Corp ID"
     page = client.get("/admin/login/?next=/admin/tickets/")
     assert b"Sign in with Corp ID" in page.content and b"/admin/sso/login/?next=/admin/tickets/" in page.content
+
+
+def test_refused_sso_sign_ins_never_lock_out_the_address(client, sso_settings, orgs, settings):
+    from axes.models import AccessAttempt
+    from axes.utils import reset
+
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 2
+    reset()
+    for _ in range(3):  # carol's group is not mapped yet: refused each time
+        assert sso_sign_in(client, "carol")["Location"].startswith("/admin/login/")
+    assert not AccessAttempt.objects.exists()
+    SsoRoleMapping.objects.create(organization=orgs["a"], claim="groups", value="marketing", role=Role.VIEWER)
+    assert sso_sign_in(client, "carol")["Location"] == "/admin/"
+    # passwords are still counted
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "carol", "password": "wrong-wrong-wrong"})
+    assert AccessAttempt.objects.filter(username="carol").exists()

@@ -95,3 +95,17 @@ def _sso_policy(w, key):
 
 CASES.append(IsolationCase(name="tenants.ssorolemapping", make=_sso_mapping, admin_model=__import__("apps.tenants.models", fromlist=["SsoRoleMapping"]).SsoRoleMapping))
 CASES.append(IsolationCase(name="tenants.ssopolicy", make=_sso_policy, admin_model=__import__("apps.tenants.models", fromlist=["SsoPolicy"]).SsoPolicy))
+
+
+def _sso_provider(w, key):
+    from apps.tenants.models import SsoProvider
+
+    base = f"https://id.{key}.example.test/o"
+    return SsoProvider.objects.get_or_create(
+        organization=w.tenant(key),
+        defaults={"name": f"ID {key}", "slug": f"id-{key}", "issuer": base, "client_id": key, "authorization_endpoint": f"{base}/authorize/",
+                  "token_endpoint": f"{base}/token/", "userinfo_endpoint": f"{base}/userinfo/", "jwks_endpoint": f"{base}/jwks/"},
+    )[0]
+
+
+CASES.append(IsolationCase(name="tenants.ssoprovider", make=_sso_provider, admin_model=__import__("apps.tenants.models", fromlist=["SsoProvider"]).SsoProvider))

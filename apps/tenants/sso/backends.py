@@ -25,6 +25,14 @@ REFUSAL_ATTR = "portal_sign_in_refusal"
 UNREACHABLE = "The single sign-on provider could not complete the sign-in (it did not answer or answered wrongly); try again, or ask an administrator."
 
 
+def axes_exempt(request, credentials) -> bool:
+    """django-axes counts failed password guesses; an SSO callback guesses nothing (the provider
+    authenticated the person), and counting its refusals would lock an office's address out of SSO
+    after a few colleagues without a mapping tried. `AXES_WHITELIST_CALLABLE`."""
+    credentials = credentials or {}
+    return "nonce" in credentials and "username" not in credentials
+
+
 def _refuse(request, message: str) -> None:
     if request is not None:
         setattr(request, REFUSAL_ATTR, message)
