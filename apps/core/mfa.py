@@ -9,6 +9,8 @@ admin page redirects to `/admin/mfa/`, which asks for the current code — or, f
 confirmed device yet, enrols one (secret + otpauth URI, confirmed by a first code) when
 `PORTAL_MFA_SELF_ENROLL` allows. The session API refuses such a session too, and the JWT login
 (`POST /api/v1/auth/token`) asks the same people for `otp_token`; tokens already issued stay valid.
+A sign-in through single sign-on whose `amr`/`acr` the organization trusts (apps/tenants/sso,
+docs/sso.md) marks the session with `SSO_MFA_SESSION_KEY`, which counts as confirmed.
 Organizations live one layer up (apps.tenants), so they are looked up by app label.
 """
 
