@@ -198,3 +198,34 @@ def test_refused_sso_sign_ins_never_lock_out_the_address(client, sso_settings, o
     for _ in range(2):
         client.post("/admin/login/", {"username": "carol", "password": "wrong-wrong-wrong"})
     assert AccessAttempt.objects.filter(username="carol").exists()
+
+
+def test_bad_callbacks_end_on_the_login_page_never_a_500(client, sso_settings, orgs):
+    SsoRoleMapping.objects.create(organization=orgs["a"], claim="groups", value="ops-admins", role=Role.ADMIN)
+    for query in ("code=x&state=\x00", "code=x", "state=" + "s" * 5000 + "&code=y", "error=" + "e" * 5000):
+        response = client.get("/admin/sso/callback/", {k: v for k, v in (p.split("=", 1) for p in query.split("&"))})
+        assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), query[:40]
+    # a real state of this browser with a code the provider never issued: the token endpoint says no
+    start = client.get("/admin/sso/login/")
+    state = start["Location"].split("state=")[1].split("&")[0]
+    response = client.get("/admin/sso/callback/", {"code": "forged", "state": state})
+    assert any("could not complete the sign-in" in m for m in messages_of(response))
+    assert not User.objects.exists() and "_auth_user_id" not in client.session
+
+
+def test_id_token_of_another_issuer_is_refused(client, sso_settings, orgs, settings):
+    SsoRoleMapping.objects.create(organization=orgs["a"], claim="groups", value="ops-admins", role=Role.ADMIN)
+    settings.OIDC_OP_ISSUER = "https://id.elsewhere.example"
+    response = sso_sign_in(client, "alice")
+    assert response["Location"].startswith("/admin/login/")
+    assert not User.objects.filter(username="alice").exists() and not SsoIdentity.objects.exists()
+
+
+def test_provider_down_is_a_clear_refusal(client, sso_settings, orgs, settings):
+    SsoRoleMapping.objects.create(organization=orgs["a"], claim="groups", value="ops-admins", role=Role.ADMIN)
+    start = client.get("/admin/sso/login/")
+    back = provider_login(start["Location"], "alice", stop_at="http://testserver/").removeprefix("http://testserver")
+    settings.OIDC_OP_TOKEN_ENDPOINT = "http://127.0.0.1:9/o/token/"  # nothing listens on the discard port
+    response = client.get(back)
+    assert any("could not complete the sign-in" in m for m in messages_of(response))
+    assert not User.objects.filter(username="alice").exists()
