@@ -88,16 +88,15 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
 
     def verify_token(self, token, **kwargs):
         payload = super().verify_token(token, **kwargs)
-        if kwargs.get("nonce") is None:
-            return payload  # a userinfo JWT, not the ID token
+        if "nonce" not in kwargs:
+            return payload  # a signed userinfo answer (mozilla passes the nonce only for the ID token)
         issuer = self.provider.issuer if self.provider is not None else settings.OIDC_OP_ISSUER
-        if issuer and payload.get("iss") != issuer:
+        if not issuer or payload.get("iss") != issuer:
             raise SuspiciousOperation(f"ID token issued by {payload.get('iss')!r}, expected {issuer!r}")
         audience = payload.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if self.OIDC_RP_CLIENT_ID not in audiences:
             raise SuspiciousOperation("ID token was issued for another client")
-        self.id_claims = payload
         return payload
 
     def get_or_create_user(self, access_token, id_token, payload):
