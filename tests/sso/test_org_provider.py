@@ -129,3 +129,17 @@ def test_platform_admin_manages_providers_tenant_owner_only_reads(client, tenant
     assert client.post("/admin/tenants/ssorolemapping/add/", {"organization": tenants["a"].pk, "claim": "groups",
                                                               "value": "x", "role": "owner"}).status_code == 403
     assert not SsoRoleMapping.objects.exists()
+
+
+def test_key_rotation_reencrypts_the_client_secret(b_provider, settings):
+    import io
+
+    from django.core.management import call_command
+
+    from apps.core import crypto
+
+    old_version = crypto.current_version()
+    settings.PORTAL_ENCRYPTION_KEYS = f"{old_version + 1}:{crypto.generate_key()},{settings.PORTAL_ENCRYPTION_KEYS}"
+    call_command("rotate_encryption_key", stdout=io.StringIO())
+    b_provider.refresh_from_db()
+    assert b_provider.client_secret.startswith(f"v{old_version + 1}$") and b_provider.get_secret() == ORG_CLIENT_SECRET
