@@ -206,7 +206,8 @@ CELERY_TIMEZONE = "UTC"
 # --- auth ---------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "apps.tenants.sso.backends.PortalPasswordBackend",  # ModelBackend + the per-organization "no passwords" rule
+    "apps.tenants.sso.backends.PortalOIDCBackend",  # single sign-on (docs/sso.md)
     "apps.core.permissions.RolePermissionBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -233,6 +234,31 @@ PORTAL_MFA_SELF_ENROLL = env.bool("PORTAL_MFA_SELF_ENROLL", default=True)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="opsportal")
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+# --- single sign-on: one platform OpenID Connect provider (mozilla-django-oidc; docs/sso.md) --
+# On when OIDC_RP_CLIENT_ID is set; claims map to memberships through SSO role mappings (admin).
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", "") or ""
+OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+OIDC_USE_PKCE = True
+OIDC_VERIFY_SSL = env.bool("OIDC_VERIFY_SSL", default=True)
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "admin-sso-callback"
+OIDC_REDIRECT_ALLOWED_HOSTS: list[str] = []
+AXES_WHITELIST_CALLABLE = "apps.tenants.sso.backends.axes_exempt"  # SSO callbacks guess no password
+PORTAL_SSO_LABEL = env.str("PORTAL_SSO_LABEL", default="Sign in with single sign-on")
+PORTAL_SSO_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if PORTAL_SSO_ENABLED:
+    _missing = [n for n in ("OIDC_OP_ISSUER", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT",
+                            "OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT", "OIDC_RP_CLIENT_SECRET") if not globals()[n]]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so single sign-on needs {', '.join(_missing)} too (docs/sso.md)")
 
 # --- encryption of stored secrets (credentials, channel URLs) -----------------------------
 def _encryption_keys() -> str:

@@ -6,6 +6,7 @@ from apps.core.api.routing import api_not_found, either_form
 from apps.core.health import live_view, ready_view, status_view
 from apps.core.mfa import PortalAdminSite, mfa_view
 from apps.core.views import home, metrics_view, switch_organization
+from apps.tenants.sso.views import PortalLoginForm, SsoCallbackView, SsoStartView, admin_login
 
 admin.site.site_header = "opsportal"
 admin.site.site_title = "opsportal"
@@ -14,12 +15,18 @@ admin.site.index_title = "Operations"
 admin.site.disable_action("delete_selected")
 # Staff whose organization requires two-factor sign-in confirm a TOTP device at /admin/mfa/ first.
 admin.site.__class__ = PortalAdminSite
+admin.site.login_form = PortalLoginForm  # says so when an organization has switched passwords off (SSO only)
 
 urlpatterns = [
     path("", home, name="home"),
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
     path("admin/timeline/", include("apps.dashboard.urls")),  # tenant timeline pages (apps/dashboard/views.py)
     path("admin/mfa/", mfa_view, name="admin-mfa"),
+    # single sign-on (OpenID Connect, docs/sso.md): the login page with its button, the flow's start and callback
+    path("admin/login/", admin_login, name="admin-login-sso"),
+    path("admin/sso/login/", SsoStartView.as_view(), name="admin-sso-login"),
+    path("admin/sso/<slug:slug>/login/", SsoStartView.as_view(), name="admin-sso-org-login"),
+    path("admin/sso/callback/", SsoCallbackView.as_view(), name="admin-sso-callback"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

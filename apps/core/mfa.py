@@ -9,6 +9,8 @@ admin page redirects to `/admin/mfa/`, which asks for the current code — or, f
 confirmed device yet, enrols one (secret + otpauth URI, confirmed by a first code) when
 `PORTAL_MFA_SELF_ENROLL` allows. The session API refuses such a session too, and the JWT login
 (`POST /api/v1/auth/token`) asks the same people for `otp_token`; tokens already issued stay valid.
+A sign-in through single sign-on whose `amr`/`acr` the organization trusts (apps/tenants/sso,
+docs/sso.md) marks the session with `SSO_MFA_SESSION_KEY`, which counts as confirmed.
 Organizations live one layer up (apps.tenants), so they are looked up by app label.
 """
 
@@ -34,6 +36,8 @@ from .choices import OrgKind, StaffMfa
 from .tenancy import memberships_of
 
 _PENDING_ATTR = "_portal_mfa_pending"
+# Set by the SSO callback (apps/tenants/sso) when the provider's amr/acr satisfy every rule that applies.
+SSO_MFA_SESSION_KEY = "portal_mfa_by_sso"
 
 
 def organization_requires_mfa(org) -> bool:
@@ -65,7 +69,9 @@ def mfa_pending(request) -> bool:
         return cached
     user = getattr(request, "user", None)
     verified = getattr(user, "is_verified", None)
-    pending = bool(user is not None and mfa_required(user) and not (callable(verified) and verified()))
+    session = getattr(request, "session", None)
+    by_sso = bool(session is not None and session.get(SSO_MFA_SESSION_KEY))
+    pending = bool(user is not None and mfa_required(user) and not (callable(verified) and verified()) and not by_sso)
     setattr(request, _PENDING_ATTR, pending)
     return pending
 

@@ -236,3 +236,4 @@ class InvitationAdmin(TenantScopedAdmin):
 
 
 from .customers import admin as _customers_admin  # noqa: E402, F401  (registers the customers screens)
+from .sso import admin as _sso_admin  # noqa: E402, F401  (registers the SSO screens)

@@ -277,3 +277,6 @@ from .customers.models import (  # noqa: E402, F401
     LifecycleEvent,
     VerificationCode,
 )
+
+# Single sign-on (OpenID Connect) mappings, policies and identities: apps/tenants/sso/.
+from .sso.models import SsoIdentity, SsoPolicy, SsoProvider, SsoRoleMapping  # noqa: E402, F401

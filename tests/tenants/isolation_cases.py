@@ -78,3 +78,34 @@ CASES.append(IsolationCase(
     create_payload=lambda w, foreign: {"organization": foreign.organization.slug, "email": "sneaky@example.test", "role": "viewer"},
     patch_payload={"role": "owner"},
 ))
+
+
+# SSO (apps/tenants/sso): an organization's managers read their own mappings and policy; only platform staff write them.
+def _sso_mapping(w, key):
+    from apps.tenants.models import SsoRoleMapping
+
+    return SsoRoleMapping.objects.create(organization=w.tenant(key), claim="groups", value=f"staff-{key}", role=Role.VIEWER)
+
+
+def _sso_policy(w, key):
+    from apps.tenants.models import SsoPolicy
+
+    return SsoPolicy.objects.get_or_create(organization=w.tenant(key))[0]
+
+
+CASES.append(IsolationCase(name="tenants.ssorolemapping", make=_sso_mapping, admin_model=__import__("apps.tenants.models", fromlist=["SsoRoleMapping"]).SsoRoleMapping))
+CASES.append(IsolationCase(name="tenants.ssopolicy", make=_sso_policy, admin_model=__import__("apps.tenants.models", fromlist=["SsoPolicy"]).SsoPolicy))
+
+
+def _sso_provider(w, key):
+    from apps.tenants.models import SsoProvider
+
+    base = f"https://id.{key}.example.test/o"
+    return SsoProvider.objects.get_or_create(
+        organization=w.tenant(key),
+        defaults={"name": f"ID {key}", "slug": f"id-{key}", "issuer": base, "client_id": key, "authorization_endpoint": f"{base}/authorize/",
+                  "token_endpoint": f"{base}/token/", "userinfo_endpoint": f"{base}/userinfo/", "jwks_endpoint": f"{base}/jwks/"},
+    )[0]
+
+
+CASES.append(IsolationCase(name="tenants.ssoprovider", make=_sso_provider, admin_model=__import__("apps.tenants.models", fromlist=["SsoProvider"]).SsoProvider))

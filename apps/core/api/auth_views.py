@@ -48,6 +48,9 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
         except exceptions.AuthenticationFailed:
             if getattr(self.context.get("request"), "axes_locked_out", False):  # set by django-axes
                 raise _locked_out() from None
+            refusal = getattr(self.context.get("request"), "portal_sign_in_refusal", None)  # passwords off (SSO only)
+            if refusal:
+                raise exceptions.AuthenticationFailed(refusal, code="password_login_off") from None
             raise
         from apps.core.mfa import confirmed_device, mfa_required
 
