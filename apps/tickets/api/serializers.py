@@ -2,7 +2,7 @@ import json
 import threading
 
 from django.contrib.auth import get_user_model
-from django.db.models.query import ValuesIterable
+from django.db.models.query import BaseIterable
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
@@ -180,17 +180,22 @@ class TicketRow(dict):
             raise AttributeError(name) from None
 
 
-class _TicketRows(ValuesIterable):
+class _TicketRows(BaseIterable):
+    """Reads a ticket queryset as TicketRows of LIST_COLUMNS (plus the search rank when searching).
+    The columns are chosen only when the rows are read, so a paginator's count of the same
+    queryset stays a count of ids, without the list's joins and columns."""
+
     def __iter__(self):
-        for row in super().__iter__():
+        queryset = self.queryset
+        extra = [name for name in ("search_rank",) if name in queryset.query.annotations]
+        for row in queryset.values(*LIST_COLUMNS, *extra):
             yield TicketRow(row)
 
 
 def ticket_rows(queryset):
-    """`queryset` (tickets, already scoped, filtered and ordered) as TicketRows of LIST_COLUMNS
-    (plus the search rank when searching): one SELECT, no model instance per ticket and related row."""
-    extra = [name for name in ("search_rank",) if name in queryset.query.annotations]
-    rows = queryset.values(*LIST_COLUMNS, *extra)
+    """`queryset` (tickets, already scoped, filtered and ordered; paginate it as usual) read as
+    TicketRows: one SELECT, no model instance per ticket and related row."""
+    rows = queryset.all()
     rows._iterable_class = _TicketRows
     return rows
 
