@@ -9,8 +9,6 @@ from apps.core.tenancy import acting, memberships_of
 from apps.tenants.api.serializers import MeSerializer
 from tests.factories import MembershipFactory
 
-pytestmark = pytest.mark.sqlite
-
 
 def _serializer_answer(user):
     ctx = acting(user)

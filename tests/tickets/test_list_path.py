@@ -17,8 +17,6 @@ from apps.tickets.api.views import TicketViewSet
 from apps.tickets.models import Ticket
 from tests.factories.tickets import TicketFactory
 
-pytestmark = pytest.mark.sqlite
-
 
 @pytest.fixture
 def tickets(world):
