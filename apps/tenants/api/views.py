@@ -127,7 +127,7 @@ def _text(value):
 
 def me_data(user) -> dict:
     """MeSerializer's answer for `user` (tests/core/test_me_path.py holds the two equal), mapped by
-    hand: the serializer deep-copied its 7 fields and the nested one's 5 per request, 40 % of the
+    hand: the serializer deep-copied its 7 fields and the nested one's 5 per request, ~30 % of the
     route's CPU (docs/api-performance.md)."""
     ctx = acting(user)
     return {
