@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -48,9 +48,17 @@ def security_state(user_id) -> SecurityState | None:
         pk = get_user_model()._meta.pk.to_python(user_id)
     except ValidationError:
         return None
-    with connection.cursor() as cur:
-        cur.execute(_sql(), [pk])
-        row = cur.fetchone()
+    if connection.health_check_enabled and not connection.health_check_done and connection.connection is not None and not connection.in_atomic_block:
+        # This query is the request's first: let it be the connection's health check too (Django
+        # would send a `SELECT 1` first). A connection PostgreSQL dropped fails it: reconnect once.
+        connection.health_check_done = True
+        try:
+            row = _read(pk)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            row = _read(pk)
+    else:
+        row = _read(pk)
     if row is None:
         return None
     active, mark = row
@@ -59,6 +67,12 @@ def security_state(user_id) -> SecurityState | None:
     if mark is not None and timezone.is_naive(mark):
         mark = mark.replace(tzinfo=UTC)
     return SecurityState(bool(active), mark.timestamp() if mark is not None else None)
+
+
+def _read(pk):
+    with connection.cursor() as cur:
+        cur.execute(_sql(), [pk])
+        return cur.fetchone()
 
 
 def token_revoked(state: SecurityState, token) -> bool:

@@ -2,7 +2,9 @@ import json
 import threading
 
 from django.contrib.auth import get_user_model
+from django.db.models.query import BaseIterable
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework import serializers
 
 from apps.core.api.serializers import ScopedModelSerializer
@@ -151,6 +153,92 @@ def created_ticket_data(ticket: Ticket, user) -> dict:
             for e in made.timeline if e.shown_to(ctx)
         ],
     }
+
+
+# The list read path (GET /tickets/): the page is read with `values()` (no model instances) and
+# mapped to what TicketSerializer gives (tests/tickets/test_list_path.py holds the two equal);
+# docs/api-performance.md has the profile that motivated it.
+LIST_COLUMNS = (
+    "id", "number", "subject", "status", "priority", "origin_type", "target_type", "tenant__slug", "customer__slug",
+    "partner__slug", "assignee_id", "assignee__username", "escalation_level", "first_response_due_at", "resolution_due_at",
+    "first_responded_at", "resolved_at", "sla_at_risk", "first_response_breached", "resolution_breached", "tags",
+    "created_at", "updated_at",
+    "priority_rank",  # a sort key (`?ordering=priority`), for a paginator reading the boundary row; not shown
+)
+
+
+class TicketRow(dict):
+    """One row of `ticket_rows`: its columns by name, also as attributes (a keyset paginator reads
+    the boundary row's sort key with getattr, DRF's cursor paginator by key)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _TicketRows(BaseIterable):
+    """Reads a ticket queryset as TicketRows of LIST_COLUMNS (plus the search rank when searching).
+    The columns are chosen only when the rows are read, so a paginator's count of the same
+    queryset stays a count of ids, without the list's joins and columns."""
+
+    def __iter__(self):
+        queryset = self.queryset
+        extra = [name for name in ("search_rank",) if name in queryset.query.annotations]
+        for row in queryset.values(*LIST_COLUMNS, *extra):
+            yield TicketRow(row)
+
+
+def ticket_rows(queryset):
+    """`queryset` (tickets, already scoped, filtered and ordered; paginate it as usual) read as
+    TicketRows: one SELECT, no model instance per ticket and related row."""
+    rows = queryset.all()
+    rows._iterable_class = _TicketRows
+    return rows
+
+
+def _iso(value, tz):
+    """DRF's DateTimeField.to_representation (ISO 8601, in the current time zone, UTC as Z) of an aware datetime."""
+    if value is None:
+        return None
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def ticket_list_data(rows) -> list[dict]:
+    """TicketSerializer(many=True).data of the tickets in `rows` (from `ticket_rows`)."""
+    tz = timezone.get_current_timezone()
+    return [
+        {
+            "id": r["id"],
+            "ticket_number": r["number"],
+            "subject": r["subject"],
+            "status": r["status"],
+            "priority": r["priority"],
+            "origin_type": r["origin_type"],
+            "target_type": r["target_type"],
+            "tenant": r["tenant__slug"],
+            "customer": r["customer__slug"],
+            "partner": r["partner__slug"],
+            "assignee": r["assignee_id"],
+            "assignee_username": r["assignee__username"],
+            "escalation_level": r["escalation_level"],
+            "first_response_due_at": _iso(r["first_response_due_at"], tz),
+            "resolution_due_at": _iso(r["resolution_due_at"], tz),
+            "first_responded_at": _iso(r["first_responded_at"], tz),
+            "resolved_at": _iso(r["resolved_at"], tz),
+            "sla_at_risk": r["sla_at_risk"],
+            "first_response_breached": r["first_response_breached"],
+            "resolution_breached": r["resolution_breached"],
+            "tags": r["tags"],
+            "created_at": _iso(r["created_at"], tz),
+            "updated_at": _iso(r["updated_at"], tz),
+        }
+        for r in rows
+    ]
 
 
 class TicketCreateSerializer(serializers.Serializer):
