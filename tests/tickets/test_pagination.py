@@ -142,3 +142,61 @@ def test_admin_pages_past_the_cap_and_says_how_many(world, client, big, settings
     seen = [t.pk for p in range(last - 3, last + 1) for t in client.get(url, {"p": p}).context["cl"].result_list]
     assert len(seen) == len(set(seen)) == 150 + BIG % 50
     assert client.get(url, {"p": last + 1}).status_code == 302  # really past the end: Django's ?e=1
+
+
+FILTER_INDEX = [
+    ({"status": "open"}, "tickets_t_status_created_idx"),
+    ({"status": "open", "priority": "critical"}, "tickets_t_status_prio_idx"),
+    ({"priority": "critical"}, "tickets_t_prio_created_idx"),
+    ({"assignee": "AGENT"}, "tickets_t_assignee_idx"),
+    ({"status": "open,in_progress,waiting"}, "tickets_t_unresolved_idx"),
+    ({"breached": "true"}, "tickets_t_breached_idx"),
+    ({"at_risk": "true"}, "tickets_t_at_risk_idx"),
+]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="index plans are PostgreSQL's")
+@pytest.mark.parametrize(("params", "index"), FILTER_INDEX, ids=[i for _, i in FILTER_INDEX])
+def test_selective_filters_are_one_index_range_in_the_default_order(world, params, index):
+    """Issue 24.4: on a tenant where the filter keeps 1–5 % of the rows, the page is one scan of
+    the filter's index in the default order (no sort), and so is the next page by cursor."""
+    from django.db import transaction
+
+    from apps.core.api.pagination import KeysetPagination
+    from apps.tickets.api.filters import TicketFilter
+    from apps.tickets.search import ordering_for
+
+    user = world.user("a", "support_agent")
+    now = timezone.now()
+    Ticket.objects.bulk_create(
+        (
+            Ticket(
+                tenant=world.tenant("a"),
+                number=new_ticket_number(),
+                subject=f"s{i}",
+                origin_type="tenant",
+                target_type="platform",
+                status="open" if i % 25 == 0 else "closed",
+                priority="critical" if i % 30 == 0 else "normal",
+                assignee=user if i % 40 == 0 else None,
+                first_response_breached=i % 50 == 0,
+                sla_at_risk=i % 60 == 0,
+                created_at=now - timezone.timedelta(minutes=i),
+            )
+            for i in range(8000)
+        ),
+        batch_size=2000,
+    )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE tickets_ticket")
+    params = {k: (str(user.pk) if v == "AGENT" else v) for k, v in params.items()}
+    qs = TicketFilter(params, queryset=Ticket.objects.visible_to(user)).qs.order_by(*ordering_for(None))
+    last = qs[49]
+    keys = KeysetPagination()._keys(qs)
+    beyond = qs.filter(KeysetPagination._beyond(keys, [last.created_at, last.pk], False))
+    for page in (qs, beyond):
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET LOCAL enable_seqscan = off")
+            plan = page[:51].explain()
+        assert f"using {index} on tickets_ticket" in plan, plan
+        assert "Sort" not in plan, plan
