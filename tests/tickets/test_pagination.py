@@ -200,3 +200,33 @@ def test_selective_filters_are_one_index_range_in_the_default_order(world, param
             plan = page[:51].explain()
         assert f"using {index} on tickets_ticket" in plan, plan
         assert "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("ordering", [None, "severity", "-occurrences", "first_seen"])
+def test_alerts_page_by_cursor_in_every_ordering(world, api, ordering):
+    from tests.factories.alerts import AlertFactory
+
+    now = timezone.now()
+    made = {
+        AlertFactory(
+            tenant=world.tenant("a"), last_seen=now, first_seen=now, severity=("warning", "critical")[i % 2], occurrences=i % 3
+        ).pk
+        for i in range(9)
+    }
+    client = api.as_user(world.user("a", "admin"))
+    pages, _ = _walk(client, {"page_size": 2, **({"ordering": ordering} if ordering else {})}, start="/api/v1/alerts/")
+    seen = [pk for page in pages for pk in page]
+    assert len(seen) == len(set(seen)) and set(seen) == made
+
+
+@pytest.mark.parametrize("ordering", [None, "priority", "-created_at"])
+def test_notifications_page_by_cursor(world, api, ordering):
+    from tests.factories.notifications import NotificationFactory
+
+    me = world.user("a", "support_agent")
+    made = {NotificationFactory(tenant=world.tenant("a"), recipient=me, priority=("low", "high")[i % 2]).pk for i in range(7)}
+    client = api.as_user(me)
+    pages, _ = _walk(client, {"page_size": 3, **({"ordering": ordering} if ordering else {})}, start="/api/v1/notifications/")
+    seen = [pk for page in pages for pk in page]
+    assert len(seen) == len(set(seen)) and set(seen) == made
+    assert client.get("/api/v1/notifications/", {"cursor": "forged"}).status_code == 400
