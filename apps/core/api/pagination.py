@@ -230,6 +230,8 @@ class KeysetPagination(PortalPagination):
     def get_paginated_response_schema(self, schema):
         page = super().get_paginated_response_schema(schema)
         page["required"] = ["next", "previous", "results"]
+        page["properties"]["next"]["example"] = "https://portal.example.org/api/v1/tickets/?cursor=eyJvIjpbIi1jcmVhdGVkX2F0Il0…"
+        page["properties"]["previous"]["example"] = None
         page["properties"]["count"]["description"] = "Only with `?page=` (page-number mode); the cursor mode does not count."
         return page
 
