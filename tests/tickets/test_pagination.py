@@ -178,7 +178,7 @@ def test_selective_filters_are_one_index_range_in_the_default_order(world, param
                 target_type="platform",
                 status={0: "open", 1: "waiting", 2: "in_progress"}.get(i % 25, "closed"),
                 priority="critical" if i % 30 == 0 else "normal",
-                assignee=user if i % 3 == 0 else None,
+                assignee=user if i % 10 == 0 else None,
                 first_response_breached=i % 50 == 0,
                 sla_at_risk=i % 60 == 0,
                 created_at=now - timezone.timedelta(minutes=i),
