@@ -31,6 +31,7 @@ TICKET_ROLE_ACTIONS = {
     "status": STAFF_WORKERS,
 }
 RUNNING = [TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.ESCALATED]
+UNRESOLVED = [*RUNNING, TicketStatus.WAITING]
 # The timeline entries customers see; the rest (assignment, SLA flags, internal notes) stays with staff.
 CUSTOMER_TIMELINE_KINDS = (TimelineKind.CREATED, TimelineKind.STATUS)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -211,7 +212,17 @@ class Ticket(TenantOwnedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["tenant", "status", "-created_at"], name="tickets_tenant_status_idx"),
+            # the selective filters (issue 24.4) under the default order, each a range of one index
+            # whose count is an index-only scan: status, status + priority, priority, assignee,
+            # not yet resolved, breached, at risk (the created range: tickets_tenant_created_id_idx)
+            models.Index(fields=["tenant", "status", "-created_at", "-id"], name="tickets_t_status_created_idx"),
+            models.Index(fields=["tenant", "status", "priority", "-created_at", "-id"], name="tickets_t_status_prio_idx"),
+            models.Index(fields=["tenant", "priority", "-created_at", "-id"], name="tickets_t_prio_created_idx"),
+            models.Index(fields=["tenant", "assignee", "-created_at", "-id"], name="tickets_t_assignee_idx"),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="tickets_t_unresolved_idx", condition=Q(status__in=UNRESOLVED)),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="tickets_t_breached_idx",
+                         condition=Q(first_response_breached=True) | Q(resolution_breached=True)),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="tickets_t_at_risk_idx", condition=Q(sla_at_risk=True)),
             # every ordering the API and admin offer (apps/tickets/search.py): tenant, key, id
             models.Index(fields=["tenant", "-created_at", "-id"], name="tickets_tenant_created_id_idx"),
             models.Index(fields=["tenant", "priority_rank", "id"], name="tickets_tenant_prio_id_idx"),

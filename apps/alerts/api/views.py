@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from apps.core.api.auth import PortalJWTAuthentication
 from apps.core.api.errors import portal_exception_handler
+from apps.core.api.pagination import KeysetPagination
 from apps.core.api.parsers import parse_json_body
 from apps.core.api.renderers import dumps
 from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedViewSet
@@ -53,6 +54,7 @@ class AlertViewSet(TenantScopedReadOnlyViewSet):
     queryset = Alert.objects.select_related("assigned_to", "acknowledged_by")
     serializer_class = serializers.AlertSerializer
     filterset_class = filters.AlertFilter
+    pagination_class = KeysetPagination  # grows without bound: by cursor (docs/tickets.md)
     search_fields = ["title", "message", "fingerprint"]
     ordering_fields = ["last_seen", "first_seen", "severity", "occurrences"]
     action_permissions = {"acknowledge": "acknowledge", "resolve": "resolve", "read": "read", "dismiss": "dismiss", "unread_count": "view",

@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.pagination import KeysetPagination
 from apps.core.api.viewsets import OrganizationContextMixin, TenantScopedReadOnlyViewSet, TenantScopedViewSet
 from apps.core.tenancy import acting
 
@@ -29,6 +30,7 @@ class NotificationViewSet(TenantScopedReadOnlyViewSet):
     queryset = Notification.objects.all()
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
+    pagination_class = KeysetPagination  # grows without bound: by cursor (docs/tickets.md)
     search_fields = ["title", "message"]
     ordering_fields = ["created_at", "priority"]
     action_permissions = {"read": "read", "read_all": "read", "archive": "read", "unread_count": "view"}

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from apps.core.api.pagination import KeysetPagination
 from apps.core.api.permissions import PolicyPermission, policy_action
 from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedViewSet
 
@@ -183,6 +184,7 @@ class JobRunViewSet(TenantScopedReadOnlyViewSet):
     queryset = JobRun.objects.select_related("job", "version", "tenant")
     serializer_class = JobRunSerializer
     filterset_class = filters.JobRunFilter
+    pagination_class = KeysetPagination  # grows without bound: by cursor (docs/tickets.md)
     ordering_fields = ["created_at", "started_at", "finished_at"]
     action_permissions = {"cancel": "cancel", "retry": "retry", "steps": "view", "output": "view", "executor": "view"}
 
