@@ -29,7 +29,7 @@ WINDOW_HOURS = 24  # "by status" counts of growing tables cover rows created in 
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 # -- domain gauges: name, help, labels, and a function returning {label values: number} --------------
@@ -88,6 +88,7 @@ class DomainCollector:
 
 
 _domain = DomainCollector()
+_discovered = False
 
 
 def exposition() -> bytes:
@@ -95,6 +96,10 @@ def exposition() -> bytes:
     then the domain gauges."""
     import prometheus_client
 
+    global _discovered
+    if not _discovered:
+        discover()
+        _discovered = True
     if multiprocess_dir():
         from prometheus_client import multiprocess
 
@@ -153,15 +158,15 @@ def _outbox_age():
     return {(): (timezone.now() - oldest).total_seconds() if oldest else 0.0}
 
 
-@gauge("beat_lag_seconds", "How late each enabled beat schedule is: now minus when it was due (0 when not due yet).", ["schedule"])
+@gauge(
+    "beat_lag_seconds", "How late each enabled beat schedule is: now minus when it was due (0 when not due yet).", ["schedule"]
+)
 def _beat_lag():
-    from django.utils import timezone
     from django_celery_beat.models import PeriodicTask
 
-    now = timezone.now()
     out = {}
-    for task in PeriodicTask.objects.filter(enabled=True).exclude(one_off=True).select_related(
-        "interval", "crontab", "solar", "clocked"
+    for task in (
+        PeriodicTask.objects.filter(enabled=True).exclude(one_off=True).select_related("interval", "crontab", "solar", "clocked")
     ):
         last = task.last_run_at or task.start_time or task.date_changed
         try:
@@ -174,7 +179,9 @@ def _beat_lag():
 
 # -- Celery task counters (worker processes) -------------------------------------------------------
 TASK_RUNTIME = Histogram(
-    "opsportal_task_runtime_seconds", "Run time of Celery tasks.", ["task", "queue"],
+    "opsportal_task_runtime_seconds",
+    "Run time of Celery tasks.",
+    ["task", "queue"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )
 TASK_FAILURES = Counter("opsportal_task_failures", "Celery tasks that raised (retries included).", ["task", "queue"])
@@ -212,9 +219,13 @@ def serve_worker_metrics(port: int) -> None:
     from prometheus_client import start_http_server
 
     registry = CollectorRegistry()
-    if multiprocess_dir():
+    if directory := multiprocess_dir():
         from prometheus_client import multiprocess
 
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):  # a previous run's pool processes would be summed in
+            if name.endswith(".db"):
+                os.unlink(os.path.join(directory, name))
         multiprocess.MultiProcessCollector(registry)
     else:
         import prometheus_client
