@@ -344,6 +344,8 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # --- portal behaviour ---------------------------------------------------------------------
 # Bearer token that may read /metrics besides staff sessions (empty: staff only).
 METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
+# Domain gauges of /metrics (database counts) are recomputed at most this often (seconds).
+METRICS_CACHE_SECONDS = env.int("METRICS_CACHE_SECONDS", default=10)
 # /health/status calls a worker or beat stale when its last heartbeat is older than this.
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=60)
 # How long a published event may wait before the sweeper re-dispatches it.
