@@ -8,6 +8,7 @@ here, at start-up, with ImproperlyConfigured, never at first use.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -346,6 +347,10 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
 # Domain gauges of /metrics (database counts) are recomputed at most this often (seconds).
 METRICS_CACHE_SECONDS = env.int("METRICS_CACHE_SECONDS", default=10)
+# Prometheus multiprocess mode (gunicorn.conf.py sets it, compose sets it for every service): the
+# directory must exist before django-prometheus creates its first metric, in every process.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 # /health/status calls a worker or beat stale when its last heartbeat is older than this.
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=60)
 # How long a published event may wait before the sweeper re-dispatches it.

@@ -214,6 +214,23 @@ def task_retried(sender=None, request=None, **kwargs):
         TASK_RETRIES.labels(sender.name, _queue_of(sender)).inc()
 
 
+def remove_dead_files(directory: str) -> None:
+    """Drop the metric files of processes that no longer run (a previous start of this container
+    would otherwise be summed in); this process's own files stay."""
+    import re
+
+    for name in os.listdir(directory):
+        match = re.fullmatch(r"[a-z_]+_(\d+)\.db", name)
+        if not match or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            os.unlink(os.path.join(directory, name))
+        except PermissionError:  # alive, someone else's
+            pass
+
+
 def serve_worker_metrics(port: int) -> None:
     """Serve this worker's (all its pool processes') counters on 0.0.0.0:`port` (/metrics)."""
     from prometheus_client import start_http_server
@@ -223,9 +240,7 @@ def serve_worker_metrics(port: int) -> None:
         from prometheus_client import multiprocess
 
         os.makedirs(directory, exist_ok=True)
-        for name in os.listdir(directory):  # a previous run's pool processes would be summed in
-            if name.endswith(".db"):
-                os.unlink(os.path.join(directory, name))
+        remove_dead_files(directory)
         multiprocess.MultiProcessCollector(registry)
     else:
         import prometheus_client

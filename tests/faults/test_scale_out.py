@@ -125,7 +125,9 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
 
     client = broker_app(private_redis.url)
     ports = {"jobs": free_port(), "notif": free_port(), "notif2": free_port()}
-    jobs = start_worker({**env, "CELERY_METRICS_PORT": str(ports["jobs"])}, tmp_path / "jobs.log", queues="jobs", name="jobs")
+    # the jobs worker in Prometheus multiprocess mode (as compose runs workers), the other without
+    jobs_env = {**env, "CELERY_METRICS_PORT": str(ports["jobs"]), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom-jobs")}
+    jobs = start_worker(jobs_env, tmp_path / "jobs.log", queues="jobs", name="jobs")
     notif = start_worker({**env, "CELERY_METRICS_PORT": str(ports["notif"])}, tmp_path / "notif.log", queues="notifications,default", name="notif")
     beat = Proc([str(BIN / "celery"), "-A", "config", "beat", "-l", "INFO", "-s", str(tmp_path / "beat-schedule")], env, tmp_path / "beat.log")
     notif2 = None
