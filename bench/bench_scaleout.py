@@ -67,9 +67,28 @@ def start_worker(queue: str, procs: int, name: str) -> subprocess.Popen:
 
     env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "LOG_LEVEL": "WARNING", "DB_CONN_MAX_AGE": "60"}
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "-P", "prefork", "-c", str(procs), "-Q", queue,
-         "--loglevel=WARNING", "-n", f"{name}@%h", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(ROOT / ".venv/bin/celery"),
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            str(procs),
+            "-Q",
+            queue,
+            "--loglevel=WARNING",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 90
     while not app.control.ping(destination=[f"{name}@{os.uname().nodename}"], timeout=0.5):
@@ -129,19 +148,32 @@ def main():
     results = {}
     enqueue_after_commit = notify._enqueue_after_commit
     try:
-        targets = Target.objects.bulk_create([Target(tenant=tenant, name=f"n{i}", hostname="127.0.0.1", port=22) for i in range(TARGETS)])
+        targets = Target.objects.bulk_create(
+            [Target(tenant=tenant, name=f"n{i}", hostname="127.0.0.1", port=22) for i in range(TARGETS)]
+        )
         job = Job.objects.create(tenant=tenant, name=f"{PREFIX}-fan", overlap_policy=OverlapPolicy.PARALLEL)
-        version = JobVersion.objects.create(job=job, number=1, steps=[{"type": "http.request", "url": url + "/job/{{ target.name }}", "expected_status": 200}])
+        version = JobVersion.objects.create(
+            job=job, number=1, steps=[{"type": "http.request", "url": url + "/job/{{ target.name }}", "expected_status": 200}]
+        )
         Job.objects.filter(pk=job.pk).update(current_version=version)
         job.refresh_from_db()
-        users = User.objects.bulk_create([User(username=f"{PREFIX}-{i}", email=f"{PREFIX}-{i}@bench.test") for i in range(DELIVER)], batch_size=2000)
+        users = User.objects.bulk_create(
+            [User(username=f"{PREFIX}-{i}", email=f"{PREFIX}-{i}@bench.test") for i in range(DELIVER)], batch_size=2000
+        )
         Membership.objects.bulk_create([Membership(user=u, organization=tenant, role="viewer") for u in users], batch_size=2000)
         sealed_url, sealed_key = encrypt(url + "/hook"), encrypt("bench-key")
         ChannelConfig.objects.bulk_create(
-            [ChannelConfig(tenant=tenant, name=f"hook-{u.pk}", kind="webhook", user=u, url=sealed_url, signing_secret=sealed_key) for u in users],
+            [
+                ChannelConfig(
+                    tenant=tenant, name=f"hook-{u.pk}", kind="webhook", user=u, url=sealed_url, signing_secret=sealed_key
+                )
+                for u in users
+            ],
             batch_size=2000,
         )
-        Preference.objects.bulk_create([Preference(tenant=tenant, user=u, channels=["in_app", "webhook"]) for u in users], batch_size=2000)
+        Preference.objects.bulk_create(
+            [Preference(tenant=tenant, user=u, channels=["in_app", "webhook"]) for u in users], batch_size=2000
+        )
         member_ids = [u.pk for u in users]
         app.control.purge()
 
@@ -157,7 +189,11 @@ def main():
                 cpu0, start = worker_cpu(worker), time.perf_counter()
                 for pk in ids:
                     _enqueue(pk)
-                wait_until(lambda ids=ids: JobRun.objects.filter(pk__in=ids, status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED]).count() == RUNS)
+                wait_until(
+                    lambda ids=ids: (
+                        JobRun.objects.filter(pk__in=ids, status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED]).count() == RUNS
+                    )
+                )
                 fan_s, fan_cpu = time.perf_counter() - start, worker_cpu(worker) - cpu0
                 failed = JobRun.objects.filter(pk__in=ids, status=RunStatus.FAILED).count()
             finally:
@@ -167,10 +203,14 @@ def main():
             try:
                 notify._enqueue_after_commit = lambda result: None  # rows first, then the clock
                 try:
-                    notify.notify_team(tenant=tenant, team_members=member_ids, title=f"round {n}", message="scale", priority="high")
+                    notify.notify_team(
+                        tenant=tenant, team_members=member_ids, title=f"round {n}", message="scale", priority="high"
+                    )
                 finally:
                     notify._enqueue_after_commit = enqueue_after_commit
-                pending = list(Delivery.objects.filter(tenant=tenant, kind="webhook", status="pending").values_list("pk", flat=True))
+                pending = list(
+                    Delivery.objects.filter(tenant=tenant, kind="webhook", status="pending").values_list("pk", flat=True)
+                )
                 cpu0, start = worker_cpu(worker), time.perf_counter()
                 notify.enqueue_deliveries(pending)
                 wait_until(lambda: Delivery.objects.filter(tenant=tenant, kind="webhook", status="sent").count() >= DELIVER)
@@ -183,14 +223,30 @@ def main():
             steps = RUNS * TARGETS
             results[n] = (steps / fan_s, DELIVER / deliver_s)
             print(flush=True)
-            line(f"scaleout_procs{n}", worker_processes=n, runs=RUNS, targets=TARGETS, steps=steps, failed_runs=failed,
-                 fanout_s=round(fan_s, 2), steps_per_s=round(steps / fan_s, 1),
-                 worker_cpu_ms_per_step=round(fan_cpu * 1000 / steps, 2), deliveries=DELIVER, deliver_s=round(deliver_s, 2),
-                 deliveries_per_s=round(DELIVER / deliver_s, 1), worker_cpu_ms_per_delivery=round(deliver_cpu * 1000 / DELIVER, 2),
-                 load1=round(os.getloadavg()[0], 1), sink_ms=SINK_MS, cores=os.cpu_count())
+            line(
+                f"scaleout_procs{n}",
+                worker_processes=n,
+                runs=RUNS,
+                targets=TARGETS,
+                steps=steps,
+                failed_runs=failed,
+                fanout_s=round(fan_s, 2),
+                steps_per_s=round(steps / fan_s, 1),
+                worker_cpu_ms_per_step=round(fan_cpu * 1000 / steps, 2),
+                deliveries=DELIVER,
+                deliver_s=round(deliver_s, 2),
+                deliveries_per_s=round(DELIVER / deliver_s, 1),
+                worker_cpu_ms_per_delivery=round(deliver_cpu * 1000 / DELIVER, 2),
+                load1=round(os.getloadavg()[0], 1),
+                sink_ms=SINK_MS,
+                cores=os.cpu_count(),
+            )
         base = results[PROCS[0]]
-        line("scaleout", **{f"steps_x{n}": round(r[0] / base[0], 2) for n, r in results.items()},
-             **{f"deliveries_x{n}": round(r[1] / base[1], 2) for n, r in results.items()})
+        line(
+            "scaleout",
+            **{f"steps_x{n}": round(r[0] / base[0], 2) for n, r in results.items()},
+            **{f"deliveries_x{n}": round(r[1] / base[1], 2) for n, r in results.items()},
+        )
     finally:
         server.shutdown()
         with connection.cursor() as cur:
@@ -198,9 +254,14 @@ def main():
             cur.execute("DELETE FROM notifications_notification WHERE tenant_id = %s", [tenant.pk])
             cur.execute("DELETE FROM notifications_channelconfig WHERE tenant_id = %s", [tenant.pk])
             cur.execute("DELETE FROM notifications_preference WHERE tenant_id = %s", [tenant.pk])
-            cur.execute("DELETE FROM targets_jobrunoutput WHERE step_id IN (SELECT s.id FROM targets_jobrunstep s "
-                        "JOIN targets_jobrun r ON r.id = s.run_id WHERE r.tenant_id = %s)", [tenant.pk])
-            cur.execute("DELETE FROM targets_jobrunstep WHERE run_id IN (SELECT id FROM targets_jobrun WHERE tenant_id = %s)", [tenant.pk])
+            cur.execute(
+                "DELETE FROM targets_jobrunoutput WHERE step_id IN (SELECT s.id FROM targets_jobrunstep s "
+                "JOIN targets_jobrun r ON r.id = s.run_id WHERE r.tenant_id = %s)",
+                [tenant.pk],
+            )
+            cur.execute(
+                "DELETE FROM targets_jobrunstep WHERE run_id IN (SELECT id FROM targets_jobrun WHERE tenant_id = %s)", [tenant.pk]
+            )
             cur.execute("DELETE FROM targets_jobrun WHERE tenant_id = %s", [tenant.pk])
         Job.objects.filter(tenant=tenant).update(current_version=None)
         JobVersion.objects.filter(job__tenant=tenant).delete()

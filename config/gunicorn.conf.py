@@ -28,6 +28,7 @@ timeout = 60
 # Prometheus multiprocess mode: every worker process writes its counters to files in this
 # directory and /metrics sums them all (apps/core/metrics.py); without it each scrape would see
 # the one process that answered. Set before any worker imports prometheus_client.
+_metrics_dir_given = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
     tempfile.gettempdir(), f"opsportal-prometheus-{os.getpid()}"
 )
@@ -48,3 +49,11 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, _metrics_dir)
+
+
+def on_exit(server):
+    """The default directory (under the temp dir) goes with the server; a given one is kept."""
+    if not _metrics_dir_given:
+        import shutil
+
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -55,14 +55,25 @@ def gunicorn(transactional_db, tmp_path):
     prom = tmp_path / "prom"
     port = free_port()
     env = {
-        **os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "DJANGO_ENV": "test", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1", "METRICS_TOKEN": TOKEN, "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": str(prom), "WEB_CONCURRENCY": "2", "WEB_THREADS": "1",
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DJANGO_ENV": "test",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "METRICS_TOKEN": TOKEN,
+        "LOG_LEVEL": "WARNING",
+        "PROMETHEUS_MULTIPROC_DIR": str(prom),
+        "WEB_CONCURRENCY": "2",
+        "WEB_THREADS": "1",
     }
     log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "-b", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     try:
         wait_port(port, timeout=60)
@@ -117,7 +128,15 @@ def test_two_gunicorn_processes_are_summed_in_every_scrape(gunicorn):
     assert _sample(_scrape(url), SERIES) == served + 12
 
     # the domain gauges come along in the same answer
-    for family in ("opsportal_queue_depth", "opsportal_outbox_backlog", "opsportal_job_runs", "opsportal_deliveries",
-                   "opsportal_alerts_ingested", "opsportal_alerts_deduplicated", "opsportal_tickets_sla", "opsportal_beat_lag_seconds"):
+    for family in (
+        "opsportal_queue_depth",
+        "opsportal_outbox_backlog",
+        "opsportal_job_runs",
+        "opsportal_deliveries",
+        "opsportal_alerts_ingested",
+        "opsportal_alerts_deduplicated",
+        "opsportal_tickets_sla",
+        "opsportal_beat_lag_seconds",
+    ):
         assert f"# TYPE {family} gauge" in second, family
     assert 'opsportal_queue_depth{queue="jobs"}' in second and "opsportal_metric_errors 0.0" in second

@@ -55,7 +55,9 @@ def test_domain_gauges_count_rows(world, scrape):
     publish("metrics.test", tenant=tenant.pk, payload={})  # committed with the test transaction: stays pending
 
     text = scrape()
-    assert _sample(text, 'opsportal_job_runs{status="succeeded"}') - _sample(before, 'opsportal_job_runs{status="succeeded"}') == 3
+    assert (
+        _sample(text, 'opsportal_job_runs{status="succeeded"}') - _sample(before, 'opsportal_job_runs{status="succeeded"}') == 3
+    )
     assert _sample(text, 'opsportal_job_runs{status="failed"}') - _sample(before, 'opsportal_job_runs{status="failed"}') == 2
     assert _sample(text, 'opsportal_deliveries{channel="email",status="sent"}') == 2
     assert _sample(text, 'opsportal_deliveries{channel="webhook",status="failed"}') == 1

@@ -52,16 +52,25 @@ def s3(settings, s3_server):
     import boto3
 
     bucket = f"portal-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=s3_server, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name="us-east-1")
+    client = boto3.client(
+        "s3", endpoint_url=s3_server, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name="us-east-1"
+    )
     client.create_bucket(Bucket=bucket)
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
-                "bucket_name": bucket, "endpoint_url": s3_server, "region_name": "us-east-1", "access_key": KEY,
-                "secret_key": SECRET, "default_acl": None, "querystring_auth": True, "querystring_expire": 300,
-                "file_overwrite": False, "signature_version": "s3v4",
+                "bucket_name": bucket,
+                "endpoint_url": s3_server,
+                "region_name": "us-east-1",
+                "access_key": KEY,
+                "secret_key": SECRET,
+                "default_acl": None,
+                "querystring_auth": True,
+                "querystring_expire": 300,
+                "file_overwrite": False,
+                "signature_version": "s3v4",
             },
         },
     }
@@ -92,7 +101,9 @@ def test_attachment_goes_to_the_bucket_and_downloads_through_a_short_lived_signe
     agent = world.user("a", "admin")
     ticket = services.ticket_create(actor=world.user("a", "customer"), subject="router", message="see file")
     up = api.as_user(agent).post(
-        f"/api/v1/tickets/{ticket.pk}/attachments/", {"file": SimpleUploadedFile("router.txt", data, content_type="text/plain")}, format="multipart"
+        f"/api/v1/tickets/{ticket.pk}/attachments/",
+        {"file": SimpleUploadedFile("router.txt", data, content_type="text/plain")},
+        format="multipart",
     )
     assert up.status_code == 201, up.content
     [key] = s3.keys()
@@ -154,7 +165,9 @@ def test_an_unreachable_bucket_fails_the_upload_instead_of_writing_locally(world
     ticket = services.ticket_create(actor=world.user("a", "customer"), subject="router", message="see file")
     api.raise_request_exception = False
     up = api.as_user(world.user("a", "admin")).post(
-        f"/api/v1/tickets/{ticket.pk}/attachments/", {"file": SimpleUploadedFile("x.txt", b"x", content_type="text/plain")}, format="multipart"
+        f"/api/v1/tickets/{ticket.pk}/attachments/",
+        {"file": SimpleUploadedFile("x.txt", b"x", content_type="text/plain")},
+        format="multipart",
     )
     assert up.status_code == 503 and up.json()["code"] == "file_storage_unavailable", up.content
     assert not TicketAttachment.objects.filter(ticket=ticket).exists() and _media_files(settings) == []
@@ -166,20 +179,32 @@ PRINT = "import json;from django.conf import settings as s;print(json.dumps(s.ST
 def _settings(tmp_path, **env):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STORAGE_"))}
     base.update(PORTAL_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings", **env)
-    return subprocess.run([sys.executable, "-c", "import django;django.setup();" + PRINT], cwd=ROOT, capture_output=True, text=True, env=base)
+    return subprocess.run(
+        [sys.executable, "-c", "import django;django.setup();" + PRINT], cwd=ROOT, capture_output=True, text=True, env=base
+    )
 
 
 def test_s3_settings_come_from_the_environment_and_files(tmp_path):
     (tmp_path / "secret").write_text("from-a-file\n")
     out = _settings(
-        tmp_path, STORAGE_BACKEND="s3", AWS_STORAGE_BUCKET_NAME="media", AWS_ACCESS_KEY_ID="AKID",
-        AWS_SECRET_ACCESS_KEY_FILE=str(tmp_path / "secret"), AWS_S3_ENDPOINT_URL="http://minio:9000", STORAGE_S3_URL_SECONDS="120",
+        tmp_path,
+        STORAGE_BACKEND="s3",
+        AWS_STORAGE_BUCKET_NAME="media",
+        AWS_ACCESS_KEY_ID="AKID",
+        AWS_SECRET_ACCESS_KEY_FILE=str(tmp_path / "secret"),
+        AWS_S3_ENDPOINT_URL="http://minio:9000",
+        STORAGE_S3_URL_SECONDS="120",
     )
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["BACKEND"] == "storages.backends.s3.S3Storage"
     opts = got["OPTIONS"]
-    assert (opts["bucket_name"], opts["access_key"], opts["secret_key"], opts["endpoint_url"]) == ("media", "AKID", "from-a-file", "http://minio:9000")
+    assert (opts["bucket_name"], opts["access_key"], opts["secret_key"], opts["endpoint_url"]) == (
+        "media",
+        "AKID",
+        "from-a-file",
+        "http://minio:9000",
+    )
     assert opts["querystring_auth"] is True and opts["querystring_expire"] == 120 and opts["default_acl"] is None
 
     default = json.loads(_settings(tmp_path).stdout.strip().splitlines()[-1])

@@ -92,17 +92,30 @@ def _hook_team(world, sink_url: str, n: int):
     from apps.tenants.models import Membership
 
     tenant = world.tenant("a")
-    users = get_user_model().objects.bulk_create([get_user_model()(username=f"hook{i}", email=f"hook{i}@x.test") for i in range(n)])
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"hook{i}", email=f"hook{i}@x.test") for i in range(n)]
+    )
     Membership.objects.bulk_create([Membership(user=u, organization=tenant, role="viewer") for u in users])
     ChannelConfig.objects.bulk_create(
-        [ChannelConfig(tenant=tenant, name=f"hook-{u.pk}", kind="webhook", user=u, url=encrypt(sink_url + "/hook"), signing_secret=encrypt("k"))
-         for u in users]
+        [
+            ChannelConfig(
+                tenant=tenant,
+                name=f"hook-{u.pk}",
+                kind="webhook",
+                user=u,
+                url=encrypt(sink_url + "/hook"),
+                signing_secret=encrypt("k"),
+            )
+            for u in users
+        ]
     )
     Preference.objects.bulk_create([Preference(tenant=tenant, user=u, channels=["in_app", "webhook"]) for u in users])
     return tenant, [u.pk for u in users]
 
 
-def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothing(world, private_redis, test_db_url, tmp_path, sink, monkeypatch):
+def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothing(
+    world, private_redis, test_db_url, tmp_path, sink, monkeypatch
+):
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     from apps.notifications import services as notify
@@ -115,12 +128,22 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
     # The test process' Celery is eager: work is sent to the private broker below instead.
     monkeypatch.setattr("apps.targets.services.runs._enqueue", lambda run_id, countdown=None: None)
     monkeypatch.setattr(notify, "_enqueue_after_commit", lambda result: None)
-    env = portal_env(database_url=test_db_url, redis_url=private_redis.url, CELERY_VISIBILITY_TIMEOUT=3,
-                     NOTIFICATIONS_SWEEP_AFTER=1, NOTIFICATIONS_CLAIM_TIMEOUT=4, NOTIFICATIONS_DELIVERY_BATCH=5,
-                     NOTIFICATIONS_RATE_LIMIT_COUNT=1000, TARGETS_FLUSH_SECONDS=0.3)
+    env = portal_env(
+        database_url=test_db_url,
+        redis_url=private_redis.url,
+        CELERY_VISIBILITY_TIMEOUT=3,
+        NOTIFICATIONS_SWEEP_AFTER=1,
+        NOTIFICATIONS_CLAIM_TIMEOUT=4,
+        NOTIFICATIONS_DELIVERY_BATCH=5,
+        NOTIFICATIONS_RATE_LIMIT_COUNT=1000,
+        TARGETS_FLUSH_SECONDS=0.3,
+    )
     every = IntervalSchedule.objects.create(every=2, period=IntervalSchedule.SECONDS)
-    for name, task in (("sweep deliveries", "notifications.sweep_deliveries"), ("reap runs", "targets.reap_runs"),
-                       ("sweep events", "core.sweep_events")):
+    for name, task in (
+        ("sweep deliveries", "notifications.sweep_deliveries"),
+        ("reap runs", "targets.reap_runs"),
+        ("sweep events", "core.sweep_events"),
+    ):
         PeriodicTask.objects.create(name=name, task=task, interval=every)
 
     client = broker_app(private_redis.url)
@@ -128,8 +151,14 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
     # the jobs worker in Prometheus multiprocess mode (as compose runs workers), the other without
     jobs_env = {**env, "CELERY_METRICS_PORT": str(ports["jobs"]), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom-jobs")}
     jobs = start_worker(jobs_env, tmp_path / "jobs.log", queues="jobs", name="jobs")
-    notif = start_worker({**env, "CELERY_METRICS_PORT": str(ports["notif"])}, tmp_path / "notif.log", queues="notifications,default", name="notif")
-    beat = Proc([str(BIN / "celery"), "-A", "config", "beat", "-l", "INFO", "-s", str(tmp_path / "beat-schedule")], env, tmp_path / "beat.log")
+    notif = start_worker(
+        {**env, "CELERY_METRICS_PORT": str(ports["notif"])}, tmp_path / "notif.log", queues="notifications,default", name="notif"
+    )
+    beat = Proc(
+        [str(BIN / "celery"), "-A", "config", "beat", "-l", "INFO", "-s", str(tmp_path / "beat-schedule")],
+        env,
+        tmp_path / "beat.log",
+    )
     notif2 = None
     try:
         worker_ready(jobs, timeout=60)
@@ -138,9 +167,18 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
         # -- 1. routing and exactly-once ---------------------------------------------------------
         tenant = world.tenant("a")
         targets = [make_target(tenant, name=f"node{i}") for i in range(4)]
-        job = make_job(tenant, name="fan", steps=[
-            {"type": "http.request", "url": sink.rstrip("/") + "/job/{{ target.name }}", "headers": {"X-Run": "x"}, "expected_status": 200},
-        ])
+        job = make_job(
+            tenant,
+            name="fan",
+            steps=[
+                {
+                    "type": "http.request",
+                    "url": sink.rstrip("/") + "/job/{{ target.name }}",
+                    "headers": {"X-Run": "x"},
+                    "expected_status": 200,
+                },
+            ],
+        )
         Job.objects.filter(pk=job.pk).update(overlap_policy=OverlapPolicy.PARALLEL)
         job.refresh_from_db()
         runs = [job_run_create(job, actor=world.user("a", "admin"), targets=targets) for _ in range(3)]
@@ -155,8 +193,14 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
 
         wait_for(lambda: JobRun.objects.filter(pk__in=[r.pk for r in runs], status=RunStatus.SUCCEEDED).count() == 3, timeout=90)
         wait_for(lambda: Delivery.objects.filter(pk__in=ids, status="sent").count() == 20, timeout=60)
-        wait_for(lambda: "notifications.sweep_deliveries" in _received(notif.output()) and "core.sweep_events" in _received(notif.output())
-                 and "targets.reap_runs" in _received(jobs.output()), timeout=30)
+        wait_for(
+            lambda: (
+                "notifications.sweep_deliveries" in _received(notif.output())
+                and "core.sweep_events" in _received(notif.output())
+                and "targets.reap_runs" in _received(jobs.output())
+            ),
+            timeout=30,
+        )
         job_paths = Counter(p for p, _ in Sink.seen if p.startswith("/job/"))
         assert job_paths == {f"/job/node{i}": 3 for i in range(4)}  # 3 runs × 4 targets, each once
         assert JobRunStep.objects.filter(run__in=runs, status=StepStatus.SUCCEEDED).count() == 12
@@ -198,5 +242,7 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
     repeated = sum(v - 1 for v in hooks.values())
     assert repeated <= in_flight, (repeated, in_flight)
     assert not Delivery.objects.filter(pk__in=second).exclude(status="sent").exists()
-    print(f"\nSCALE-OUT: 3 runs x 4 targets on jobs, 20+20 deliveries on notifications; after kill -9 "
-          f"{in_flight} in flight, {repeated} sent again, 0 lost")
+    print(
+        f"\nSCALE-OUT: 3 runs x 4 targets on jobs, 20+20 deliveries on notifications; after kill -9 "
+        f"{in_flight} in flight, {repeated} sent again, 0 lost"
+    )
