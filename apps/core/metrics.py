@@ -123,14 +123,25 @@ def discover() -> None:
 # -- core's own gauges -----------------------------------------------------------------------------
 @gauge("queue_depth", "Messages waiting in each Celery queue (Redis broker).", ["queue"])
 def _queue_depth():
+    import redis
+
     from config.celery import QUEUES, app
 
     url = app.conf.broker_url or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return {}
-    with app.connection_for_read() as conn:
-        client = conn.default_channel.client
-        return {(q,): client.llen(q) for q in QUEUES}
+    # kombu keeps a queue in a Redis list of its name, plus one per priority step ("\x06\x16<n>")
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)  # a dead broker: a quick error
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for q in QUEUES:
+                for suffix in ("", *(f"\x06\x16{n}" for n in range(1, 10))):
+                    pipe.llen(q + suffix)
+            counts = pipe.execute()
+    finally:
+        client.close()
+    per = len(counts) // len(QUEUES)
+    return {(q,): sum(counts[i * per : (i + 1) * per]) for i, q in enumerate(QUEUES)}
 
 
 @gauge("outbox_backlog", "Events in the core outbox not yet dispatched, by status.", ["status"])

@@ -71,6 +71,22 @@ def test_domain_gauges_count_rows(world, scrape):
     assert 'opsportal_queue_depth{queue="notifications"}' in text and "opsportal_metric_errors 0.0" in text
 
 
+def test_queue_depth_counts_messages_waiting_in_redis(db, scrape, settings):
+    """Messages in a queue's Redis list and in its priority lists count toward its depth."""
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    before = _sample(scrape(), 'opsportal_queue_depth{queue="jobs"}')
+    client.rpush("jobs", "m1", "m2")
+    client.rpush("jobs\x06\x166", "m3")
+    try:
+        assert _sample(scrape(), 'opsportal_queue_depth{queue="jobs"}') == before + 3
+    finally:
+        client.lrem("jobs", 0, "m1")
+        client.lrem("jobs", 0, "m2")
+        client.lrem("jobs\x06\x166", 0, "m3")
+
+
 def test_metrics_need_the_token_or_staff(client, settings):
     settings.METRICS_TOKEN = TOKEN
     assert client.get("/metrics").status_code == 403
