@@ -71,3 +71,51 @@ def _use_django_logging(**kwargs):
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+# Task metrics (apps/core/metrics.py): runtime and failures per task and queue, counted in each
+# pool process; with PROMETHEUS_MULTIPROC_DIR and CELERY_METRICS_PORT the worker serves the sum.
+@signals.task_prerun.connect(weak=False)
+def _metrics_task_started(**kwargs):
+    from apps.core.metrics import task_started
+
+    task_started(**kwargs)
+
+
+@signals.task_postrun.connect(weak=False)
+def _metrics_task_finished(**kwargs):
+    from apps.core.metrics import task_finished
+
+    task_finished(**kwargs)
+
+
+@signals.task_failure.connect(weak=False)
+def _metrics_task_failed(**kwargs):
+    from apps.core.metrics import task_failed
+
+    task_failed(**kwargs)
+
+
+@signals.task_retry.connect(weak=False)
+def _metrics_task_retried(**kwargs):
+    from apps.core.metrics import task_retried
+
+    task_retried(**kwargs)
+
+
+@signals.worker_init.connect(weak=False)
+def _metrics_server(**kwargs):
+    """CELERY_METRICS_PORT: serve this worker's task metrics (all pool processes) on that port."""
+    port = os.environ.get("CELERY_METRICS_PORT")
+    if port:
+        from apps.core.metrics import serve_worker_metrics
+
+        serve_worker_metrics(int(port))
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _metrics_process_dead(pid=None, **kwargs):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid or os.getpid())

@@ -17,9 +17,43 @@ and its rate moved from −15 % to +2 % in alternated runs. `GUNICORN_CMD_ARGS="
 
 import multiprocessing
 import os
+import tempfile
 
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
 worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS") or 4)
 keepalive = 5
 timeout = 60
+
+# Prometheus multiprocess mode: every worker process writes its counters to files in this
+# directory and /metrics sums them all (apps/core/metrics.py); without it each scrape would see
+# the one process that answered. Set before any worker imports prometheus_client.
+_metrics_dir_given = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.join(
+    tempfile.gettempdir(), f"opsportal-prometheus-{os.getpid()}"
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_starting(server):
+    """A fresh directory per server start: files of a previous run's processes would be summed in."""
+    os.makedirs(_metrics_dir, exist_ok=True)
+    for name in os.listdir(_metrics_dir):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(_metrics_dir, name))
+
+
+def child_exit(server, worker):
+    """A worker that exits (restart, crash, max-requests) stops counting in live gauges; its
+    counters stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, _metrics_dir)
+
+
+def on_exit(server):
+    """The default directory (under the temp dir) goes with the server; a given one is kept."""
+    if not _metrics_dir_given:
+        import shutil
+
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

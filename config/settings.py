@@ -8,6 +8,7 @@ here, at start-up, with ImproperlyConfigured, never at first use.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -371,6 +372,12 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # --- portal behaviour ---------------------------------------------------------------------
 # Bearer token that may read /metrics besides staff sessions (empty: staff only).
 METRICS_TOKEN = env_secret("METRICS_TOKEN", "") or ""
+# Domain gauges of /metrics (database counts) are recomputed at most this often (seconds).
+METRICS_CACHE_SECONDS = env.int("METRICS_CACHE_SECONDS", default=10)
+# Prometheus multiprocess mode (gunicorn.conf.py sets it, compose sets it for every service): the
+# directory must exist before django-prometheus creates its first metric, in every process.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 # /health/status calls a worker or beat stale when its last heartbeat is older than this.
 HEALTH_HEARTBEAT_STALE_SECONDS = env.int("HEALTH_HEARTBEAT_STALE_SECONDS", default=60)
 # How long a published event may wait before the sweeper re-dispatches it.
@@ -645,6 +652,35 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 # Uploads are written under a temporary name and renamed when complete: a full disk leaves no
 # partial file, and the API answers 507 (apps/core/storage.py, apps/core/api/errors.py).
 STORAGES["default"]["BACKEND"] = "apps.core.storage.AtomicFileSystemStorage"
+# --- file storage (ticket attachments, data exports) ----------------------------------------
+# STORAGE_BACKEND=filesystem (default: MEDIA_ROOT, shared by web and workers through a volume)
+# or s3 (django-storages: AWS S3, MinIO, Ceph...; every variable also readable as NAME_FILE).
+# Downloads stay behind the API's permission checks either way: on S3 the view answers with a
+# signed URL valid STORAGE_S3_URL_SECONDS (apps/core/storage.py storage_download).
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="filesystem").strip().lower()
+if STORAGE_BACKEND == "s3":
+    _s3 = {
+        "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME", default=""),
+        "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+        "access_key": env_secret("AWS_ACCESS_KEY_ID") or None,
+        "secret_key": env_secret("AWS_SECRET_ACCESS_KEY") or None,
+        "location": env.str("AWS_LOCATION", default=""),
+        "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+        "signature_version": env.str("AWS_S3_SIGNATURE_VERSION", default="s3v4"),
+        # private objects: no ACL header, every URL signed and short-lived, names never reused
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": env.int("STORAGE_S3_URL_SECONDS", default=300),
+        "file_overwrite": False,
+    }
+    if not _s3["bucket_name"]:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME (or AWS_STORAGE_BUCKET_NAME_FILE).")
+    if not 10 <= _s3["querystring_expire"] <= 3600:
+        raise ImproperlyConfigured("STORAGE_S3_URL_SECONDS is between 10 and 3600 (download links are short-lived).")
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3}
+elif STORAGE_BACKEND != "filesystem":
+    raise ImproperlyConfigured(f"STORAGE_BACKEND is filesystem or s3, not {STORAGE_BACKEND!r}.")
 # The Redis cache degrades to misses while Redis is down (apps/core/cache.py) and never waits long.
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "apps.core.cache.ResilientRedisCache"

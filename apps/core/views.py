@@ -4,11 +4,11 @@ import hmac
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpResponseForbidden, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django_prometheus.exports import ExportToDjangoView
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from .mfa import mfa_pending
 from .middleware import SESSION_KEY
@@ -40,7 +40,10 @@ def staff_or_metrics_token(request) -> bool:
 
 
 def metrics_view(request):
-    """Prometheus metrics for staff sessions or `Authorization: Bearer $METRICS_TOKEN`."""
+    """Prometheus metrics for staff sessions or `Authorization: Bearer $METRICS_TOKEN`: every
+    gunicorn process's counters (multiprocess mode) and the domain gauges (apps/core/metrics.py)."""
     if not staff_or_metrics_token(request):
         return HttpResponseForbidden("Metrics need a staff login or the metrics bearer token.")
-    return ExportToDjangoView(request)
+    from .metrics import exposition
+
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -60,7 +60,10 @@ def sla_counts(tenant_id: int, start: datetime, end: datetime) -> tuple[int, int
 def alert_figures(tenant_id: int, since: datetime) -> dict:
     firing = dict(
         Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, silenced=False)
-        .values_list("severity").annotate(n=Count("id")).values_list("severity", "n").order_by()
+        .values_list("severity")
+        .annotate(n=Count("id"))
+        .values_list("severity", "n")
+        .order_by()
     )
     acked = Alert.objects.filter(tenant_id=tenant_id, acknowledged_at__gte=since).aggregate(
         n=Count("id"), s=Sum(F("acknowledged_at") - F("first_seen"))
@@ -102,7 +105,12 @@ def job_trend(tenant_id: int, now: datetime) -> dict:
         .order_by("day")
     )
     days = {
-        r["day"].isoformat(): {"runs": r["runs"], "succeeded": r["ok"], "duration_seconds": _seconds(r["dur"]), "timed": r["timed"]}
+        r["day"].isoformat(): {
+            "runs": r["runs"],
+            "succeeded": r["ok"],
+            "duration_seconds": _seconds(r["dur"]),
+            "timed": r["timed"],
+        }
         for r in rows
     }
     return {"days": days, "runs": sum(d["runs"] for d in days.values()), "succeeded": sum(d["succeeded"] for d in days.values())}
@@ -122,7 +130,10 @@ def check_counts(tenant_id: int, start: datetime, end: datetime) -> tuple[int, i
 def endpoint_status(tenant_id: int) -> dict:
     return dict(
         Endpoint.objects.filter(tenant_id=tenant_id, enabled=True)
-        .values_list("status").annotate(n=Count("id")).values_list("status", "n").order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+        .order_by()
     )
 
 
@@ -130,7 +141,10 @@ def endpoint_status(tenant_id: int) -> dict:
 def delivery_failures(tenant_id: int, since: datetime) -> dict:
     rows = dict(
         Delivery.objects.filter(tenant_id=tenant_id, status=DeliveryStatus.FAILED, created_at__gte=since)
-        .values_list("kind").annotate(n=Count("id")).values_list("kind", "n").order_by()
+        .values_list("kind")
+        .annotate(n=Count("id"))
+        .values_list("kind", "n")
+        .order_by()
     )
     return {"by_kind": rows, "failed": sum(rows.values())}
 
@@ -212,7 +226,10 @@ def tenant_health_metrics(tenant_id: int, *, now: datetime) -> dict:
     breaches = Ticket.objects.filter(tenant_id=tenant_id, sla_breached_at__gte=since).count()
     firing = dict(
         Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING, silenced=False)
-        .values_list("severity").annotate(n=Count("id")).values_list("severity", "n").order_by()
+        .values_list("severity")
+        .annotate(n=Count("id"))
+        .values_list("severity", "n")
+        .order_by()
     )
     failed_runs = JobRun.objects.filter(tenant_id=tenant_id, created_at__gte=since, status__in=FAILED_RUNS).count()
     checks, down = check_counts(tenant_id, since, now)
@@ -246,7 +263,10 @@ def customer_health_metrics(tenant_id: int, *, now: datetime) -> dict[int, dict]
     }
     failed_services = dict(
         CustomerService.objects.filter(tenant_id=tenant_id, status=ServiceStatus.FAILED)
-        .values_list("customer_id").annotate(n=Count("id")).values_list("customer_id", "n").order_by()
+        .values_list("customer_id")
+        .annotate(n=Count("id"))
+        .values_list("customer_id", "n")
+        .order_by()
     )
     out = {}
     for org_id, customer_id in customers.items():

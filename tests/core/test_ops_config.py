@@ -48,7 +48,7 @@ def test_unreadable_file_fails_at_startup_naming_the_variable(tmp_path):
 
 
 # Declared but reached by name, not by an import: INSTALLED_APPS/middleware strings, commands, kombu's needs.
-USED_WITHOUT_IMPORT = {"django-axes", "drf-spectacular-sidecar", "gunicorn", "honcho", "packaging", "whitenoise"}
+USED_WITHOUT_IMPORT = {"django-axes", "django-prometheus", "django-storages", "drf-spectacular-sidecar", "gunicorn", "honcho", "packaging", "whitenoise"}
 
 
 def _third_party_imports():

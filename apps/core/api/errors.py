@@ -30,6 +30,8 @@ PG_CONNECTION_EXCEPTION = "08"
 PG_SHUTDOWN = ("57P01", "57P02", "57P03")  # admin shutdown, crash shutdown, cannot connect now
 DATABASE_UNAVAILABLE_DETAIL = ("The portal's database cannot be reached right now, so nothing was done. "
                                "Try again in a minute; if it persists, tell the portal's operators.")
+FILE_STORAGE_UNAVAILABLE_DETAIL = ("The portal's file storage cannot be reached right now, so no file was saved or read. "
+                                   "Try again in a minute; if it persists, tell the portal's operators.")
 STORAGE_FULL_DETAIL = ("The portal has run out of storage space, so nothing was saved. Try again later; "
                        "if it persists, tell the portal's operators.")
 
@@ -65,6 +67,8 @@ def resource_exhausted(exc: BaseException) -> tuple[int, str, str, str] | None:
         return 507, "insufficient_storage", STORAGE_FULL_DETAIL, "300"
     if database_unreachable(exc):
         return 503, "database_unavailable", DATABASE_UNAVAILABLE_DETAIL, "30"
+    if type(exc).__module__.startswith(("botocore.", "boto3.")):  # S3 storage: unreachable, refused, no bucket
+        return 503, "file_storage_unavailable", FILE_STORAGE_UNAVAILABLE_DETAIL, "60"
     if isinstance(exc, OperationalError) and sqlstate(exc).startswith(PG_INSUFFICIENT_RESOURCES):
         if sqlstate(exc) == PG_DISK_FULL:
             return 507, "insufficient_storage", STORAGE_FULL_DETAIL, "300"

@@ -9,13 +9,14 @@ import errno
 import io
 import json
 import logging
+import tempfile
 import uuid
 import zipfile
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,6 +24,7 @@ from django.utils import timezone
 from apps.core.choices import OrgKind
 from apps.core.events import publish
 from apps.core.policy import policy
+from apps.core.storage import storage_delete, storage_save
 from apps.core.tenancy import acting
 
 from .choices import ExportFormat, ExportStatus
@@ -95,10 +97,6 @@ def data_export_request(
     return export
 
 
-def _export_dir() -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports"
-
-
 def data_export_claim(*, export_id: int) -> bool:
     """Claim a pending export for building (or one whose builder died long ago)."""
     stale = timezone.now() - timedelta(seconds=settings.CUSTOMER_EXPORT_STALE_SECONDS)
@@ -110,35 +108,21 @@ def data_export_claim(*, export_id: int) -> bool:
 
 
 def data_export_build(*, export_id: int) -> DataExport | None:
-    """Build a claimed export: one file per data type in a zip under MEDIA_ROOT, progress
-    updated after each type; always ends succeeded (with expiry) or failed (with the error)."""
+    """Build a claimed export: one file per data type in a zip (built in a local temporary
+    file, then stored through the configured storage: MEDIA_ROOT or S3), progress updated after
+    each type; always ends succeeded (with expiry) or failed (with the error)."""
     if not data_export_claim(export_id=export_id):
         return None
     export = DataExport.objects.select_related("customer").get(pk=export_id)
     scope = ExportScope(tenant_id=export.tenant_id, customer=export.customer, date_from=export.date_from, date_to=export.date_to)
     available = exporters()
-    relative = f"exports/{export.tenant_id}/{uuid.uuid4().hex}.zip"
-    path = Path(settings.MEDIA_ROOT) / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     try:
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for index, name in enumerate(export.data_types, start=1):
-                rows = available[name].func(scope)
-                with archive.open(f"{name}.{export.format}", "w") as raw:
-                    counts[name] = _write_rows(raw, rows, export.format)
-                DataExport.objects.filter(pk=export.pk).update(progress=int(index * 100 / max(1, len(export.data_types))))
-            manifest = {
-                "export": export.pk, "tenant": export.tenant_id,
-                "customer": export.customer.account_number if export.customer else None,
-                "format": export.format, "data_types": export.data_types, "row_counts": counts,
-                "date_from": export.date_from.isoformat() if export.date_from else None,
-                "date_to": export.date_to.isoformat() if export.date_to else None,
-                "created_at": timezone.now().isoformat(),
-            }
-            archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+        with tempfile.TemporaryFile(prefix="export-") as local:
+            _build_zip(local, export, scope, available, counts)
+            size = local.seek(0, io.SEEK_END)
+            stored = storage_save(f"exports/{export.tenant_id}/{uuid.uuid4().hex}.zip", local)
     except OSError as exc:
-        path.unlink(missing_ok=True)
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             return _failed(export, exc)
         # A full disk is transient: back to pending (the task retries with backoff, the sweeper
@@ -152,12 +136,11 @@ def data_export_build(*, export_id: int) -> DataExport | None:
         export.save(update_fields=["status", "progress", "started_at", "error", "updated_at"])
         return export
     except Exception as exc:
-        path.unlink(missing_ok=True)
         return _failed(export, exc)
     now = timezone.now()
     with transaction.atomic():
-        export.status, export.progress, export.file = ExportStatus.SUCCEEDED, 100, relative
-        export.size_bytes, export.row_counts, export.finished_at = path.stat().st_size, counts, now
+        export.status, export.progress, export.file = ExportStatus.SUCCEEDED, 100, stored
+        export.size_bytes, export.row_counts, export.finished_at = size, counts, now
         export.expires_at = now + timedelta(hours=settings.CUSTOMER_EXPORT_TTL_HOURS)
         export.save()
         publish(
@@ -171,6 +154,25 @@ def data_export_build(*, export_id: int) -> DataExport | None:
             },
         )
     return export
+
+
+def _build_zip(local, export: DataExport, scope: ExportScope, available, counts: dict[str, int]) -> None:
+    """Write the archive (one file per data type and a manifest) into the open file `local`."""
+    with zipfile.ZipFile(local, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for index, name in enumerate(export.data_types, start=1):
+            rows = available[name].func(scope)
+            with archive.open(f"{name}.{export.format}", "w") as raw:
+                counts[name] = _write_rows(raw, rows, export.format)
+            DataExport.objects.filter(pk=export.pk).update(progress=int(index * 100 / max(1, len(export.data_types))))
+        manifest = {
+            "export": export.pk, "tenant": export.tenant_id,
+            "customer": export.customer.account_number if export.customer else None,
+            "format": export.format, "data_types": export.data_types, "row_counts": counts,
+            "date_from": export.date_from.isoformat() if export.date_from else None,
+            "date_to": export.date_to.isoformat() if export.date_to else None,
+            "created_at": timezone.now().isoformat(),
+        }
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
 
 
 def _failed(export: DataExport, exc: Exception, prefix: str = "") -> DataExport:
@@ -206,17 +208,16 @@ def _write_rows(raw, rows, fmt: str) -> int:
     return count
 
 
-def data_export_download(export: DataExport, *, actor) -> Path:
+def data_export_download(export: DataExport, *, actor) -> str:
     """Check that `actor` may download this export now and record the download (the row's
-    history keeps who and when); returns the file path."""
+    history keeps who and when); returns the file's name in the storage."""
     if actor is not None and not DataExport.objects.visible_to(actor, "download").filter(pk=export.pk).exists():
         raise PermissionDenied("You may not download this export.")
     if export.status == ExportStatus.EXPIRED or (export.expires_at and export.expires_at <= timezone.now()):
         raise ValidationError("This export has expired; request a new one.")
     if export.status != ExportStatus.SUCCEEDED:
         raise ValidationError(f"This export is {export.status} ({export.progress}% done); it cannot be downloaded yet.")
-    path = Path(settings.MEDIA_ROOT) / export.file
-    if not path.is_file():
+    if not export.file or not default_storage.exists(export.file):
         raise ValidationError("The export file is gone; request a new export.")
     with transaction.atomic():
         export.download_count += 1
@@ -225,15 +226,13 @@ def data_export_download(export: DataExport, *, actor) -> Path:
         if actor is not None:
             export._history_user = actor
         export.save(update_fields=["download_count", "last_downloaded_at", "last_downloaded_by", "updated_at"])
-    return path
+    return export.file
 
 
 def delete_export_file(export: DataExport) -> int:
     if not export.file:
         return 0
-    path = Path(settings.MEDIA_ROOT) / export.file
-    existed = path.is_file()
-    path.unlink(missing_ok=True)
+    existed = storage_delete(export.file)
     DataExport.objects.filter(pk=export.pk).update(file="", size_bytes=0)
     return int(existed)
 

@@ -1,5 +1,4 @@
 from django.db.models import Prefetch
-from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import parsers, status
 from rest_framework.decorators import action
@@ -9,6 +8,7 @@ from rest_framework.response import Response
 from apps.core.api.filters import PortalFilterBackend
 from apps.core.api.parsers import PortalFormParser, PortalJSONParser
 from apps.core.api.viewsets import TenantScopedCreateReadViewSet
+from apps.core.storage import storage_download
 
 from .. import services
 from ..models import Ticket, TicketAttachment, TicketEvent, TicketMessage
@@ -161,4 +161,4 @@ class TicketViewSet(TenantScopedCreateReadViewSet):
         att = TicketAttachment.objects.visible_to(request.user).filter(ticket=ticket, pk=attachment_id).first()
         if att is None:
             raise NotFound("No such attachment on this ticket.")
-        return FileResponse(att.file.open("rb"), as_attachment=True, filename=att.filename, content_type=att.content_type)
+        return storage_download(att.file.name, filename=att.filename, content_type=att.content_type, storage=att.file.storage)

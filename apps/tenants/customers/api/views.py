@@ -1,7 +1,6 @@
 """Customers API: registration and lifecycle actions, customer services, summary, data exports
 and deletion requests. Every view calls one service."""
 
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -9,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api.viewsets import TenantScopedCreateReadViewSet, TenantScopedReadOnlyViewSet
+from apps.core.storage import storage_download
 
 from .. import deletion, exports, services
 from ..models import Customer, CustomerService, DataExport, DeletionRequest
@@ -175,8 +175,8 @@ class DataExportViewSet(TenantScopedCreateReadViewSet):
     def download(self, request, pk=None):
         """The zip file (checks permission and expiry; every download is recorded)."""
         export = self.get_object()
-        path = exports.data_export_download(export, actor=request.user)
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"export-{export.pk}.zip", content_type="application/zip")
+        name = exports.data_export_download(export, actor=request.user)
+        return storage_download(name, filename=f"export-{export.pk}.zip", content_type="application/zip")
 
 
 class DeletionRequestViewSet(TenantScopedCreateReadViewSet):
