@@ -236,3 +236,4 @@ class InvitationAdmin(TenantScopedAdmin):
 
 
 from .customers import admin as _customers_admin  # noqa: E402, F401  (registers the customers screens)
+from .tokens import admin as _tokens_admin  # noqa: E402, F401  (registers the API token and service account screens)
