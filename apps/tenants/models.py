@@ -277,5 +277,6 @@ from .customers.models import (  # noqa: E402, F401
     LifecycleEvent,
     VerificationCode,
 )
+
 # API tokens and service accounts: apps/tenants/tokens/.
 from .tokens.models import ApiToken, ServiceAccount  # noqa: E402, F401

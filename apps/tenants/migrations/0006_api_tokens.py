@@ -7,72 +7,184 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0005_invitation'),
+        ("tenants", "0005_invitation"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ServiceAccount',
+            name="ServiceAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(help_text="What it is for, e.g. 'grafana' or 'ci-deploy'.", max_length=80)),
-                ('description', models.CharField(blank=True, default='', max_length=300)),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('operator', 'Operator'), ('support_agent', 'Support agent'), ('viewer', 'Viewer'), ('customer', 'Customer')], max_length=16)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='service_accounts', to='tenants.organization')),
-                ('tenant', models.ForeignKey(blank=True, editable=False, help_text="The tenant the organization belongs to (itself, or a customer organization's tenant).", null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.organization')),
-                ('user', models.OneToOneField(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='service_account', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(help_text="What it is for, e.g. 'grafana' or 'ci-deploy'.", max_length=80)),
+                ("description", models.CharField(blank=True, default="", max_length=300)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "Owner"),
+                            ("admin", "Admin"),
+                            ("operator", "Operator"),
+                            ("support_agent", "Support agent"),
+                            ("viewer", "Viewer"),
+                            ("customer", "Customer"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="service_accounts", to="tenants.organization"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        help_text="The tenant the organization belongs to (itself, or a customer organization's tenant).",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="service_account",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['organization__name', 'name'],
+                "ordering": ["organization__name", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(help_text="What the token is for, e.g. 'grafana alerts'.", max_length=80)),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('admin', 'Admin'), ('operator', 'Operator'), ('support_agent', 'Support agent'), ('viewer', 'Viewer'), ('customer', 'Customer')], max_length=16)),
-                ('prefix', models.CharField(db_index=True, editable=False, max_length=16)),
-                ('token_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='Empty: no expiry.', null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('last_used_ip', models.GenericIPAddressField(blank=True, editable=False, null=True)),
-                ('created_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to='tenants.organization')),
-                ('revoked_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='tenants.organization')),
-                ('user', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
-                ('service_account', models.ForeignKey(blank=True, help_text='Empty: a personal token of the person creating it.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tokens', to='tenants.serviceaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(help_text="What the token is for, e.g. 'grafana alerts'.", max_length=80)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "Owner"),
+                            ("admin", "Admin"),
+                            ("operator", "Operator"),
+                            ("support_agent", "Support agent"),
+                            ("viewer", "Viewer"),
+                            ("customer", "Customer"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("prefix", models.CharField(db_index=True, editable=False, max_length=16)),
+                ("token_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                ("expires_at", models.DateTimeField(blank=True, help_text="Empty: no expiry.", null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("last_used_ip", models.GenericIPAddressField(blank=True, editable=False, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="api_tokens", to="tenants.organization"
+                    ),
+                ),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "service_account",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty: a personal token of the person creating it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tokens",
+                        to="tenants.serviceaccount",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API token',
-                'ordering': ['-created_at'],
+                "verbose_name": "API token",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='serviceaccount',
-            index=models.Index(fields=['tenant', 'is_active'], name='tenants_sa_tenant_idx'),
+            model_name="serviceaccount",
+            index=models.Index(fields=["tenant", "is_active"], name="tenants_sa_tenant_idx"),
         ),
         migrations.AddConstraint(
-            model_name='serviceaccount',
-            constraint=models.UniqueConstraint(fields=('organization', 'name'), name='tenants_serviceaccount_unique_name'),
+            model_name="serviceaccount",
+            constraint=models.UniqueConstraint(fields=("organization", "name"), name="tenants_serviceaccount_unique_name"),
         ),
         migrations.AddIndex(
-            model_name='apitoken',
-            index=models.Index(fields=['organization', 'user'], name='tenants_apitoken_org_user_idx'),
+            model_name="apitoken",
+            index=models.Index(fields=["organization", "user"], name="tenants_apitoken_org_user_idx"),
         ),
         migrations.AddIndex(
-            model_name='apitoken',
-            index=models.Index(fields=['tenant', 'created_at'], name='tenants_apitoken_tenant_idx'),
+            model_name="apitoken",
+            index=models.Index(fields=["tenant", "created_at"], name="tenants_apitoken_tenant_idx"),
         ),
     ]

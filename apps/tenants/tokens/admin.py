@@ -47,7 +47,17 @@ class ApiTokenAdmin(TenantScopedAdmin):
     """API tokens: created here (the secret is shown once, on the next page) or through the API;
     revoked by an action. Only the prefix is ever shown again."""
 
-    list_display = ("name", "prefix", "organization", "user", "role", "shown_status", "expires_at", "last_used_at", "last_used_ip")
+    list_display = (
+        "name",
+        "prefix",
+        "organization",
+        "user",
+        "role",
+        "shown_status",
+        "expires_at",
+        "last_used_at",
+        "last_used_ip",
+    )
     list_filter = ("role", "revoked_at", "organization__kind")
     search_fields = ("name", "prefix", "user__username", "organization__name", "organization__slug")
     list_select_related = ("organization", "user")
@@ -55,8 +65,22 @@ class ApiTokenAdmin(TenantScopedAdmin):
     raw_id_fields = ("service_account",)
     actions = ["revoke_tokens"]
     add_fields = ("organization", "name", "role", "expires_at", "service_account")
-    readonly_fields = ("name", "prefix", "organization", "user", "service_account", "role", "shown_status", "expires_at",
-                       "created_by", "created_at", "revoked_at", "revoked_by", "last_used_at", "last_used_ip")
+    readonly_fields = (
+        "name",
+        "prefix",
+        "organization",
+        "user",
+        "service_account",
+        "role",
+        "shown_status",
+        "expires_at",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "revoked_by",
+        "last_used_at",
+        "last_used_ip",
+    )
 
     def get_fields(self, request, obj=None):
         return self.add_fields if obj is None else self.readonly_fields
@@ -82,8 +106,13 @@ class ApiTokenAdmin(TenantScopedAdmin):
         if created is None:
             return super().response_add(request, obj, post_url_continue)
         token, secret = created
-        context = {**self.admin_site.each_context(request), "title": "API token created", "token": token, "secret": secret,
-                   "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "token": token,
+            "secret": secret,
+            "opts": self.model._meta,
+        }
         response = TemplateResponse(request, "admin/tenants/apitoken/created.html", context)
         response["Cache-Control"] = "no-store"  # the secret must not stay in any cache
         return response

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from datetime import UTC, datetime
+from datetime import UTC
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import connection
@@ -59,12 +59,29 @@ def _sql() -> str:
         def col(meta, name):
             return q(meta.get_field(name).column)
 
-        cols = ", ".join(f"t.{col(t, f)}" for f in ("id", "user", "organization", "tenant", "role", "expires_at", "revoked_at",
-                                                     "last_used_at", "last_used_ip", "prefix", "created_at", "service_account"))
-        _SQL = (f"SELECT {cols}, u.{col(u, 'is_active')}, s.{col(s, 'tokens_revoked_at')} "
-                f"FROM {q(t.db_table)} t JOIN {q(u.db_table)} u ON u.{q(u.pk.column)} = t.{col(t, 'user')} "
-                f"LEFT JOIN {q(s.db_table)} s ON s.{col(s, 'user')} = t.{col(t, 'user')} "
-                f"WHERE t.{col(t, 'token_hash')} = %s")
+        cols = ", ".join(
+            f"t.{col(t, f)}"
+            for f in (
+                "id",
+                "user",
+                "organization",
+                "tenant",
+                "role",
+                "expires_at",
+                "revoked_at",
+                "last_used_at",
+                "last_used_ip",
+                "prefix",
+                "created_at",
+                "service_account",
+            )
+        )
+        _SQL = (
+            f"SELECT {cols}, u.{col(u, 'is_active')}, s.{col(s, 'tokens_revoked_at')} "
+            f"FROM {q(t.db_table)} t JOIN {q(u.db_table)} u ON u.{q(u.pk.column)} = t.{col(t, 'user')} "
+            f"LEFT JOIN {q(s.db_table)} s ON s.{col(s, 'user')} = t.{col(t, 'user')} "
+            f"WHERE t.{col(t, 'token_hash')} = %s"
+        )
     return _SQL
 
 
@@ -108,15 +125,32 @@ class PortalTokenAuthentication(BaseAuthentication):
         elif scheme != "token":
             return None
         if not TOKEN_SHAPE.fullmatch(raw):
-            raise _refuse(f"The API token is malformed: send 'Authorization: Bearer {TOKEN_PREFIX}' followed by the 40 letters "
-                          f"and digits shown when it was created. {HELP}", "token_malformed")
+            raise _refuse(
+                f"The API token is malformed: send 'Authorization: Bearer {TOKEN_PREFIX}' followed by the 40 letters "
+                f"and digits shown when it was created. {HELP}",
+                "token_malformed",
+            )
         with connection.cursor() as cur:
             cur.execute(_sql(), [hash_token(raw)])
             row = cur.fetchone()
         if row is None:
             raise _refuse(f"This API token is not valid (unknown, or its owner was removed). {HELP}", "token_not_valid")
-        (token_id, user_id, org_id, tenant_id, role, expires_at, revoked_at, last_used_at, last_ip, prefix, created_at,
-         service_account_id, user_active, revoked_all_at) = row
+        (
+            token_id,
+            user_id,
+            org_id,
+            tenant_id,
+            role,
+            expires_at,
+            revoked_at,
+            last_used_at,
+            last_ip,
+            prefix,
+            created_at,
+            service_account_id,
+            user_active,
+            revoked_all_at,
+        ) = row
         now = timezone.now()
         revoked_at, expires_at = _dt(revoked_at), _dt(expires_at)
         if revoked_at is not None:
@@ -125,18 +159,32 @@ class PortalTokenAuthentication(BaseAuthentication):
             raise _refuse(f"This API token ({prefix}…) expired on {expires_at:%Y-%m-%d %H:%M} UTC. {HELP}", "token_expired")
         revoked_all_at = _dt(revoked_all_at)
         if revoked_all_at is not None and _dt(created_at) < revoked_all_at:
-            raise _refuse(f"This API token ({prefix}…) was revoked when all of its owner's tokens were revoked. {HELP}", "token_revoked")
+            raise _refuse(
+                f"This API token ({prefix}…) was revoked when all of its owner's tokens were revoked. {HELP}", "token_revoked"
+            )
         user = kept_user(user_id) if user_active else None
         if user is None:
-            raise _refuse(f"The account of this API token ({prefix}…) is deactivated; the token no longer works.", "user_inactive")
+            raise _refuse(
+                f"The account of this API token ({prefix}…) is deactivated; the token no longer works.", "user_inactive"
+            )
         user.is_active = True  # the database's answer of this request, not the kept row's
         ctx = self._context(user, org_id, role, prefix)
         self._check_organization_header(request, ctx)
         user.is_superuser = False  # a token carries its role, never its owner's superuser flag
         setattr(user, TOKEN_ATTR, token_id)
         pin_acting(user, ctx)
-        api_token_used(token_id=token_id, tenant_id=tenant_id, user=user, prefix=prefix, last_used_at=_dt(last_used_at),
-                       last_used_ip=last_ip, address=_address(request), method=request.method, path=request.path, now=now)
+        api_token_used(
+            token_id=token_id,
+            tenant_id=tenant_id,
+            user=user,
+            prefix=prefix,
+            last_used_at=_dt(last_used_at),
+            last_used_ip=last_ip,
+            address=_address(request),
+            method=request.method,
+            path=request.path,
+            now=now,
+        )
         return user, TokenAuth(token_id, prefix, org_id, ctx.role, service_account_id is not None)
 
     @staticmethod
@@ -148,8 +196,11 @@ class PortalTokenAuthentication(BaseAuthentication):
         except DjangoPermissionDenied:
             ctx = None
         if ctx is None or ctx.organization_id != org_id:
-            raise _refuse(f"The owner of this API token ({prefix}…) is no longer an active member of its organization "
-                          "(or the organization is suspended); the token no longer works.", "membership_gone")
+            raise _refuse(
+                f"The owner of this API token ({prefix}…) is no longer an active member of its organization "
+                "(or the organization is suspended); the token no longer works.",
+                "membership_gone",
+            )
         capped = role if ROLE_RANK.get(role, 0) < ROLE_RANK.get(ctx.role, 0) else ctx.role
         return dataclasses.replace(ctx, role=capped, superuser=False)
 
@@ -159,7 +210,8 @@ class PortalTokenAuthentication(BaseAuthentication):
         if choice and choice not in (ctx.organization_slug, str(ctx.organization_id)):
             raise exceptions.PermissionDenied(
                 f"This API token acts within organization {ctx.organization_slug!r} only; drop the X-Organization header "
-                f"or use a token of {choice!r}.")
+                f"or use a token of {choice!r}."
+            )
 
 
 class PortalTokenScheme(OpenApiAuthenticationExtension):
@@ -169,7 +221,11 @@ class PortalTokenScheme(OpenApiAuthenticationExtension):
     name = "apiTokenAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "opp_ API token",
-                "description": "A portal API token (`opp_` + 40 letters and digits), sent as `Authorization: Bearer opp_…` "
-                               "or `Authorization: Token opp_…`. Acts within its organization only, with min(token role, the "
-                               "owner's current role). Create one at POST /api/v1/tokens/ (docs/api-tokens.md)."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "opp_ API token",
+            "description": "A portal API token (`opp_` + 40 letters and digits), sent as `Authorization: Bearer opp_…` "
+            "or `Authorization: Token opp_…`. Acts within its organization only, with min(token role, the "
+            "owner's current role). Create one at POST /api/v1/tokens/ (docs/api-tokens.md).",
+        }

@@ -38,15 +38,24 @@ class ServiceAccount(TimeStampedModel):
 
     organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="service_accounts")
     tenant = models.ForeignKey(
-        "tenants.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+", editable=False,
+        "tenants.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
         help_text="The tenant the organization belongs to (itself, or a customer organization's tenant).",
     )
     name = models.CharField(max_length=80, help_text="What it is for, e.g. 'grafana' or 'ci-deploy'.")
     description = models.CharField(max_length=300, blank=True, default="")
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account", editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="service_account", editable=False
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     is_active = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
 
     objects = PortalManager()
 
@@ -88,18 +97,30 @@ class ApiToken(TimeStampedModel):
     `last_used_at`/`last_used_ip` are written at most once a minute (docs/api-tokens.md)."""
 
     organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, related_name="api_tokens")
-    tenant = models.ForeignKey("tenants.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+", editable=False)
+    tenant = models.ForeignKey(
+        "tenants.Organization", null=True, blank=True, on_delete=models.CASCADE, related_name="+", editable=False
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", editable=False)
-    service_account = models.ForeignKey(ServiceAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="tokens",
-                                        help_text="Empty: a personal token of the person creating it.")
+    service_account = models.ForeignKey(
+        ServiceAccount,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tokens",
+        help_text="Empty: a personal token of the person creating it.",
+    )
     name = models.CharField(max_length=80, help_text="What the token is for, e.g. 'grafana alerts'.")
     role = models.CharField(max_length=16, choices=Role.choices)
     prefix = models.CharField(max_length=16, editable=False, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: no expiry.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
 

@@ -25,7 +25,6 @@ from apps.core.audit import config_change
 from apps.core.choices import ROLE_RANK, OrgKind, Role
 from apps.core.events import publish
 from apps.core.policy import policy
-from apps.core.tenancy import acting
 
 from ..models import Membership, Organization
 from ..services import _check_may_grant, _tenant_of
@@ -89,6 +88,7 @@ def _check_expiry(expires_at: datetime | None) -> None:
 
 # -- service accounts -------------------------------------------------------------------------
 
+
 def _service_username(organization: Organization, name: str) -> str:
     base = f"svc.{organization.slug}.{slugify(name) or 'account'}"[:140]
     candidate, n = base, 1
@@ -109,8 +109,14 @@ def service_account_create(*, actor, organization: Organization, name: str, role
     with transaction.atomic():
         if ServiceAccount.objects.filter(organization=organization, name=name).exists():
             raise ValidationError({"name": f"{organization.name} already has a service account named {name!r}."})
-        account = ServiceAccount(organization=organization, tenant=_tenant_of(organization), name=name, role=role,
-                                 description=description, created_by=actor)
+        account = ServiceAccount(
+            organization=organization,
+            tenant=_tenant_of(organization),
+            name=name,
+            role=role,
+            description=description,
+            created_by=actor,
+        )
         account.full_clean(exclude=["user"])
         user = User(username=_service_username(organization, name), is_staff=False, first_name=name[:150])
         user.set_unusable_password()
@@ -124,8 +130,16 @@ def service_account_create(*, actor, organization: Organization, name: str, role
     return account
 
 
-def service_account_update(account: ServiceAccount, *, actor, name: str | None = None, description: str | None = None,
-                           role: str | None = None, is_active: bool | None = None, **_ignored) -> ServiceAccount:
+def service_account_update(
+    account: ServiceAccount,
+    *,
+    actor,
+    name: str | None = None,
+    description: str | None = None,
+    role: str | None = None,
+    is_active: bool | None = None,
+    **_ignored,
+) -> ServiceAccount:
     """Rename, re-describe, change the role of, or (de)activate a service account. Its tokens
     act with at most its current role; a deactivated account's tokens are refused at once."""
     _refuse_token_actor(actor, "change service accounts")
@@ -137,13 +151,23 @@ def service_account_update(account: ServiceAccount, *, actor, name: str | None =
     with transaction.atomic():
         account = ServiceAccount.objects.select_for_update().select_related("organization").get(pk=account.pk)
         with config_change(account, actor=actor):
-            for field, value in (("name", name.strip() if name is not None else None), ("description", description),
-                                 ("role", role), ("is_active", is_active)):
+            for field, value in (
+                ("name", name.strip() if name is not None else None),
+                ("description", description),
+                ("role", role),
+                ("is_active", is_active),
+            ):
                 if value is not None:
                     setattr(account, field, value)
             account.full_clean(exclude=["user"])
-            if ServiceAccount.objects.filter(organization=account.organization, name=account.name).exclude(pk=account.pk).exists():
-                raise ValidationError({"name": f"{account.organization.name} already has a service account named {account.name!r}."})
+            if (
+                ServiceAccount.objects.filter(organization=account.organization, name=account.name)
+                .exclude(pk=account.pk)
+                .exists()
+            ):
+                raise ValidationError(
+                    {"name": f"{account.organization.name} already has a service account named {account.name!r}."}
+                )
             account.save()
         membership = Membership.objects.get(user_id=account.user_id, organization=account.organization)
         if (membership.role, membership.is_active) != (account.role, account.is_active):
@@ -154,8 +178,16 @@ def service_account_update(account: ServiceAccount, *, actor, name: str | None =
 
 # -- tokens -----------------------------------------------------------------------------------
 
-def api_token_create(*, actor, organization: Organization, name: str, role: str | None = None,
-                     expires_at: datetime | None = None, service_account: ServiceAccount | None = None) -> tuple[ApiToken, str]:
+
+def api_token_create(
+    *,
+    actor,
+    organization: Organization,
+    name: str,
+    role: str | None = None,
+    expires_at: datetime | None = None,
+    service_account: ServiceAccount | None = None,
+) -> tuple[ApiToken, str]:
     """A new token and its secret (returned this once). Personal (no `service_account`): the
     actor's own, in an organization where they are an active member, the role at most theirs
     there (default: theirs). For a service account: its organization's owners and admins, the role
@@ -183,17 +215,30 @@ def api_token_create(*, actor, organization: Organization, name: str, role: str 
     else:
         ceiling, principal = _member_role(actor, organization), actor
         if ceiling is None:
-            raise PermissionDenied(f"You are not an active member of {organization.name}; a personal token acts within an "
-                                   "organization you belong to.")
+            raise PermissionDenied(
+                f"You are not an active member of {organization.name}; a personal token acts within an "
+                "organization you belong to."
+            )
         role = role or ceiling
         _check_role(role)
     if ROLE_RANK.get(role, 0) > ROLE_RANK.get(ceiling, 0):
         whose = "the service account's" if service_account is not None else "your"
-        raise PermissionDenied(f"A token cannot have the {role} role: it is above {whose} role in {organization.name} ({ceiling}).")
+        raise PermissionDenied(
+            f"A token cannot have the {role} role: it is above {whose} role in {organization.name} ({ceiling})."
+        )
     secret = _new_secret()
-    token = ApiToken(organization=organization, tenant=_tenant_of(organization), user=principal, service_account=service_account,
-                     name=name, role=role, prefix=secret[:SHOWN], token_hash=hash_token(secret), expires_at=expires_at,
-                     created_by=actor)
+    token = ApiToken(
+        organization=organization,
+        tenant=_tenant_of(organization),
+        user=principal,
+        service_account=service_account,
+        name=name,
+        role=role,
+        prefix=secret[:SHOWN],
+        token_hash=hash_token(secret),
+        expires_at=expires_at,
+        created_by=actor,
+    )
     token.full_clean()
     with transaction.atomic(), config_change(token, actor=actor):
         token.save()
@@ -215,14 +260,29 @@ def api_token_revoke(token: ApiToken, *, actor) -> ApiToken:
     return token
 
 
-def api_token_used(*, token_id: int, tenant_id: int | None, user, prefix: str, last_used_at, last_used_ip, address: str | None,
-                   method: str, path: str, now: datetime) -> bool:
+def api_token_used(
+    *,
+    token_id: int,
+    tenant_id: int | None,
+    user,
+    prefix: str,
+    last_used_at,
+    last_used_ip,
+    address: str | None,
+    method: str,
+    path: str,
+    now: datetime,
+) -> bool:
     """Record a use: last time and address, written when the stored ones are older than a
     minute (or the address changed, at most every few seconds), claimed with a conditional
     update so concurrent requests write once; each write is an `api_token.used` event — the
     audit of use, sampled per token per minute (docs/api-tokens.md). True when written."""
     due = last_used_at is None or now - last_used_at >= TOUCH_EVERY
-    moved = address is not None and str(last_used_ip or "") != address and (last_used_at is None or now - last_used_at >= ADDRESS_CHANGE_EVERY)
+    moved = (
+        address is not None
+        and str(last_used_ip or "") != address
+        and (last_used_at is None or now - last_used_at >= ADDRESS_CHANGE_EVERY)
+    )
     if not (due or moved):
         return False
     claim = ApiToken.objects.filter(pk=token_id)
@@ -230,7 +290,17 @@ def api_token_used(*, token_id: int, tenant_id: int | None, user, prefix: str, l
     with transaction.atomic():
         if not claim.update(last_used_at=now, last_used_ip=address):
             return False  # another request wrote it meanwhile
-        publish("api_token.used", tenant=tenant_id, actor=user,
-                payload={"id": token_id, "prefix": prefix, "address": address, "method": method, "path": path[:200],
-                         "previous_use": last_used_at.isoformat() if last_used_at else None})
+        publish(
+            "api_token.used",
+            tenant=tenant_id,
+            actor=user,
+            payload={
+                "id": token_id,
+                "prefix": prefix,
+                "address": address,
+                "method": method,
+                "path": path[:200],
+                "previous_use": last_used_at.isoformat() if last_used_at else None,
+            },
+        )
     return True

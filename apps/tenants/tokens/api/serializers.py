@@ -16,13 +16,26 @@ class ServiceAccountSerializer(ScopedModelSerializer):
 
     class Meta:
         model = ServiceAccount
-        fields = ["id", "organization", "name", "description", "role", "is_active", "username", "created_by", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "description",
+            "role",
+            "is_active",
+            "username",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "username", "created_by", "created_at", "updated_at"]
         validators = []  # a duplicate name is refused by the service with a clear message
 
     def validate(self, attrs):
         if self.instance is not None and "organization" in attrs and attrs["organization"] != self.instance.organization:
-            raise serializers.ValidationError({"organization": "A service account stays in its organization; create one in the other."})
+            raise serializers.ValidationError(
+                {"organization": "A service account stays in its organization; create one in the other."}
+            )
         if self.instance is None and "organization" not in attrs:
             return attrs  # the view fills in the acting organization; the service validates the role there
         return super().validate(attrs)
@@ -41,8 +54,24 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "kind", "organization", "user", "service_account", "role", "prefix", "status", "expires_at",
-                  "created_by", "created_at", "revoked_at", "revoked_by", "last_used_at", "last_used_ip"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "organization",
+            "user",
+            "service_account",
+            "role",
+            "prefix",
+            "status",
+            "expires_at",
+            "created_by",
+            "created_at",
+            "revoked_at",
+            "revoked_by",
+            "last_used_at",
+            "last_used_ip",
+        ]
         read_only_fields = fields
 
 
@@ -59,14 +88,21 @@ class ApiTokenCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     `service_account`, for a service account of an organization you manage."""
 
     name = serializers.CharField(max_length=80, help_text="What will use the token, e.g. 'grafana alerts'.")
-    role = serializers.ChoiceField(choices=Role.choices, required=False,
-                                   help_text="At most your role (or the service account's); default: that role.")
+    role = serializers.ChoiceField(
+        choices=Role.choices, required=False, help_text="At most your role (or the service account's); default: that role."
+    )
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Empty: the token does not expire.")
-    service_account = serializers.PrimaryKeyRelatedField(queryset=ServiceAccount.objects.all(), required=False, allow_null=True,
-                                                         help_text="Id of a service account; empty for a personal token.")
+    service_account = serializers.PrimaryKeyRelatedField(
+        queryset=ServiceAccount.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Id of a service account; empty for a personal token.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
         if request is not None:  # an id out of the caller's sight is the same 400 as an unknown one
-            self.fields["service_account"].queryset = ServiceAccount.objects.visible_to(request.user, "view").select_related("organization")
+            self.fields["service_account"].queryset = ServiceAccount.objects.visible_to(request.user, "view").select_related(
+                "organization"
+            )
