@@ -57,8 +57,9 @@ def test_token_authenticates_beside_jwt_with_its_role_capped(world, api, scheme)
     assert me.status_code == 200, me.content
     assert me.json()["acting_organization"] == "tenant-a" and me.json()["acting_role"] == "viewer"
     # a viewer may not add members, whatever the owner may
-    refused = _bearer(secret, scheme).post(reverse("membership-list"),
-                                          {"organization": "tenant-a", "role": "viewer", "new_username": "x"}, format="json")
+    refused = _bearer(secret, scheme).post(
+        reverse("membership-list"), {"organization": "tenant-a", "role": "viewer", "new_username": "x"}, format="json"
+    )
     assert refused.status_code == 403 and not Membership.objects.filter(user__username="x").exists()
     # the same person with a JWT still acts as owner: the two schemes live side by side
     assert api.as_user(owner).get(reverse(ME)).json()["acting_role"] == "owner"
@@ -95,8 +96,9 @@ def test_revoked_and_expired_tokens_are_refused_at_once(world, api):
     assert again.status_code == 400 and "already revoked" in again.json()["detail"]
     assert Event.objects.filter(name="config.updated", payload__object_type="tenants.apitoken").count() == 1
 
-    token, secret = services.api_token_create(actor=person, organization=world.tenant("a"), name="y",
-                                              expires_at=timezone.now() + timedelta(minutes=5))
+    token, secret = services.api_token_create(
+        actor=person, organization=world.tenant("a"), name="y", expires_at=timezone.now() + timedelta(minutes=5)
+    )
     assert _bearer(secret).get(reverse(ME)).status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     answer = _bearer(secret).get(reverse(ME))
@@ -134,13 +136,16 @@ def test_a_token_acts_within_its_own_organization_only(world, api):
     assert same.get(reverse(ME)).status_code == 200
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer opp_tooshort",
-    "Bearer opp_" + "a" * 39 + "\x00",
-    "Token " + "x" * 44,
-    "Token ",
-    "Bearer opp_" + "é" * 40,
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer opp_tooshort",
+        "Bearer opp_" + "a" * 39 + "\x00",
+        "Token " + "x" * 44,
+        "Token ",
+        "Bearer opp_" + "é" * 40,
+    ],
+)
 def test_malformed_token_headers_are_a_clear_401(world, header):
     answer = APIClient(HTTP_AUTHORIZATION=header).get(reverse(ME))
     assert answer.status_code == 401, answer.content
@@ -212,6 +217,7 @@ def test_nul_bytes_in_the_name_are_a_400_and_nothing_is_created(world, api):
 
 # -- service accounts ---------------------------------------------------------------------------
 
+
 def test_service_account_acts_through_its_tokens_only(world, api):
     owner = world.user("a", "owner")
     answer = api.as_user(owner).post(reverse(ACCOUNTS), {"name": "Grafana", "role": "operator"}, format="json")
@@ -227,7 +233,9 @@ def test_service_account_acts_through_its_tokens_only(world, api):
     assert me["username"] == account.user.username and me["acting_role"] == "operator"
     # an owner lists every token of the organization (to audit and revoke); the operator only their own
     assert issued.json()["id"] in [t["id"] for t in api.as_user(owner).get(reverse(TOKENS)).json()["results"]]
-    assert issued.json()["id"] not in [t["id"] for t in api.as_user(world.user("a", "operator")).get(reverse(TOKENS)).json()["results"]]
+    assert issued.json()["id"] not in [
+        t["id"] for t in api.as_user(world.user("a", "operator")).get(reverse(TOKENS)).json()["results"]
+    ]
 
     above = api.as_user(owner).post(reverse(TOKENS), {"name": "x", "service_account": account.pk, "role": "owner"}, format="json")
     assert above.status_code == 403 and "service account" in above.json()["detail"]
@@ -245,29 +253,42 @@ def test_service_account_role_above_the_managers_is_refused(world, api):
 
 
 def test_service_account_tokens_need_a_manager_of_its_organization(world, api):
-    account = services.service_account_create(actor=world.user("a", "owner"), organization=world.tenant("a"), name="bot", role=Role.VIEWER)
-    answer = api.as_user(world.user("a", "operator")).post(reverse(TOKENS), {"name": "x", "service_account": account.pk}, format="json")
+    account = services.service_account_create(
+        actor=world.user("a", "owner"), organization=world.tenant("a"), name="bot", role=Role.VIEWER
+    )
+    answer = api.as_user(world.user("a", "operator")).post(
+        reverse(TOKENS), {"name": "x", "service_account": account.pk}, format="json"
+    )
     assert answer.status_code == 403 and not ApiToken.objects.exists()
     # another tenant's manager cannot even name it
-    answer = api.as_user(world.user("b", "owner")).post(reverse(TOKENS), {"name": "x", "service_account": account.pk}, format="json")
+    answer = api.as_user(world.user("b", "owner")).post(
+        reverse(TOKENS), {"name": "x", "service_account": account.pk}, format="json"
+    )
     assert answer.status_code == 400 and not ApiToken.objects.exists()
     with pytest.raises(PermissionDenied):
-        services.api_token_create(actor=world.user("b", "owner"), organization=world.tenant("a"), name="x", service_account=account)
+        services.api_token_create(
+            actor=world.user("b", "owner"), organization=world.tenant("a"), name="x", service_account=account
+        )
 
 
 def test_service_account_user_cannot_sign_in(world):
-    account = services.service_account_create(actor=world.user("a", "owner"), organization=world.tenant("a"), name="bot", role=Role.VIEWER)
+    account = services.service_account_create(
+        actor=world.user("a", "owner"), organization=world.tenant("a"), name="bot", role=Role.VIEWER
+    )
     answer = APIClient().post(reverse("auth-token"), {"username": account.user.username, "password": ""}, format="json")
     assert answer.status_code in (400, 401)
 
 
 # -- admin and OpenAPI --------------------------------------------------------------------------
 
+
 def test_admin_creates_a_token_shows_it_once_and_revokes(world, client):
     owner = world.user("a", "owner")
     client.force_login(owner)
-    page = client.post(reverse("admin:tenants_apitoken_add"),
-                       {"organization": world.tenant("a").pk, "name": "from admin", "role": "viewer", "expires_at_0": "", "expires_at_1": ""})
+    page = client.post(
+        reverse("admin:tenants_apitoken_add"),
+        {"organization": world.tenant("a").pk, "name": "from admin", "role": "viewer", "expires_at_0": "", "expires_at_1": ""},
+    )
     assert page.status_code == 200, page.content[:2000]
     token = ApiToken.objects.get(name="from admin")
     secret = page.context["secret"]
@@ -280,8 +301,10 @@ def test_admin_creates_a_token_shows_it_once_and_revokes(world, client):
 
 def test_admin_refuses_a_role_above_the_issuers(world, client):
     client.force_login(world.user("a", "viewer"))
-    page = client.post(reverse("admin:tenants_apitoken_add"),
-                       {"organization": world.tenant("a").pk, "name": "x", "role": "owner", "expires_at_0": "", "expires_at_1": ""})
+    page = client.post(
+        reverse("admin:tenants_apitoken_add"),
+        {"organization": world.tenant("a").pk, "name": "x", "role": "owner", "expires_at_0": "", "expires_at_1": ""},
+    )
     assert page.status_code in (200, 403) and not ApiToken.objects.exists()
 
 

@@ -98,7 +98,9 @@ def _service_username(organization: Organization, name: str) -> str:
     return candidate
 
 
-def service_account_create(*, actor, organization: Organization, name: str, role: str, description: str = "") -> ServiceAccount:
+def service_account_create(
+    *, actor, organization: Organization, name: str, role: str, description: str = "", is_active: bool = True
+) -> ServiceAccount:
     """A new service account in `organization` (its owners and admins; the role no higher than
     the actor's): a user that cannot sign in, with one membership carrying `role`."""
     _refuse_token_actor(actor, "create service accounts")
@@ -115,6 +117,7 @@ def service_account_create(*, actor, organization: Organization, name: str, role
             name=name,
             role=role,
             description=description,
+            is_active=is_active,
             created_by=actor,
         )
         account.full_clean(exclude=["user"])
@@ -124,7 +127,7 @@ def service_account_create(*, actor, organization: Organization, name: str, role
         account.user = user
         with config_change(account, actor=actor):
             account.save()
-        membership = Membership(user=user, organization=organization, role=role)
+        membership = Membership(user=user, organization=organization, role=role, is_active=is_active)
         membership.full_clean()
         membership.save()
     return account

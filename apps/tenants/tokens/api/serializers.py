@@ -12,7 +12,7 @@ class ServiceAccountSerializer(ScopedModelSerializer):
 
     organization = serializers.SlugRelatedField(slug_field="slug", queryset=Organization.objects.all(), required=False)
     username = serializers.CharField(source="user.username", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = ServiceAccount
@@ -46,11 +46,11 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     user = serializers.CharField(source="user.username", read_only=True)
-    service_account = serializers.PrimaryKeyRelatedField(read_only=True)
+    service_account = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     kind = serializers.ChoiceField(choices=["personal", "service_account"], read_only=True)
     status = serializers.ChoiceField(choices=["active", "expired", "revoked"], read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
-    revoked_by = serializers.CharField(source="revoked_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = ApiToken
