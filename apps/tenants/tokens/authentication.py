@@ -97,10 +97,14 @@ def _refuse(detail: str, code: str):
     return exceptions.AuthenticationFailed({"detail": detail, "code": code})
 
 
-def _address(request) -> str | None:
-    """The peer address as the server saw it (not X-Forwarded-For, which the client writes)."""
+def _address(request, last_ip) -> str | None:
+    """The peer address as the server saw it (not X-Forwarded-For, which the client writes);
+    parsed only when it differs from the stored one."""
+    raw = request.META.get("REMOTE_ADDR", "")
+    if last_ip is not None and raw == str(last_ip):
+        return raw
     try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+        return str(ipaddress.ip_address(raw))
     except ValueError:
         return None
 
@@ -180,7 +184,7 @@ class PortalTokenAuthentication(BaseAuthentication):
             prefix=prefix,
             last_used_at=_dt(last_used_at),
             last_used_ip=last_ip,
-            address=_address(request),
+            address=_address(request, last_ip),
             method=request.method,
             path=request.path,
             now=now,
