@@ -314,3 +314,19 @@ def test_openapi_documents_the_token_scheme(world, api):
         schema = api.get("/api/schema/?format=json")
     text = schema.content.decode()
     assert schema.status_code == 200 and "apiTokenAuth" in text and "opp_" in text
+
+
+def test_service_account_is_a_member_of_one_organization_and_never_auto_assigned(world):
+    from django.core.exceptions import ValidationError
+
+    from apps.tickets.selectors import assignment_candidates
+
+    account = services.service_account_create(
+        actor=world.user("a", "owner"), organization=world.tenant("a"), name="bot", role=Role.SUPPORT_AGENT
+    )
+    with pytest.raises(ValidationError, match="service account"):
+        tenant_services.membership_create(
+            actor=world.user("platform", "admin"), organization=world.tenant("b"), role=Role.VIEWER, user=account.user
+        )
+    agents = {row[0] for row in assignment_candidates(tenant_id=world.tenant("a").pk, with_loads=True)}
+    assert world.user("a", "support_agent").pk in agents and account.user_id not in agents
