@@ -330,3 +330,20 @@ def test_service_account_is_a_member_of_one_organization_and_never_auto_assigned
         )
     agents = {row[0] for row in assignment_candidates(tenant_id=world.tenant("a").pk, with_loads=True)}
     assert world.user("a", "support_agent").pk in agents and account.user_id not in agents
+
+
+def test_revocation_holds_through_a_redis_outage(world, settings, api):
+    """The token row is read from PostgreSQL on every request: a revocation made while Redis is
+    unreachable is seen at once, and still after Redis is back with whatever it held."""
+    from tests.core.test_revocation import DEAD_REDIS
+
+    person = world.user("a", "viewer")
+    token, secret = services.api_token_create(actor=person, organization=world.tenant("a"), name="x")
+    assert _bearer(secret).get(reverse(ME)).status_code == 200  # the principal is kept now
+    healthy = settings.CACHES
+    settings.CACHES = {"default": {**healthy["default"], "LOCATION": "redis://127.0.0.1:1/0", "OPTIONS": DEAD_REDIS}}
+    assert _bearer(secret).get(reverse(ME)).status_code == 200  # works without Redis
+    services.api_token_revoke(token, actor=person)
+    assert _bearer(secret).get(reverse(ME)).status_code == 401
+    settings.CACHES = healthy
+    assert _bearer(secret).get(reverse(ME)).json()["code"] == "token_revoked"

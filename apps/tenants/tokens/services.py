@@ -10,6 +10,7 @@ audited as events (`config.created`/`config.updated` from apps.core.audit, `api_
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import string
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -31,6 +32,7 @@ from ..services import _check_may_grant, _tenant_of
 from .models import ApiToken, ServiceAccount
 
 User = get_user_model()
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "opp_"  # tells a portal token from a JWT (which starts with "eyJ")
 SECRET_LENGTH = 40  # base62 characters: ~238 bits
@@ -290,20 +292,24 @@ def api_token_used(
         return False
     claim = ApiToken.objects.filter(pk=token_id)
     claim = claim.filter(last_used_at__isnull=True) if last_used_at is None else claim.filter(last_used_at=last_used_at)
-    with transaction.atomic():
-        if not claim.update(last_used_at=now, last_used_ip=address):
-            return False  # another request wrote it meanwhile
-        publish(
-            "api_token.used",
-            tenant=tenant_id,
-            actor=user,
-            payload={
-                "id": token_id,
-                "prefix": prefix,
-                "address": address,
-                "method": method,
-                "path": path[:200],
-                "previous_use": last_used_at.isoformat() if last_used_at else None,
-            },
-        )
+    try:
+        with transaction.atomic():
+            if not claim.update(last_used_at=now, last_used_ip=address):
+                return False  # another request wrote it meanwhile
+            publish(
+                "api_token.used",
+                tenant=tenant_id,
+                actor=user,
+                payload={
+                    "id": token_id,
+                    "prefix": prefix,
+                    "address": address,
+                    "method": method,
+                    "path": path[:200],
+                    "previous_use": last_used_at.isoformat() if last_used_at else None,
+                },
+            )
+    except DatabaseError:  # bookkeeping never fails the request it records (a read-only or strained database)
+        log.warning("could not record the use of API token %s", prefix, exc_info=True)
+        return False
     return True
