@@ -45,6 +45,9 @@ class TokenAuth:
 
 
 def _sql() -> str:
+    """One round trip: the token's columns the request needs, its state decided by the database
+    (0 usable, 1 revoked, 2 expired, 3 created before its owner's revoke-all), the owner's active
+    flag. Scalar subqueries rather than joins: cheaper to plan, and this runs on every request."""
     global _SQL
     if _SQL is None:
         from django.contrib.auth import get_user_model
@@ -59,28 +62,21 @@ def _sql() -> str:
         def col(meta, name):
             return q(meta.get_field(name).column)
 
+        ip = f"t.{col(t, 'last_used_ip')}"
+        if connection.vendor == "postgresql":
+            ip = f"host({ip})"  # text, as SQLite answers, instead of an inet parsed into Python objects
         cols = ", ".join(
             f"t.{col(t, f)}"
-            for f in (
-                "id",
-                "user",
-                "organization",
-                "tenant",
-                "role",
-                "expires_at",
-                "revoked_at",
-                "last_used_at",
-                "last_used_ip",
-                "prefix",
-                "created_at",
-                "service_account",
-            )
+            for f in ("id", "user", "organization", "tenant", "role", "prefix", "service_account", "last_used_at")
         )
+        owner = f"t.{col(t, 'user')}"
         _SQL = (
-            f"SELECT {cols}, u.{col(u, 'is_active')}, s.{col(s, 'tokens_revoked_at')} "
-            f"FROM {q(t.db_table)} t JOIN {q(u.db_table)} u ON u.{q(u.pk.column)} = t.{col(t, 'user')} "
-            f"LEFT JOIN {q(s.db_table)} s ON s.{col(s, 'user')} = t.{col(t, 'user')} "
-            f"WHERE t.{col(t, 'token_hash')} = %s"
+            f"SELECT {cols}, {ip}, "
+            f"CASE WHEN t.{col(t, 'revoked_at')} IS NOT NULL THEN 1 WHEN t.{col(t, 'expires_at')} <= %s THEN 2 "
+            f"WHEN (SELECT s.{col(s, 'tokens_revoked_at')} FROM {q(s.db_table)} s WHERE s.{col(s, 'user')} = {owner}) "
+            f"> t.{col(t, 'created_at')} THEN 3 ELSE 0 END, "
+            f"(SELECT u.{col(u, 'is_active')} FROM {q(u.db_table)} u WHERE u.{q(u.pk.column)} = {owner}) "
+            f"FROM {q(t.db_table)} t WHERE t.{col(t, 'token_hash')} = %s"
         )
     return _SQL
 
@@ -109,6 +105,20 @@ def _address(request, last_ip) -> str | None:
         return None
 
 
+def _refusal(token_id: int, prefix: str, state: int):
+    """The 401 for a token the database said is unusable, with its dates (read on this rare path only)."""
+    from .models import ApiToken
+
+    token = ApiToken.objects.only("revoked_at", "expires_at").get(pk=token_id)
+    if state == 1:
+        return _refuse(
+            f"This API token ({prefix}…) was revoked on {token.revoked_at:%Y-%m-%d %H:%M} UTC. {HELP}", "token_revoked"
+        )
+    if state == 2:
+        return _refuse(f"This API token ({prefix}…) expired on {token.expires_at:%Y-%m-%d %H:%M} UTC. {HELP}", "token_expired")
+    return _refuse(f"This API token ({prefix}…) was revoked when all of its owner's tokens were revoked. {HELP}", "token_revoked")
+
+
 class PortalTokenAuthentication(BaseAuthentication):
     """Portal API tokens (`opp_…`); see the module docstring."""
 
@@ -134,38 +144,15 @@ class PortalTokenAuthentication(BaseAuthentication):
                 f"and digits shown when it was created. {HELP}",
                 "token_malformed",
             )
+        now = timezone.now()
         with connection.cursor() as cur:
-            cur.execute(_sql(), [hash_token(raw)])
+            cur.execute(_sql(), [connection.ops.adapt_datetimefield_value(now), hash_token(raw)])
             row = cur.fetchone()
         if row is None:
             raise _refuse(f"This API token is not valid (unknown, or its owner was removed). {HELP}", "token_not_valid")
-        (
-            token_id,
-            user_id,
-            org_id,
-            tenant_id,
-            role,
-            expires_at,
-            revoked_at,
-            last_used_at,
-            last_ip,
-            prefix,
-            created_at,
-            service_account_id,
-            user_active,
-            revoked_all_at,
-        ) = row
-        now = timezone.now()
-        revoked_at, expires_at = _dt(revoked_at), _dt(expires_at)
-        if revoked_at is not None:
-            raise _refuse(f"This API token ({prefix}…) was revoked on {revoked_at:%Y-%m-%d %H:%M} UTC. {HELP}", "token_revoked")
-        if expires_at is not None and expires_at <= now:
-            raise _refuse(f"This API token ({prefix}…) expired on {expires_at:%Y-%m-%d %H:%M} UTC. {HELP}", "token_expired")
-        revoked_all_at = _dt(revoked_all_at)
-        if revoked_all_at is not None and _dt(created_at) < revoked_all_at:
-            raise _refuse(
-                f"This API token ({prefix}…) was revoked when all of its owner's tokens were revoked. {HELP}", "token_revoked"
-            )
+        token_id, user_id, org_id, tenant_id, role, prefix, service_account_id, last_used_at, last_ip, state, user_active = row
+        if state:
+            raise _refusal(token_id, prefix, state)
         user = kept_user(user_id) if user_active else None
         if user is None:
             raise _refuse(
@@ -205,8 +192,9 @@ class PortalTokenAuthentication(BaseAuthentication):
                 "(or the organization is suspended); the token no longer works.",
                 "membership_gone",
             )
-        capped = role if ROLE_RANK.get(role, 0) < ROLE_RANK.get(ctx.role, 0) else ctx.role
-        return dataclasses.replace(ctx, role=capped, superuser=False)
+        if ROLE_RANK.get(role, 0) < ROLE_RANK.get(ctx.role, 0):
+            return dataclasses.replace(ctx, role=role, superuser=False)
+        return dataclasses.replace(ctx, superuser=False) if ctx.superuser else ctx
 
     @staticmethod
     def _check_organization_header(request, ctx) -> None:
