@@ -3,10 +3,13 @@
 JWT-authenticated one on the same routes, same run, same user (demo data, acme's admin), called
 in-process on Django's WSGI handler as gunicorn calls it (bench/profile_http.py's environ).
 
-Rounds alternate the two schemes (which goes first alternates too) so machine noise hits both;
-per scheme the median over rounds of the mean wall time per request (ms, PostgreSQL and Redis
-round trips included) and of the CPU time of this process. `ratio` = token / JWT wall time
-(target ≤ 1.10). Env: BENCH_TOKENS_ROUNDS (12), BENCH_TOKENS_REQUESTS (100 per round and scheme).
+Rounds alternate the two schemes in short blocks (which goes first alternates too) so the load
+of a shared machine hits both alike; per scheme the median over rounds of the mean wall time per
+request (ms, PostgreSQL and Redis round trips included) and of this process's CPU time.
+`ratio` = the median over rounds of token / JWT wall time of the same round (paired, so a load
+swing between rounds cancels out; target ≤ 1.10). `auth_*_us`: the authentication step alone
+(the DRF authentication classes in settings order, then the acting context), wall µs.
+Env: BENCH_TOKENS_ROUNDS (40), BENCH_TOKENS_REQUESTS (25 per round and scheme).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from bench_http import ROUTES, _demo
 from common import setup_django
 from profile_http import environ
 
-ROUNDS = int(os.environ.get("BENCH_TOKENS_ROUNDS", "12"))
-REQUESTS = int(os.environ.get("BENCH_TOKENS_REQUESTS", "100"))
+ROUNDS = int(os.environ.get("BENCH_TOKENS_ROUNDS", "40"))
+REQUESTS = int(os.environ.get("BENCH_TOKENS_REQUESTS", "25"))
 
 
 def main() -> None:
@@ -71,17 +74,47 @@ def main() -> None:
             for scheme, token in order:
                 runs[scheme].append(block(path, token))
         med = {s: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for s, v in runs.items()}
-        ratio = med["token"][0] / med["jwt"][0]
+        ratio = statistics.median(t[0] / j[0] for t, j in zip(runs["token"], runs["jwt"], strict=True))
         worst = max(worst, ratio)
         parts.append(
             f"{name}_jwt_ms={med['jwt'][0]:.3f} {name}_token_ms={med['token'][0]:.3f} "
             f"{name}_jwt_cpu_ms={med['jwt'][1]:.3f} {name}_token_cpu_ms={med['token'][1]:.3f} {name}_ratio={ratio:.3f}"
         )
+    auth = _auth_step(admin, jwt, secret)
+    parts.append(f"auth_jwt_us={auth['jwt']:.0f} auth_token_us={auth['token']:.0f}")
     ApiToken.objects.filter(user=admin, name="bench").delete()
     print(
         f"tokens: {' '.join(parts)} worst_ratio={worst:.3f} target<=1.10 rounds={ROUNDS} requests={REQUESTS} "
         f"load1={os.getloadavg()[0]:.2f}"
     )
+
+
+def _auth_step(user, jwt: str, secret: str) -> dict:
+    """Median wall µs of authenticating one request (settings' classes in order) and computing its acting context."""
+    from rest_framework.settings import api_settings
+    from rest_framework.test import APIRequestFactory
+
+    from apps.core.tenancy import acting
+
+    factory = APIRequestFactory()
+    classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+
+    def once(token):
+        request = factory.get(ROUTES["me"], HTTP_AUTHORIZATION=f"Bearer {token}", REMOTE_ADDR="127.0.0.1")
+        for cls in classes:
+            found = cls().authenticate(request)
+            if found:
+                acting(found[0])
+                return
+
+    samples = {"jwt": [], "token": []}
+    for r in range(ROUNDS):
+        for scheme, token in (("jwt", jwt), ("token", secret)) if r % 2 == 0 else (("token", secret), ("jwt", jwt)):
+            start = time.perf_counter()
+            for _ in range(REQUESTS):
+                once(token)
+            samples[scheme].append((time.perf_counter() - start) * 1e6 / REQUESTS)
+    return {k: statistics.median(v) for k, v in samples.items()}
 
 
 if __name__ == "__main__":
