@@ -276,6 +276,7 @@ PORTAL_ENCRYPTION_KEYS = _encryption_keys()
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenants.tokens.authentication.PortalTokenAuthentication",  # `opp_` API tokens; other bearers fall through to JWT
         "apps.core.api.auth.PortalJWTAuthentication",
         "apps.core.mfa.PortalSessionAuthentication",  # the admin session, once its second factor is confirmed
     ],

@@ -26,7 +26,19 @@ def api():
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}", **({"HTTP_X_ORGANIZATION": organization} if organization else {}))
         return client
 
+    def as_token(user, role: str | None = None, organization=None):
+        """Authenticate with a real portal API token of `user` (its first membership's
+        organization unless given; the role at most theirs, default theirs)."""
+        from apps.core.tenancy import memberships_of
+        from apps.tenants.tokens.services import api_token_create
+
+        org = organization or memberships_of(user)[0].organization
+        _, secret = api_token_create(actor=user, organization=org, name="test", role=role)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
     client.as_user = as_user
+    client.as_token = as_token
     return client
 
 

@@ -34,9 +34,22 @@ def _snapshot(row):
 @pytest.mark.parametrize("case", API_CASES, ids=str)
 @pytest.mark.parametrize("actor", ACTORS, ids=lambda a: f"{a[0]}-{a[1]}")
 def test_api_never_crosses_tenants(case, actor, world, api):
+    _never_crosses(case, world, api.as_user(world.user(*actor)))
+
+
+# API tokens are a second way in (issue 19.1): the same checks for tokens of a few of A's actors.
+TOKEN_ACTORS = [("a", "owner"), ("a", "viewer"), ("a", "customer"), ("partner", "admin")]
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=str)
+@pytest.mark.parametrize("actor", TOKEN_ACTORS, ids=lambda a: f"{a[0]}-{a[1]}")
+def test_api_token_never_crosses_tenants(case, actor, world, api):
+    _never_crosses(case, world, api.as_token(world.user(*actor)))
+
+
+def _never_crosses(case, world, client):
     foreign = case.make(world, "b")
     key = str(getattr(foreign, case.lookup))
-    client = api.as_user(world.user(*actor))
 
     listed = client.get(reverse(case.api_list))
     assert listed.status_code in (200, 403), listed.content

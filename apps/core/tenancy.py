@@ -20,6 +20,7 @@ from .choices import KIND_ORDER, ROLE_RANK, OrgKind, Role
 _CACHE_ATTR = "_portal_acting"
 _CHOICE_ATTR = "_portal_org_choice"
 _KEPT_ATTR = "_portal_kept_contexts"  # organization choice -> Acting or refusal, kept per process
+_PINNED_ATTR = "_portal_pinned"  # an Acting no organization choice changes (an API token's)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,13 @@ def memberships_of(user):
     """Active memberships of a user, best reach first (kept with a kept user: read-only)."""
     if not getattr(user, "is_authenticated", False):
         return []
+    pinned = getattr(user, _PINNED_ATTR, None)
+    if pinned is not None:  # an API token: its own organization's membership only
+        return [m for m in _memberships_kept(user) if m.pk == pinned.membership_id]
+    return _memberships_kept(user)
+
+
+def _memberships_kept(user):
     kept = getattr(user, _KEPT_ATTR, None)
     if kept is not None:
         rows = kept.get(_MEMBERSHIPS)
@@ -106,6 +114,13 @@ def acting(user) -> Acting:
     """The acting context of a user, computed once per user object."""
     if user is None or not getattr(user, "is_authenticated", False):
         return NOBODY
+    pinned = getattr(user, _PINNED_ATTR, None)
+    if pinned is not None:
+        choice = getattr(user, _CHOICE_ATTR, None)
+        if choice and choice not in (pinned.organization_slug, str(pinned.organization_id)):
+            raise PermissionDenied(f"This API token acts within organization {pinned.organization_slug!r} only; "
+                                   f"it cannot act within {choice!r}.")
+        return pinned
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
@@ -125,6 +140,12 @@ def acting(user) -> Acting:
             raise PermissionDenied(ctx)
     setattr(user, _CACHE_ATTR, ctx)
     return ctx
+
+
+def pin_acting(user, ctx: Acting) -> None:
+    """Fix the user object's acting context (an API token's organization and capped role): any
+    other organization choice is refused, and only that membership is listed."""
+    setattr(user, _PINNED_ATTR, ctx)
 
 
 def kept_user(user_id):

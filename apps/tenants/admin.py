@@ -237,3 +237,4 @@ class InvitationAdmin(TenantScopedAdmin):
 
 from .customers import admin as _customers_admin  # noqa: E402, F401  (registers the customers screens)
 from .sso import admin as _sso_admin  # noqa: E402, F401  (registers the SSO screens)
+from .tokens import admin as _tokens_admin  # noqa: E402, F401  (registers the API token and service account screens)

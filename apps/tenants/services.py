@@ -22,7 +22,7 @@ from apps.core.policy import policy
 from apps.core.tenancy import acting
 
 from .choices import InvitationStatus as S
-from .models import Invitation, Membership, Organization
+from .models import Invitation, Membership, Organization, ServiceAccount
 
 User = get_user_model()
 
@@ -188,6 +188,8 @@ def _add_member(*, actor, user, organization: Organization, role: str, is_active
     """Write a membership (inside the caller's transaction) and publish `membership.created`."""
     if Membership.objects.filter(user=user, organization=organization).exists():
         raise ValidationError({"user": f"{user.username} is already a member of {organization.name}."})
+    if ServiceAccount.objects.filter(user=user).exists():
+        raise ValidationError({"user": f"{user.username} is a service account: it belongs to one organization only."})
     membership = Membership(user=user, organization=organization, role=role, is_active=is_active)
     membership.full_clean()
     membership.save()

@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.choices import Role
-from apps.tenants.models import Membership
+from apps.tenants.models import Membership, ServiceAccount
 
 from .choices import CLOCK_RUNNING_STATUSES, OPEN_STATUSES, TicketPriority
 from .models import Ticket, TicketAgent
@@ -71,7 +71,9 @@ def assignment_candidates(*, tenant_id: int, with_loads: bool) -> list[tuple]:
         f"SELECT m.user_id, u.username, a.is_available, a.last_assigned_at, {load} "
         f'FROM "{Membership._meta.db_table}" m JOIN "{user_table}" u ON u.id = m.user_id '
         f'LEFT JOIN "{TicketAgent._meta.db_table}" a ON a.tenant_id = %s AND a.user_id = m.user_id '
-        f"WHERE m.organization_id = %s AND m.role = %s AND m.is_active AND u.is_active"
+        f"WHERE m.organization_id = %s AND m.role = %s AND m.is_active AND u.is_active "
+        # service accounts (issue 19.1) act through API tokens; they are never handed tickets
+        f'AND NOT EXISTS (SELECT 1 FROM "{ServiceAccount._meta.db_table}" sa WHERE sa.user_id = m.user_id)'
     )
     params = [*([tenant_id, *open_statuses] if with_loads else []), tenant_id, tenant_id, Role.SUPPORT_AGENT.value]
     with connection.cursor() as cur:

@@ -292,3 +292,10 @@ def test_both_paths_write_the_same_rows_and_events(world, monkeypatch, ingest_pa
     assert snapshots[0][0] == snapshots[1][0]
     assert snapshots[0][1] == snapshots[1][1]
     assert len(snapshots[0][1]) >= 4 and any(r["silenced"] for r in results[0]) and any(r["resolved"] for r in results[0])
+
+
+def test_portal_api_token_ingests_with_its_capped_role(api, world):
+    """Issue 19.1: a portal API token (opp_) works on the ingest routes as its owner, role capped."""
+    assert api.as_token(world.user("b", "operator")).post(INGEST, [_alert()], format="json").status_code == 200
+    assert Alert.objects.get().tenant == world.tenant("b")
+    assert api.as_token(world.user("b", "owner"), role="viewer").post(INGEST, [_alert()], format="json").status_code == 403

@@ -109,3 +109,40 @@ def _sso_provider(w, key):
 
 
 CASES.append(IsolationCase(name="tenants.ssoprovider", make=_sso_provider, admin_model=__import__("apps.tenants.models", fromlist=["SsoProvider"]).SsoProvider))
+def _service_account(w, key):
+    from apps.tenants.tokens.services import service_account_create
+
+    return service_account_create(actor=None, organization=w.tenant(key), name=f"bot-{key}", role=Role.VIEWER)
+
+
+def _api_token(w, key):
+    from apps.tenants.tokens.services import api_token_create
+
+    return api_token_create(actor=w.user(key, Role.VIEWER), organization=w.tenant(key), name=f"token-{key}")[0]
+
+
+def _service_account_of_b(w):
+    from apps.tenants.models import ServiceAccount
+
+    return ServiceAccount.objects.filter(organization=w.tenant("b")).first() or _service_account(w, "b")
+
+
+CASES.append(IsolationCase(
+    name="tenants.serviceaccount",
+    make=_service_account,
+    api_list="serviceaccount-list",
+    api_detail="serviceaccount-detail",
+    admin_model=__import__("apps.tenants.models", fromlist=["ServiceAccount"]).ServiceAccount,
+    create_payload=lambda w, foreign: {"organization": foreign.organization.slug, "name": "sneaky", "role": "viewer"},
+    patch_payload={"role": "owner", "is_active": False},
+))
+CASES.append(IsolationCase(
+    name="tenants.apitoken",
+    make=_api_token,
+    api_list="apitoken-list",
+    api_detail="apitoken-detail",
+    admin_model=__import__("apps.tenants.models", fromlist=["ApiToken"]).ApiToken,
+    # a token for tenant B's service account
+    create_payload=lambda w, foreign: {"name": "sneaky", "service_account": _service_account_of_b(w).pk},
+    patch_payload={"role": "owner"},
+))

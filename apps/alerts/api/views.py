@@ -29,6 +29,7 @@ from apps.core.choices import OrgKind
 from apps.core.mfa import PortalSessionAuthentication
 from apps.core.policy import policy
 from apps.core.tenancy import acting, choose_organization
+from apps.tenants.tokens.authentication import PortalTokenAuthentication
 
 from .. import incident, ingest_config, services
 from ..ingest import IngestRateLimited, alerts_ingest, ingest_gate
@@ -272,7 +273,8 @@ class IngestTokenAuthentication(BaseAuthentication):
 
 
 class _IngestView(APIView):
-    authentication_classes = [IngestTokenAuthentication, PortalJWTAuthentication, PortalSessionAuthentication]  # a session owing its second factor is refused
+    # a session owing its second factor is refused; portal API tokens (opp_) act as their owner, like a JWT
+    authentication_classes = [IngestTokenAuthentication, PortalTokenAuthentication, PortalJWTAuthentication, PortalSessionAuthentication]
     permission_classes = []
     throttle_classes = []
     webhook = False
