@@ -280,5 +280,6 @@ from .customers.models import (  # noqa: E402, F401
 
 # Single sign-on (OpenID Connect) mappings, policies and identities: apps/tenants/sso/.
 from .sso.models import SsoIdentity, SsoPolicy, SsoProvider, SsoRoleMapping  # noqa: E402, F401
+
 # API tokens and service accounts: apps/tenants/tokens/.
 from .tokens.models import ApiToken, ServiceAccount  # noqa: E402, F401
