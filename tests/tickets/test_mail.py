@@ -339,3 +339,44 @@ def test_reply_on_a_portal_ticket_sends_no_mail(world, smtp_capture, django_capt
     with django_capture_on_commit_callbacks(execute=True):
         ticket_reply(ticket, actor=world.user("a", "support_agent"), body="answer")
     assert [m for m in smtp_capture.messages() if m["X-Opsportal-Ticket"]] == [] and not MailMessage.objects.exists()
+
+
+# -- admin -----------------------------------------------------------------------------------
+def test_admin_mailbox_password_is_write_only_and_sealed(world, client):
+    admin_user = world.user("a", "admin")
+    client.force_login(admin_user)
+    form = {
+        "name": "Support",
+        "address": "help@a.test",
+        "kind": "imap",
+        "unknown_senders": "refuse",
+        "is_active": "on",
+        "imap_host": "127.0.0.1",
+        "imap_port": "993",
+        "imap_security": "ssl",
+        "imap_username": "help",
+        "imap_password": "s3cret-imap",
+        "imap_folder": "INBOX",
+    }
+    r = client.post("/admin/tickets/mailbox/add/", form)
+    assert r.status_code == 302, r.content[:2000]
+    box = Mailbox.objects.get(address="help@a.test")
+    assert box.tenant == world.tenant("a") and box.get_secret() == "s3cret-imap" and "s3cret" not in box.imap_password
+    page = client.get(f"/admin/tickets/mailbox/{box.pk}/change/").content.decode()
+    assert "s3cret-imap" not in page and box.imap_password not in page
+    r = client.post(f"/admin/tickets/mailbox/{box.pk}/change/", {**form, "name": "Renamed", "imap_password": "********"})
+    assert r.status_code == 302
+    box.refresh_from_db()
+    assert box.name == "Renamed" and box.get_secret() == "s3cret-imap"
+    # an IMAP mailbox without a host is refused with the field named, nothing saved
+    r = client.post("/admin/tickets/mailbox/add/", {**form, "address": "x@a.test", "imap_host": ""})
+    assert r.status_code == 200 and "needs the server" in r.content.decode()
+    assert not Mailbox.objects.filter(address="x@a.test").exists()
+
+
+def test_support_agent_cannot_configure_mailboxes(world):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        mailbox_save(actor=world.user("a", "support_agent"), name="x", address="x@a.test", kind=MailboxKind.SMTP)
+    assert not Mailbox.objects.exists()

@@ -47,9 +47,9 @@ class MailboxAdmin(TenantScopedAdmin):
 
     def save_service(self, request, obj, form, change):
         password = form.cleaned_data.get("imap_password")
-        data = {k: v for k, v in form.cleaned_data.items() if k not in ("imap_password", "tenant")}
-        if "tenant" in form.cleaned_data:
-            data["tenant"] = form.cleaned_data["tenant"]
+        if change:  # the form wrote what was typed onto the row: put the sealed value back
+            obj.imap_password = form.initial.get("imap_password", "")
+        data = {k: v for k, v in form.cleaned_data.items() if k != "imap_password"}
         return services.mailbox_save(
             obj if change else None,
             actor=request.user,

@@ -38,7 +38,7 @@ class Mailbox(TenantOwnedModel):
     imap_port = models.PositiveIntegerField(default=993)
     imap_security = models.CharField(max_length=10, choices=ImapSecurity.choices, default=ImapSecurity.SSL)
     imap_username = models.CharField(max_length=255, blank=True, default="")
-    imap_password = EncryptedTextField(blank=True, default="", editable=False)
+    imap_password = EncryptedTextField(blank=True, default="")
     imap_folder = models.CharField(max_length=255, default="INBOX")
     last_polled_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, default="", editable=False)

@@ -12,17 +12,26 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from .choices import Outcome
 
 log = logging.getLogger("apps.tickets.mail")
 
 
+def _in_worker(func, *args):
+    """Run ORM work in an executor thread with a connection of its own, closed afterwards (the
+    thread outlives the session; an idle connection left in it would outlive the receiver)."""
+    close_old_connections()
+    try:
+        return func(*args)
+    finally:
+        connection.close()
+
+
 def _lookup(address: str):
     from .services import mailbox_for_address
 
-    close_old_connections()
     return mailbox_for_address(address)
 
 
@@ -30,7 +39,6 @@ def _ingest(mailbox_ids: list[int], raw: bytes) -> list[tuple[str, str]]:
     from .models import Mailbox
     from .services import mail_ingest, own_addresses
 
-    close_old_connections()
     own = own_addresses()
     results = []
     for box in Mailbox.objects.filter(pk__in=mailbox_ids).select_related("tenant"):
@@ -45,7 +53,7 @@ class MailHandler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if len(envelope.rcpt_tos) >= settings.TICKETS_MAIL_MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
-        box = await asyncio.get_running_loop().run_in_executor(None, _lookup, address)
+        box = await asyncio.get_running_loop().run_in_executor(None, _in_worker, _lookup, address)
         if box is None:
             return "550 5.1.1 No ticket mailbox at this address"
         envelope.rcpt_tos.append(address)
@@ -56,7 +64,7 @@ class MailHandler:
         raw = envelope.original_content or envelope.content
         ids = sorted(set(getattr(envelope, "mailbox_ids", [])))
         try:
-            results = await asyncio.get_running_loop().run_in_executor(None, _ingest, ids, raw)
+            results = await asyncio.get_running_loop().run_in_executor(None, _in_worker, _ingest, ids, raw)
         except Exception:
             log.exception("receiver: ingesting a mail failed")
             return "451 4.3.0 Temporary failure; try again later"
