@@ -50,6 +50,7 @@ userdb {{
   args = uid={uid} gid={gid} home={d}/home/%u
 }}
 mail_location = maildir:~/Maildir
+mail_fsync = never
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
