@@ -380,3 +380,27 @@ def test_support_agent_cannot_configure_mailboxes(world):
     with pytest.raises(PermissionDenied):
         mailbox_save(actor=world.user("a", "support_agent"), name="x", address="x@a.test", kind=MailboxKind.SMTP)
     assert not Mailbox.objects.exists()
+
+
+def test_staff_reply_by_email_is_a_first_response_mailed_to_the_customer(
+    world, box, smtp_capture, django_capture_on_commit_callbacks
+):
+    inbound = mail_ingest(mailbox=box, raw=mail())
+    with django_capture_on_commit_callbacks(execute=True):
+        row = mail_ingest(
+            mailbox=box,
+            raw=mail(sender="a-support_agent@example.test", subject=f"Re: [{inbound.ticket.number}]", body="On my way."),
+        )
+    assert row.outcome == Outcome.THREADED and row.ticket_message.author_type == ActorType.TENANT
+    ticket = Ticket.objects.get()
+    assert ticket.first_responded_at is not None
+    [sent] = [m for m in smtp_capture.messages() if m["X-Opsportal-Ticket"]]
+    assert sent["To"] == "a-customer@example.test" and "On my way." in sent.get_content()
+
+
+def test_suspended_tenants_mailboxes_are_not_polled(world, imap_box):
+    from apps.tickets.mail.services import mailboxes_due
+
+    assert mailboxes_due() == [imap_box.pk]
+    world.tenant("a").__class__.objects.filter(pk=world.tenant("a").pk).update(status="suspended")
+    assert mailboxes_due() == []

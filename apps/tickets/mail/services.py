@@ -21,6 +21,7 @@ from apps.core.crypto import PLACEHOLDER, encrypt
 from apps.core.policy import policy
 from apps.core.services import assign_tenant
 from apps.core.tenancy import choose_organization
+from apps.tenants.choices import OrgStatus
 from apps.tenants.models import Membership
 
 from .. import services as tickets
@@ -338,7 +339,7 @@ def mailbox_poll(*, mailbox_id: int, actor=None, batch: int | None = None) -> di
 
 def mailboxes_due() -> list[int]:
     return list(
-        Mailbox.objects.filter(kind=MailboxKind.IMAP, is_active=True, tenant__status="active")
+        Mailbox.objects.filter(kind=MailboxKind.IMAP, is_active=True, tenant__status__in=[OrgStatus.TRIAL, OrgStatus.ACTIVE])
         .order_by("pk")
         .values_list("pk", flat=True)
     )
