@@ -84,3 +84,30 @@ def test_auto_reply_is_accepted_and_dropped(receiver):
     with smtplib.SMTP("127.0.0.1", port, timeout=20) as client:
         client.sendmail("a-customer@example.test", ["support@a.test"], mail(headers={"Auto-Submitted": "auto-replied"}))
     assert not Ticket.objects.exists() and MailMessage.objects.get().outcome == Outcome.IGNORED
+
+
+def test_real_worker_polls_imap_and_mails_the_reply_back(world, dovecot, smtp_capture, celery_worker):
+    """The whole loop on real parts: Dovecot → beat's poll task on a Celery worker → ticket;
+    a staff reply → the event's handler → the send task on the worker → aiosmtpd."""
+    from apps.tickets.services import ticket_reply
+    from apps.tickets.tasks import mail_poll_all_task
+    from tests.conftest import wait_for
+
+    mailbox_save(
+        actor=world.user("a", "admin"),
+        name="IMAP A",
+        address="imap@a.test",
+        kind=MailboxKind.IMAP,
+        imap_host="127.0.0.1",
+        imap_port=dovecot.port,
+        imap_security="plain",
+        imap_username=dovecot.user,
+        imap_password=dovecot.password,
+    )
+    dovecot.append(mail(subject="Through the worker"))
+    mail_poll_all_task.delay()
+    ticket = wait_for(lambda: Ticket.objects.filter(subject="Through the worker").first())
+    ticket_reply(ticket, actor=world.user("a", "support_agent"), body="Answered by the worker.")
+    sent = wait_for(lambda: [m for m in smtp_capture.messages() if m["X-Opsportal-Ticket"]], timeout=30)
+    assert sent[0]["To"] == "a-customer@example.test" and ticket.number in sent[0]["Subject"]
+    assert MailMessage.objects.filter(direction="out", outcome=Outcome.SENT, ticket=ticket).count() == 1
