@@ -55,6 +55,14 @@ def _mail_message(w, key):
 
 
 CASES += [
-    IsolationCase(name="tickets.mailbox", make=_mailbox, admin_model=Mailbox),
+    IsolationCase(
+        name="tickets.mailbox",
+        make=_mailbox,
+        api_list="mailbox-list",
+        api_detail="mailbox-detail",
+        admin_model=Mailbox,
+        create_payload=lambda w, foreign: {"name": "x", "address": "new@isolation.test", "kind": "smtp", "tenant": foreign.tenant.slug},
+        patch_payload={"name": "hijacked"},
+    ),
     IsolationCase(name="tickets.mailmessage", make=_mail_message, admin_model=MailMessage),
 ]

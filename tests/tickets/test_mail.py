@@ -404,3 +404,44 @@ def test_suspended_tenants_mailboxes_are_not_polled(world, imap_box):
     assert mailboxes_due() == [imap_box.pk]
     world.tenant("a").__class__.objects.filter(pk=world.tenant("a").pk).update(status="suspended")
     assert mailboxes_due() == []
+
+
+# -- API -------------------------------------------------------------------------------------
+def test_api_mailbox_password_is_write_only_and_poll_runs_against_dovecot(world, api, dovecot):
+    client = api.as_user(world.user("a", "admin"))
+    body = {
+        "name": "IMAP",
+        "address": "api@a.test",
+        "kind": "imap",
+        "imap_host": "127.0.0.1",
+        "imap_port": dovecot.port,
+        "imap_security": "plain",
+        "imap_username": dovecot.user,
+        "imap_password": dovecot.password,
+    }
+    r = client.post("/api/v1/mailboxes", body, format="json")
+    assert r.status_code == 201, r.json()
+    assert r.json()["imap_password"] == "********" and r.json()["tenant"] == "tenant-a"
+    box = Mailbox.objects.get(pk=r.json()["id"])
+    assert box.get_secret() == dovecot.password and dovecot.password not in box.imap_password
+    r = client.patch(f"/api/v1/mailboxes/{box.pk}/", {"name": "Renamed", "imap_password": "********"}, format="json")
+    assert r.status_code == 200 and Mailbox.objects.get(pk=box.pk).get_secret() == dovecot.password
+    dovecot.append(mail())
+    r = client.post(f"/api/v1/mailboxes/{box.pk}/poll")
+    assert r.status_code == 200 and r.json()["created"] == 1
+    client.patch(f"/api/v1/mailboxes/{box.pk}", {"imap_password": "wrong"}, format="json")
+    r = client.post(f"/api/v1/mailboxes/{box.pk}/poll/")
+    assert r.status_code == 502 and "failed" in r.json()["detail"]
+
+
+def test_api_mailbox_bad_input_is_a_400(world, api):
+    client = api.as_user(world.user("a", "admin"))
+    r = client.post("/api/v1/mailboxes", {"name": "x", "address": "imap@a.test", "kind": "imap"}, format="json")
+    assert r.status_code == 400 and "imap_host" in r.json()["errors"]
+    r = client.post("/api/v1/mailboxes", {"name": "x\x00", "address": "not-an-address", "kind": "smtp"}, format="json")
+    assert r.status_code == 400
+    assert not Mailbox.objects.exists()
+    r = api.as_user(world.user("a", "support_agent")).post(
+        "/api/v1/mailboxes", {"name": "x", "address": "s@a.test", "kind": "smtp"}, format="json"
+    )
+    assert r.status_code == 403 and not Mailbox.objects.exists()

@@ -59,6 +59,17 @@ def mailbox_save(instance: Mailbox | None = None, *, actor, imap_password: str |
     return box
 
 
+def mailbox_delete(instance: Mailbox, *, actor) -> None:
+    """Remove a mailbox and its mail log (tickets and their messages stay)."""
+    from apps.core.audit import config_deleted
+
+    if actor is not None and not policy.allows_object(actor, "delete", instance):
+        raise PermissionDenied("Your role does not allow removing mailboxes.")
+    with transaction.atomic():
+        config_deleted(instance, actor=actor)
+        instance.delete()
+
+
 # -- who wrote ------------------------------------------------------------------------------
 @dataclass
 class Sender:
