@@ -6,7 +6,8 @@ from __future__ import annotations
 import django_filters
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -53,6 +54,23 @@ class MailboxFilter(django_filters.FilterSet):
         fields = ["tenant", "kind", "is_active"]
 
 
+class PollCountsSerializer(serializers.Serializer):
+    """Mail taken by one poll, by outcome."""
+
+    polled = serializers.IntegerField()
+    created = serializers.IntegerField()
+    threaded = serializers.IntegerField()
+    ignored = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+
+
+class PollErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
 class PollFailed(exceptions.APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = "The IMAP server could not be polled."
@@ -74,6 +92,7 @@ class MailboxViewSet(TenantScopedViewSet):
     update_service = staticmethod(services.mailbox_save)
     delete_service = staticmethod(services.mailbox_delete)
 
+    @extend_schema(request=None, responses={200: PollCountsSerializer, 502: PollErrorSerializer})
     @action(detail=True, methods=["post"])
     def poll(self, request, pk=None):
         box = self.get_object()
