@@ -445,3 +445,23 @@ def test_api_mailbox_bad_input_is_a_400(world, api):
         "/api/v1/mailboxes", {"name": "x", "address": "s@a.test", "kind": "smtp"}, format="json"
     )
     assert r.status_code == 403 and not Mailbox.objects.exists()
+
+
+def test_a_poison_mail_does_not_stall_the_mailbox(world, imap_box, dovecot, monkeypatch, caplog):
+    """Fault injection (no real mail makes the service crash): the sender lookup fails for one
+    address; that mail is recorded as refused and flagged seen, the next one still opens a ticket."""
+    from apps.tickets.mail import services
+
+    real = services._resolve_sender
+
+    def failing(tenant_id, address):
+        if address == "poison@customer.test":
+            raise RuntimeError("injected fault")
+        return real(tenant_id, address)
+
+    monkeypatch.setattr(services, "_resolve_sender", failing)
+    dovecot.append(mail(sender="poison@customer.test"), mail(subject="After the poison"))
+    counts = mailbox_poll(mailbox_id=imap_box.pk)
+    assert (counts["refused"], counts["created"]) == (1, 1) and dovecot.unseen() == 0
+    assert "could not be processed" in MailMessage.objects.get(outcome=Outcome.REFUSED).reason
+    assert "injected fault" in caplog.text and Ticket.objects.get().subject == "After the poison"

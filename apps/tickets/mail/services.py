@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from apps.core.choices import OrgKind, Role
@@ -310,6 +310,28 @@ def _raw_message_class():
     return RawMessage
 
 
+def _ingest_one(box: Mailbox, raw: bytes, own: frozenset[str]) -> MailMessage:
+    """One polled mail; a mail that fails for a reason other than the database is recorded as
+    refused (and flagged seen with the rest), so one poison message cannot stall the mailbox."""
+    try:
+        return mail_ingest(mailbox=box, raw=raw, own=own)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: leave the mail unseen for the next poll
+    except Exception as exc:
+        log.exception("mailbox %s: a mail of %d bytes could not be processed", box.address, len(raw))
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if MailMessage.objects.filter(mailbox=box, direction=Direction.INBOUND, message_id=digest).exists():
+            return MailMessage.objects.get(mailbox=box, direction=Direction.INBOUND, message_id=digest)
+        return _record(
+            box,
+            None,
+            outcome=Outcome.REFUSED,
+            size=len(raw),
+            message_id=digest,
+            reason=f"The mail could not be processed ({type(exc).__name__}); see the log.",
+        )
+
+
 def mailbox_poll(*, mailbox_id: int, actor=None, batch: int | None = None) -> dict:
     """Fetch the unseen mail of one IMAP mailbox (up to `batch`), ingest each, and flag them
     seen on the server once taken; a mail taken twice (a crash before the flag) is recognised by
@@ -330,7 +352,7 @@ def mailbox_poll(*, mailbox_id: int, actor=None, batch: int | None = None) -> di
             uids = list(client.uids(AND(seen=False)))[:batch]
             taken = []
             for message in client.fetch(uid_list=uids, mark_seen=False, bulk=50) if uids else ():
-                row = mail_ingest(mailbox=box, raw=message.raw, own=own)
+                row = _ingest_one(box, message.raw, own)
                 counts[row.outcome] += 1
                 taken.append(message.uid)
                 if len(taken) >= 100:
