@@ -106,8 +106,8 @@ def test_real_worker_polls_imap_and_mails_the_reply_back(world, dovecot, smtp_ca
     )
     dovecot.append(mail(subject="Through the worker"))
     mail_poll_all_task.delay()
-    ticket = wait_for(lambda: Ticket.objects.filter(subject="Through the worker").first())
+    ticket = wait_for(lambda: Ticket.objects.filter(subject="Through the worker").first(), timeout=60)
     ticket_reply(ticket, actor=world.user("a", "support_agent"), body="Answered by the worker.")
-    sent = wait_for(lambda: [m for m in smtp_capture.messages() if m["X-Opsportal-Ticket"]], timeout=30)
+    sent = wait_for(lambda: [m for m in smtp_capture.messages() if m["X-Opsportal-Ticket"]], timeout=60)
     assert sent[0]["To"] == "a-customer@example.test" and ticket.number in sent[0]["Subject"]
     assert MailMessage.objects.filter(direction="out", outcome=Outcome.SENT, ticket=ticket).count() == 1
