@@ -515,6 +515,21 @@ TICKETS_ATTACHMENT_TYPES = frozenset(
 if TICKETS_ATTACHMENT_MAX_BYTES <= 0:
     raise ImproperlyConfigured("TICKETS_ATTACHMENT_MAX_BYTES must be a positive number of bytes")
 TICKETS_SLA_SWEEP_SECONDS = env.int("TICKETS_SLA_SWEEP_SECONDS", default=60)
+# --- tickets: email in and out (docs/email.md) -------------------------------------------
+# The domain of the Message-IDs of mail we send (threads replies, recognises our own mail: loops).
+TICKETS_MAIL_DOMAIN = env.str("TICKETS_MAIL_DOMAIN", default="opsportal.localhost").strip().lower()
+TICKETS_MAIL_MAX_BYTES = env.int("TICKETS_MAIL_MAX_BYTES", default=25 * 1024 * 1024)
+TICKETS_MAIL_MAX_RECIPIENTS = env.int("TICKETS_MAIL_MAX_RECIPIENTS", default=50)
+TICKETS_MAIL_MAX_TEXT = env.int("TICKETS_MAIL_MAX_TEXT", default=100_000)  # characters of a mail's text kept
+TICKETS_MAIL_POLL_SECONDS = env.int("TICKETS_MAIL_POLL_SECONDS", default=60)
+TICKETS_MAIL_POLL_BATCH = env.int("TICKETS_MAIL_POLL_BATCH", default=200)  # messages per mailbox per poll
+TICKETS_MAIL_IMAP_TIMEOUT = env.int("TICKETS_MAIL_IMAP_TIMEOUT", default=30)
+for _name in ("TICKETS_MAIL_MAX_BYTES", "TICKETS_MAIL_MAX_RECIPIENTS", "TICKETS_MAIL_MAX_TEXT", "TICKETS_MAIL_POLL_SECONDS",
+              "TICKETS_MAIL_POLL_BATCH", "TICKETS_MAIL_IMAP_TIMEOUT"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number")
+if not TICKETS_MAIL_DOMAIN or "@" in TICKETS_MAIL_DOMAIN or " " in TICKETS_MAIL_DOMAIN:
+    raise ImproperlyConfigured("TICKETS_MAIL_DOMAIN is a domain name such as support.example.com")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {
         "TicketStatusEnum": "apps.tickets.choices.TicketStatus",

@@ -269,3 +269,6 @@ class TicketAgentAdmin(TenantScopedAdmin):
             kwargs["queryset"] = _staff_users(request)
             return db_field.formfield(**kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+from .mail import admin as _mail_admin  # noqa: E402,F401  ticket mail admin (apps/tickets/mail/admin.py)

@@ -8,7 +8,7 @@ from apps.tenants.customers.erasure import REDACTED, PersonalData, scrub_tables
 from apps.tenants.customers.registry import register_eraser
 
 from .choices import TimelineKind
-from .models import Ticket, TicketAttachment, TicketEvent, TicketMessage
+from .models import MailMessage, Ticket, TicketAttachment, TicketEvent, TicketMessage
 
 
 @register_eraser("tickets")
@@ -34,11 +34,15 @@ def erase(customer, *, request, personal: PersonalData) -> dict:
         "attachment_entries_erased": TicketEvent.objects.filter(ticket__in=own.values("pk"), kind=TimelineKind.ATTACHMENT)
         .exclude(text=REDACTED).update(text=REDACTED),
     }
+    # the mail log of their tickets (apps/tickets/mail): who wrote, to whom, about what
+    report["mail_erased"] = (MailMessage.objects.filter(**tenant, ticket__in=own.values("pk")).exclude(sender=REDACTED)
+                             .update(sender=REDACTED, subject=REDACTED, recipients="", reason=""))
     in_tenant = {"ticket__tenant_id": customer.tenant_id}
     report["redacted"] = scrub_tables(personal, {
         "tickets": (Ticket.objects.filter(**tenant), ["subject", "tags", "metadata"]),
         "messages": (TicketMessage.objects.filter(**in_tenant), ["body"]),
         "attachments": (TicketAttachment.objects.filter(**in_tenant), ["filename"]),
         "timeline": (TicketEvent.objects.filter(**in_tenant), ["text", "data"]),
+        "mail": (MailMessage.objects.filter(**tenant), ["sender", "recipients", "subject", "reason"]),
     })
     return report

@@ -12,3 +12,6 @@ from .services import tickets_recompute_sla
 def maintenance_window_changed(event) -> None:
     if event.tenant_id:
         tickets_recompute_sla(tenant_id=event.tenant_id)
+
+
+from .mail import handlers as _mail_handlers  # noqa: E402,F401  ticket mail subscribes here

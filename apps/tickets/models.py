@@ -388,3 +388,6 @@ class TicketEvent(_TicketChild):
 
     def _shown_to_customer(self) -> bool:
         return self.kind in CUSTOMER_TIMELINE_KINDS
+
+
+from .mail.models import Mailbox, MailMessage  # noqa: E402,F401  ticket mail (apps/tickets/mail/)

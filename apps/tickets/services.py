@@ -603,11 +603,12 @@ def ticket_escalate(ticket: Ticket, *, actor, level: int, reason: str, to_partne
 
 
 # -- messages ------------------------------------------------------------------------------
-def ticket_reply(ticket: Ticket, *, actor, body: str, is_internal: bool = False, attachments=()) -> TicketMessage:
+def ticket_reply(ticket: Ticket, *, actor, body: str, is_internal: bool = False, attachments=(), as_customer: bool = False) -> TicketMessage:
     """Add a public reply or internal note. The first public staff reply records the first
-    response; a customer's reply resumes a ticket waiting on them (and reopens a resolved one)."""
+    response; a customer's reply resumes a ticket waiting on them (and reopens a resolved one).
+    `as_customer` (system only): relay the customer side without a user (an unverified email sender)."""
     _require(actor, "reply", ticket)
-    side = actor_type(actor)
+    side = ActorType.CUSTOMER if actor is None and as_customer else actor_type(actor)
     if not (body or "").strip():
         raise ValidationError({"body": "The message is empty."})
     if is_internal and side == ActorType.CUSTOMER:

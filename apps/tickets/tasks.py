@@ -12,3 +12,6 @@ def sla_sweep_task() -> dict:
     from .services import sla_sweep
 
     return sla_sweep()
+
+
+from .mail.tasks import mail_poll_all_task, mail_poll_task, mail_reply_send_task  # noqa: E402,F401

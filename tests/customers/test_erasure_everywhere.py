@@ -71,6 +71,17 @@ def _customer_with_data_everywhere(world, sshd):  # noqa: F811
     ticket_reply(ticket, actor=agent, body=f"Internal: {NAME} sounds upset", is_internal=True)
     ticket_reply(ticket, actor=login, body=f"Thanks, write to {EMAIL}")
     ticket_create(actor=agent, subject=f"Line check for {NAME}", message=f"Customer {EMAIL} reports noise", target_type="platform")
+    # their mail to the tenant's support address, a reply threaded by the number (the mail log keeps sender and subject)
+    from email.message import EmailMessage
+
+    from apps.tickets.mail.services import mail_ingest, mailbox_save
+
+    box = mailbox_save(actor=admin, name="Support", address="support@erasure.test", kind="smtp")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = f"{NAME} <{login.email or EMAIL}>", box.address, f"Re: [{ticket.number}] Noise on the line, {NAME}"
+    msg["Message-ID"] = "<erasure-1@customer.test>"
+    msg.set_content(f"Call me on {PHONE}")
+    mail_ingest(mailbox=box, raw=bytes(msg))
 
     # notifications and deliveries: about the customer to staff, and to the customer's login
     notes = notify_team(tenant=tenant, role_filter=Role.SUPPORT_AGENT, title=f"Call {NAME} back", message=f"Phone {PHONE}",
@@ -151,7 +162,7 @@ def test_erasure_leaves_no_personal_data_in_any_table_or_file(world, sshd, djang
     before = _tables_mentioning(TERMS)
     # the scenario reached every app that stores personal data, history tables included
     for table in ("tickets_ticket", "tickets_ticketmessage", "notifications_notification", "notifications_delivery", "alerts_alert",
-                  "targets_jobrun", "targets_jobrunstep", "core_event", "tenants_historicalorganization",
+                  "targets_jobrun", "targets_jobrunstep", "core_event", "tickets_mailmessage", "tenants_historicalorganization",
                   "tenants_historicalcustomerservice", "tenants_historicaldeletionrequest", "targets_historicaltarget", "auth_user",
                   "django_admin_log", "django_celery_beat_periodictask", "targets_jobschedule", "otp_totp_totpdevice"):
         assert table in before, (table, before)
@@ -170,7 +181,7 @@ def test_erasure_leaves_no_personal_data_in_any_table_or_file(world, sshd, djang
 
     # rows that operational counts need stay: the tickets and their messages, the run, the alert
     ticket.refresh_from_db()
-    assert ticket.messages.count() == 4 and ticket.subject and ticket.status
+    assert ticket.messages.count() == 5 and ticket.subject and ticket.status  # 4 in the portal, 1 by mail
     report = req.report["erasers"]
     assert {"tickets", "notifications", "alerts", "targets", "tenants"} <= set(report)
     assert report["tickets"]["messages_erased"] >= 2 and report["tickets"]["attachment_files_deleted"] == 1

@@ -49,6 +49,7 @@ NO_PERSONAL_DATA = {
     "maintenance.MaintenanceRun": "platform housekeeping figures",
     "tickets.BusinessCalendar": "working hours",
     "tickets.SlaPolicy": "targets per priority",
+    "tickets.Mailbox": "a tenant's own support address and IMAP login, not a customer's",
     "targets.JobVersion": "versioned job definitions (what ran stays as written)",
     "alerts.IngestToken": "token names and hashes",
 }

@@ -38,6 +38,7 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "6"))
 # refuses (502) and the service health check while no Celery worker runs (503).
 DEPENDENCY_ANSWERS = {
     ("POST", "/api/v1/notifications/channels/{id}/test/"): 502,
+    ("POST", "/api/v1/mailboxes/{id}/poll/"): 502,  # the IMAP server refused or is unreachable
     ("POST", "/api/v1/monitoring/health-check/"): 503,
 }
 

@@ -1,5 +1,5 @@
 from apps.core.choices import Role
-from apps.tickets.models import BusinessCalendar, SlaPolicy, Ticket, TicketAgent
+from apps.tickets.models import BusinessCalendar, Mailbox, MailMessage, SlaPolicy, Ticket, TicketAgent
 from tests.factories.tickets import SlaPolicyFactory, TicketFactory
 from tests.isolation import IsolationCase
 
@@ -40,4 +40,29 @@ CASES = [
         make=lambda w, key: TicketAgent.objects.create(tenant=w.tenant(key), user=w.user(key, Role.SUPPORT_AGENT)),
         admin_model=TicketAgent,
     ),
+]
+
+
+
+def _mailbox(w, key):
+    return Mailbox.objects.create(tenant=w.tenant(key), name=f"mail {key}", address=f"support@{key}.isolation.test", kind="smtp")
+
+
+def _mail_message(w, key):
+    box = _mailbox(w, key)
+    return MailMessage.objects.create(tenant=box.tenant, mailbox=box, direction="in", outcome="refused", sender="x@y.test",
+                                      message_id=f"m-{key}@isolation.test", reason="isolation")
+
+
+CASES += [
+    IsolationCase(
+        name="tickets.mailbox",
+        make=_mailbox,
+        api_list="mailbox-list",
+        api_detail="mailbox-detail",
+        admin_model=Mailbox,
+        create_payload=lambda w, foreign: {"name": "x", "address": "new@isolation.test", "kind": "smtp", "tenant": foreign.tenant.slug},
+        patch_payload={"name": "hijacked"},
+    ),
+    IsolationCase(name="tickets.mailmessage", make=_mail_message, admin_model=MailMessage),
 ]
