@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "health_check",
+    "import_export",  # CSV/XLSX export of admin changelists (apps.core.admin.ScopedExportMixin)
     # ours, lowest layer first (DESIGN.md "Layers")
     "apps.core",
     "apps.tenants",

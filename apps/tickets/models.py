@@ -377,3 +377,6 @@ class TicketEvent(_TicketChild):
 
     def _shown_to_customer(self) -> bool:
         return self.kind in CUSTOMER_TIMELINE_KINDS
+
+
+from .canned import CannedResponse  # noqa: E402,F401  (stock replies of the ticket desk)

@@ -1,5 +1,5 @@
 from apps.core.choices import Role
-from apps.tickets.models import BusinessCalendar, SlaPolicy, Ticket, TicketAgent
+from apps.tickets.models import BusinessCalendar, CannedResponse, SlaPolicy, Ticket, TicketAgent
 from tests.factories.tickets import SlaPolicyFactory, TicketFactory
 from tests.isolation import IsolationCase
 
@@ -41,3 +41,11 @@ CASES = [
         admin_model=TicketAgent,
     ),
 ]
+
+CASES.append(
+    IsolationCase(
+        name="tickets.cannedresponse",
+        make=lambda w, key: CannedResponse.objects.create(tenant=w.tenant(key), title=f"Thanks {key}", body="Hi {{ customer.name }}"),
+        admin_model=CannedResponse,
+    )
+)
