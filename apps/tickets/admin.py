@@ -158,7 +158,10 @@ STATUS_FIELD = "_status"  # name of the transition buttons in the change form
 def transitions_from(status: str) -> list[tuple[str, str]]:
     """(target, label) of the buttons a ticket in `status` shows, in TRANSITION_LABELS order."""
     allowed = TRANSITIONS.get(status, frozenset())
-    return [(target.value, label) for target, label in TRANSITION_LABELS.items() if target in allowed]
+    labels = dict(TRANSITION_LABELS)
+    if status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        labels[TicketStatus.OPEN] = "Back to open"  # not a reopening: the work is simply not started
+    return [(target.value, labels[target]) for target in TRANSITION_LABELS if target in allowed]
 
 
 class QueueFilter(admin.SimpleListFilter):
