@@ -327,3 +327,56 @@ class ProvisioningRunAdmin(TenantScopedAdmin):
     list_select_related = ("tenant", "job_run")
     raw_id_fields = ("runbook", "job_run")
     readonly_fields = ("service_id", "request_event_id", "runbook", "job_run", "status", "error", "finished_at")
+
+
+# -- django-celery-beat's periodic tasks: a tenant column for platform staff ------------------
+# Registered here (the highest layer that knows both kinds of schedule rows): a task of a
+# deployment schedule or a job schedule names its tenant; the rest are the platform's own.
+from django.db.models import CharField, OuterRef, Subquery, Value  # noqa: E402
+from django.db.models.functions import Coalesce  # noqa: E402
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin  # noqa: E402
+from django_celery_beat.models import PeriodicTask  # noqa: E402
+
+from apps.targets.models import JobSchedule  # noqa: E402
+
+
+class PeriodicTaskTenantFilter(admin.SimpleListFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request, model_admin):
+        from apps.core.choices import OrgKind
+        from apps.tenants.models import Organization
+
+        return [("platform", "Platform (no tenant)")] + [
+            (o.name, o.name) for o in Organization.objects.filter(kind=OrgKind.TENANT).order_by("name")[:200]]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if self.value() == "platform":
+            return queryset.filter(tenant_name="")
+        return queryset.filter(tenant_name=self.value())
+
+
+if admin.site.is_registered(PeriodicTask):
+    admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PortalPeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+    """django-celery-beat's admin with the tenant each task serves (platform staff only: tenant
+    staff are refused this admin and change their schedules on the schedules' own pages)."""
+
+    list_display = ("name", "tenant_name", "enabled", "scheduler", "start_time", "last_run_at", "one_off")
+    list_filter = [PeriodicTaskTenantFilter, "enabled", "one_off", "task"]
+
+    def get_queryset(self, request):
+        deployment = DeploymentSchedule.objects.filter(periodic_task=OuterRef("pk")).values("tenant__name")[:1]
+        job = JobSchedule.objects.filter(periodic_task=OuterRef("pk")).values("tenant__name")[:1]
+        return super().get_queryset(request).annotate(
+            tenant_name=Coalesce(Subquery(deployment), Subquery(job), Value(""), output_field=CharField()))
+
+    @admin.display(description="tenant", ordering="tenant_name")
+    def tenant_name(self, obj):
+        return obj.tenant_name or "platform"
