@@ -122,3 +122,36 @@ def test_agent_takes_unassigned_ticket_through_the_desk(transactional_db, live_s
     assert [r["number"] for r in rows] == [ticket.number]
     assert rows[0]["status"] == "resolved" and rows[0]["assignee__username"] == "a-support_agent"
     assert Ticket.objects.filter(tenant=world.tenant("a")).count() == 2  # the export listed one of two: the filter held
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_changelists_fit_the_screen(transactional_db, live_server, browser_page, shots, width):
+    """The ticket and alert changelists (their widest) show every column without a sideways scroll."""
+    from apps.alerts import services as alert_services
+    from apps.tickets import services
+
+    world = build_world()
+    requester = world.user("a", "customer")
+    for i in range(3):
+        services.ticket_create(
+            actor=requester, subject=f"A rather long subject line about the VPN gateway in office {i} dropping", message="x"
+        )
+        alert_services.alert_raise(
+            tenant=world.tenant("a"),
+            alert_type="external",
+            severity="critical",
+            source="manual",
+            title=f"https://very-long-hostname-{i}.customer.example.com/health is down since the last deploy",
+            labels={"instance": f"web-{i}"},
+        )
+    page, base = browser_page, live_server.url
+    _login(page, base, "platform-admin")  # platform staff see the most columns (tenant)
+    page.set_viewport_size({"width": width, "height": 900})
+    for path, name in (("/admin/tickets/ticket/", "tickets"), ("/admin/alerts/alert/", "alerts")):
+        page.goto(base + path)
+        overflow = page.evaluate(
+            "() => { const r = document.querySelector('#changelist .results');"
+            " return [r.scrollWidth, r.clientWidth, document.documentElement.scrollWidth, window.innerWidth]; }"
+        )
+        page.screenshot(path=str(shots.folder / f"{name}-{width}.png"), full_page=True)
+        assert overflow[0] <= overflow[1] + 1 and overflow[2] <= overflow[3] + 1, (name, width, overflow)
