@@ -55,9 +55,9 @@ def permission_denied(request, exception=None):
         except Exception:  # no usable membership: the page still answers, without the role line
             ctx = None
         if ctx is not None and ctx.role:
-            from apps.tenants.models import Organization
+            from django.apps import apps  # tenants sits above core: looked up by name
 
-            org = Organization.objects.filter(pk=ctx.organization_id).only("name").first()
+            org = apps.get_model("tenants", "Organization")._default_manager.filter(pk=ctx.organization_id).only("name").first()
             context["acting_line"] = (
                 f"{user.get_username()}, acting as {ctx.role.replace('_', ' ')} of {org.name if org else 'your organization'}"
             )
