@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# where the portal answers: the demo's health check and heartbeat URLs point here (make run PORT=8101)
+PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 
 # Test services (override from the environment): PostgreSQL and Redis on localhost.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opsportal
@@ -32,7 +34,7 @@ migrate: venv
 	$(PY) manage.py setup_periodic_tasks
 
 seed: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url $(PORTAL_BASE_URL)
 
 ## make run: install, migrate, seed demo data, start web + worker + beat (SQLite + filesystem broker by default)
 run: seed
@@ -42,7 +44,7 @@ run: seed
 	@echo "  API docs:         http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Logins above; the password for every demo user is printed with them."
 	@echo ""
-	HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+	HOST=$(HOST) PORT=$(PORT) PORTAL_BASE_URL=$(PORTAL_BASE_URL) $(VENV)/bin/honcho start -f Procfile
 
 ## make test: the whole suite on PostgreSQL and Redis, as TEST_SHARDS (default 2) pytest processes
 ## at once (tests/run_shards.py); with PYTEST_ARGS, one pytest process on what they name.

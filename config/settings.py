@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "health_check",
+    "import_export",  # CSV/XLSX export of admin changelists (apps.core.admin.ScopedExportMixin)
     # ours, lowest layer first (DESIGN.md "Layers")
     "apps.core",
     "apps.tenants",
@@ -502,6 +503,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
 if CUSTOMER_DELETION_GRACE_DAYS < 0:
     raise ImproperlyConfigured("CUSTOMER_DELETION_GRACE_DAYS must not be negative")
 # --- tickets ------------------------------------------------------------------------------
+# Admin "Export" (CSV/XLSX of a filtered changelist, docs/admin.md): at most this many rows.
+ADMIN_EXPORT_MAX_ROWS = env.int("ADMIN_EXPORT_MAX_ROWS", default=100_000)
 TICKETS_ATTACHMENT_MAX_BYTES = env.int("TICKETS_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
 TICKETS_ATTACHMENT_TYPES = frozenset(
     env.list(

@@ -50,4 +50,5 @@ urlpatterns.append(re_path(r"^api/", api_not_found, name="api-not-found"))
 # Django's own 400/404/500 pages are JSON under /api/ (apps/core/api/routing.py).
 handler400 = "apps.core.api.routing.handler400"
 handler404 = "apps.core.api.routing.handler404"
+handler403 = "apps.core.refusals.permission_denied"  # the admin's styled "why you can't see this" page
 handler500 = "apps.core.api.routing.handler500"

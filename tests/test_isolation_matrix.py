@@ -189,3 +189,49 @@ def test_every_tenant_addressed_url_is_in_the_matrix():
     missing = sorted({name for route, name in walk(get_resolver().url_patterns)
                       if ("<str:slug>" in route or "(?P<slug>" in route) and name and name not in covered})
     assert not missing, f"add these to an isolation_cases.py (IsolationCase with lookup='slug' or TENANT_PAGES): {missing}"
+
+
+# -- exports: the "Export" of a changelist (CSV/XLSX, apps.core.admin.ScopedExportMixin) -------
+EXPORT_CASES = [c for c in CASES if c.admin_model and hasattr(site._registry.get(c.admin_model), "export_action")]
+
+
+def _exported_keys(client, model) -> set[str] | None:
+    """The first column of the model's CSV export as the client gets it (None: refused)."""
+    import csv
+    import io
+
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_export")
+    page = client.get(url)
+    if page.status_code != 200:
+        assert page.status_code in (302, 403), page.status_code
+        return None
+    fields = {name: "on" for name in page.context["form"].fields if name not in ("format", "resource", "export_items")}
+    answer = client.post(url, {"format": 0, "resource": 0, **fields})  # 0: CSV
+    assert answer.status_code == 200 and answer["Content-Type"].startswith("text/csv"), answer.content[:300]
+    return {row[0] for row in list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))[1:]}
+
+
+def _key(row, model) -> str:
+    admin_ = site._registry[model]
+    resource = admin_.get_export_resource_classes(None)[0]()
+    return str(resource.export_resource(row)[0])
+
+
+@pytest.mark.parametrize("case", EXPORT_CASES, ids=str)
+@pytest.mark.parametrize("actor", STAFF, ids=lambda a: f"{a[0]}-{a[1]}")
+def test_admin_exports_never_cross_tenants(case, actor, world, client):
+    foreign = case.make(world, "b")
+    client.force_login(world.user(*actor))
+    keys = _exported_keys(client, case.admin_model)
+    assert keys is None or _key(foreign, case.admin_model) not in keys
+
+
+@pytest.mark.parametrize("case", EXPORT_CASES, ids=str)
+def test_admin_exports_hold_own_rows(case, world, client):
+    own = case.make(world, "a")
+    client.force_login(world.user("a", "owner"))
+    assert _key(own, case.admin_model) in _exported_keys(client, case.admin_model)
+
+
+def test_exports_are_in_the_matrix():
+    assert {c.admin_model._meta.label for c in EXPORT_CASES} >= {"tickets.Ticket", "alerts.Alert", "targets.JobRun", "notifications.Delivery"}

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from import_export import resources
 
-from apps.core.admin import TenantScopedAdmin
+from apps.core.admin import ScopedExportMixin, TenantScopedAdmin
 from apps.core.tenancy import acting
 
 from . import incident, services
 from .models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, RunbookRequest, Silence
 
 
+class AlertResource(resources.ModelResource):
+    """Columns of the alert export (the filtered changelist as CSV/XLSX)."""
+
+    class Meta:
+        model = Alert
+        fields = ("id", "title", "severity", "status", "alert_type", "source", "tenant__name", "resource_type", "resource_id",
+                  "occurrences", "first_seen", "last_seen", "acknowledged_at", "resolved_at", "silenced", "ticket__number",
+                  "assigned_to__username", "fingerprint")
+        export_order = fields
+
+
 @admin.register(Alert)
-class AlertAdmin(TenantScopedAdmin):
+class AlertAdmin(ScopedExportMixin, TenantScopedAdmin):
+    resource_classes = [AlertResource]
     list_display = ("title", "severity", "status", "alert_type", "occurrences", "last_seen", "assigned_to", "silenced", "ticket", "tenant")
     list_filter = ("status", "severity", "alert_type", "source", "silenced", "tenant")
     search_fields = ("title", "fingerprint", "resource_id")

@@ -28,10 +28,13 @@ def seed(*, orgs, stdout) -> None:
                                                 defaults={"channels": ["in_app"], "min_severity": Severity.WARNING})
     if Alert.objects.filter(tenant=acme).exists():
         return
-    disk, _ = services.alert_raise(tenant=acme, alert_type=AlertType.EXTERNAL, severity=Severity.WARNING, title="Disk 85% full on db-1",
-                                   labels={"alertname": "DiskFilling", "instance": "db-1"}, source="manual")
+    # two sample incidents, named as samples, so a first dashboard explains itself (docs/admin.md)
+    note = "Sample data from seed_demo, not a real outage: resolve it (and its ticket) to see a clean dashboard."
+    disk, _ = services.alert_raise(tenant=acme, alert_type=AlertType.EXTERNAL, severity=Severity.WARNING, title="Sample: disk 85% full on db-1",
+                                   message=note, labels={"alertname": "DiskFilling", "instance": "db-1", "demo": "true"}, source="manual")
     down, _ = services.alert_raise(tenant=acme, alert_type=AlertType.ENDPOINT_DOWN, severity=Severity.CRITICAL,
-                                   title="https://shop.acme.example is down", labels={"instance": "shop", "service": "web"}, source="manual")
+                                   title="Sample incident: https://shop.acme.example is down", message=note,
+                                   labels={"instance": "shop", "service": "web", "demo": "true"}, source="manual")
     incident.alert_open_ticket(down, actor=None, dedup_labels=["service"])
     services.alert_acknowledge(disk, actor=None)
     stdout.write("alerts: demo escalation policy, incident rule and 2 alerts (one with its ticket) for acme\n")

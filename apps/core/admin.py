@@ -13,12 +13,15 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import widgets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV, XLSX
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import services
@@ -217,6 +220,31 @@ class TenantScopedAdmin(SimpleHistoryAdmin):
         if success:
             self.message_user(request, success, level=messages.SUCCESS)
         return result
+
+
+class ScopedExportMixin(ExportMixin):
+    """"Export" on a changelist (django-import-export): CSV or XLSX of the rows the changelist shows
+    with its filters and search, i.e. `get_queryset` = `visible_to(user)`, never more. Anyone who
+    may view the changelist may export it; at most `ADMIN_EXPORT_MAX_ROWS` rows, in list order."""
+
+    export_formats = [CSV, XLSX]
+
+    def get_export_formats(self):
+        return list(self.export_formats)
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_export_queryset(self, request):
+        qs = super().get_export_queryset(request)
+        limit = getattr(settings, "ADMIN_EXPORT_MAX_ROWS", 100_000)
+        return qs.filter(pk__in=qs.values("pk")[:limit])
+
+    def get_export_filename(self, request, queryset, file_format):
+        from django.utils import timezone
+
+        stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
+        return f"{self.model._meta.verbose_name_plural.replace(' ', '-')}-{stamp}.{file_format.get_extension()}"
 
 
 class SecretFormField(forms.CharField):

@@ -1,17 +1,21 @@
 """Admin: instances (operations inline, run-now), operations (approve/reject/cancel), runbooks,
-schedules (their PeriodicTask is editable in django-celery-beat's admin) and provisioning runs."""
+schedules (timing edited on their own page through `schedule_retime`, which keeps the
+django-celery-beat PeriodicTask in sync) and provisioning runs."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from apps.core.admin import TenantScopedAdmin
+from apps.core.tenancy import acting
 
 from . import services
 from .choices import OperationKind
 from .models import DeploymentSchedule, Instance, Operation, OperationBatch, ProvisioningRun, Runbook
+from .scheduling import upcoming_runs
 from .services.schedules import REQUEST_FOR
 
 
@@ -196,29 +200,60 @@ class DeploymentScheduleAddForm(forms.ModelForm):
         return data
 
 
+class DeploymentScheduleTimingForm(forms.ModelForm):
+    """The change page's timing: one-time (cron and interval empty), cron in the schedule's time
+    zone, or an interval from the start time; saved through `schedule_retime`."""
+
+    cron_expression = forms.CharField(required=False, help_text='5 fields in the time zone below, e.g. "0 2 * * 0". '
+                                                                "Leave cron and interval empty for a one-time schedule.")
+    interval_seconds = forms.IntegerField(required=False, help_text="Every N seconds (60 to 2,592,000) from the start time.")
+
+    class Meta:
+        model = DeploymentSchedule
+        fields = ("scheduled_at", "timezone")
+        help_texts = {"timezone": 'IANA name, e.g. "Europe/Berlin"; cron fields are read in this zone.'}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["cron_expression"].initial = self.instance.cron_expression or ""
+            self.fields["interval_seconds"].initial = self.instance.interval_seconds
+
+    def timing_changed(self) -> bool:
+        return bool({"scheduled_at", "timezone", "cron_expression", "interval_seconds"} & set(self.changed_data))
+
+
 @admin.register(DeploymentSchedule)
 class DeploymentScheduleAdmin(TenantScopedAdmin):
     refusal_fields = {"instance_id": "instance", "provision_request": "request", "upgrade_request": "request", "scale_request": "request"}
+    timing_fields = ("scheduled_at", "cron_expression", "interval_seconds", "timezone")
     list_display = ("__str__", "tenant", "instance", "operation", "scheduled_at", "timing", "enabled_flag", "next_run", "fire_count", "last_error")
     list_filter = ("operation", "tenant")
     search_fields = ("instance__name",)
     list_select_related = ("tenant", "instance", "periodic_task", "periodic_task__crontab", "periodic_task__interval", "periodic_task__clocked")
     raw_id_fields = ("created_by",)
     autocomplete_fields = ("instance",)
-    readonly_fields = ("instance", "operation", "parameters", "scheduled_at", "timezone", "metadata", "created_by", "last_fired_at",
-                       "fire_count", "last_error", "periodic_task_link", "timing", "next_run")
+    readonly_fields = ("instance", "operation", "parameters", "metadata", "created_by", "last_fired_at",
+                       "fire_count", "last_error", "periodic_task_link", "timing", "enabled_flag", "upcoming")
     exclude = ("periodic_task",)
     actions = ["pause", "resume"]
     add_fields = ("instance", "operation", "scheduled_at", "cron_expression", "interval_seconds", "request", "metadata")
 
     def get_fields(self, request, obj=None):
-        return list(self.add_fields) if obj is None else super().get_fields(request, obj)
+        if obj is None:
+            return list(self.add_fields)
+        editable = list(self.timing_fields) if self.has_change_permission(request, obj) else []
+        return [*editable, *self.readonly_fields]
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        if obj is None:
+            return ()
+        return self.readonly_fields if self.has_change_permission(request, obj) else (*self.readonly_fields, "scheduled_at", "timezone")
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is not None:
+            if self.has_change_permission(request, obj):
+                kwargs["form"] = DeploymentScheduleTimingForm
             return super().get_form(request, obj, **kwargs)
         kwargs["form"] = DeploymentScheduleAddForm
         form = super().get_form(request, obj, **kwargs)
@@ -226,7 +261,12 @@ class DeploymentScheduleAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return  # nothing on the change page is editable; timing lives on the PeriodicTask
+            if form.timing_changed():
+                data = form.cleaned_data
+                services.schedule_retime(DeploymentSchedule.objects.get(pk=obj.pk), actor=request.user, scheduled_at=data["scheduled_at"],
+                                         cron_expression=data.get("cron_expression") or None, interval_seconds=data.get("interval_seconds"),
+                                         tz=data.get("timezone"))
+            return
         created = services.schedule_deployment(actor=request.user, **form.service_kwargs())
         saved = DeploymentSchedule.objects.select_related("periodic_task").get(pk=created["schedule_id"])
         obj.pk, obj.tenant_id, obj.periodic_task = saved.pk, saved.tenant_id, saved.periodic_task
@@ -244,10 +284,22 @@ class DeploymentScheduleAdmin(TenantScopedAdmin):
     def next_run(self, obj):
         return obj.next_run_at or "never"  # a one-off done, or a cron no date matches
 
+    @admin.display(description="Next 10 runs (UTC)")
+    def upcoming(self, obj):
+        runs = upcoming_runs(obj) if obj and obj.pk else []
+        if not runs:
+            return "none (paused, a one-time schedule that has fired, or a cron no date matches)"
+        return format_html_join(mark_safe("<br>"), "{}", ((d.strftime("%Y-%m-%d %H:%M UTC"),) for d in runs))
+
     @admin.display(description="periodic task")
     def periodic_task_link(self, obj):
-        return format_html('<a href="/admin/django_celery_beat/periodictask/{}/change/">{}</a> (edit timing, pause or resume there)',
-                           obj.periodic_task_id, obj.periodic_task.name)
+        if not acting(self._request.user).is_platform:
+            return obj.periodic_task.name  # beat's admin is the platform's; timing is edited here
+        return format_html('<a href="/admin/django_celery_beat/periodictask/{}/change/">{}</a>', obj.periodic_task_id, obj.periodic_task.name)
+
+    def get_object(self, request, object_id, from_field=None):
+        self._request = request  # the read-only displays ask who is looking
+        return super().get_object(request, object_id, from_field)
 
     def delete_model(self, request, obj):
         services.schedule_delete(obj, actor=request.user)
@@ -275,3 +327,56 @@ class ProvisioningRunAdmin(TenantScopedAdmin):
     list_select_related = ("tenant", "job_run")
     raw_id_fields = ("runbook", "job_run")
     readonly_fields = ("service_id", "request_event_id", "runbook", "job_run", "status", "error", "finished_at")
+
+
+# -- django-celery-beat's periodic tasks: a tenant column for platform staff ------------------
+# Registered here (the highest layer that knows both kinds of schedule rows): a task of a
+# deployment schedule or a job schedule names its tenant; the rest are the platform's own.
+from django.db.models import CharField, OuterRef, Subquery, Value  # noqa: E402
+from django.db.models.functions import Coalesce  # noqa: E402
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin  # noqa: E402
+from django_celery_beat.models import PeriodicTask  # noqa: E402
+
+from apps.targets.models import JobSchedule  # noqa: E402
+
+
+class PeriodicTaskTenantFilter(admin.SimpleListFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+
+    def lookups(self, request, model_admin):
+        from apps.core.choices import OrgKind
+        from apps.tenants.models import Organization
+
+        return [("platform", "Platform (no tenant)")] + [
+            (o.name, o.name) for o in Organization.objects.filter(kind=OrgKind.TENANT).order_by("name")[:200]]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if self.value() == "platform":
+            return queryset.filter(tenant_name="")
+        return queryset.filter(tenant_name=self.value())
+
+
+if admin.site.is_registered(PeriodicTask):
+    admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PortalPeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+    """django-celery-beat's admin with the tenant each task serves (platform staff only: tenant
+    staff are refused this admin and change their schedules on the schedules' own pages)."""
+
+    list_display = ("name", "tenant_name", "enabled", "scheduler", "start_time", "last_run_at", "one_off")
+    list_filter = [PeriodicTaskTenantFilter, "enabled", "one_off", "task"]
+
+    def get_queryset(self, request):
+        deployment = DeploymentSchedule.objects.filter(periodic_task=OuterRef("pk")).values("tenant__name")[:1]
+        job = JobSchedule.objects.filter(periodic_task=OuterRef("pk")).values("tenant__name")[:1]
+        return super().get_queryset(request).annotate(
+            tenant_name=Coalesce(Subquery(deployment), Subquery(job), Value(""), output_field=CharField()))
+
+    @admin.display(description="tenant", ordering="tenant_name")
+    def tenant_name(self, obj):
+        return obj.tenant_name or "platform"

@@ -59,24 +59,58 @@ def next_run(schedule) -> datetime | None:
     )
 
 
-def build_periodic_task(*, schedule_id, description: str, scheduled_at: datetime, cron_expression: str | None,
-                        interval_seconds: int | None, tz: str):
-    """Create the PeriodicTask (and its clocked/crontab/interval row) for a new schedule."""
-    from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask
+def periodic_task_label(*, tenant_name: str, instance_name: str, operation: str, schedule_id) -> str:
+    """The PeriodicTask's name as people read it in beat's admin: tenant · object · operation
+    (the schedule id's first characters keep two schedules of the same operation apart)."""
+    return f"{tenant_name} · {instance_name} · {operation} · {str(schedule_id)[:8]}"[:200]
 
-    values: dict = {"task": TASK_NAME, "kwargs": json.dumps({"schedule_id": str(schedule_id)}), "queue": "jobs",
-                    "description": description, "enabled": True}
+
+def apply_timing(task, *, scheduled_at: datetime, cron_expression: str | None, interval_seconds: int | None, tz: str) -> None:
+    """Point an (unsaved or saved) PeriodicTask at one timing: crontab in `tz`, an interval from
+    `scheduled_at`, or a one-off clocked time; the other schedule kinds are cleared."""
+    from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule
+
+    task.crontab = task.interval = task.clocked = task.solar = None
+    task.start_time, task.one_off = None, False
     if cron_expression:
         minute, hour, dom, month, dow = cron_expression.split()
-        values["crontab"], _ = CrontabSchedule.objects.get_or_create(
+        task.crontab, _ = CrontabSchedule.objects.get_or_create(
             minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=tz)
         # No start_time: beat would treat the start as a missed run and fire at once; the fire
         # service ignores fires before scheduled_at instead.
     elif interval_seconds:
-        values["interval"], _ = IntervalSchedule.objects.get_or_create(every=interval_seconds, period=IntervalSchedule.SECONDS)
-        # With a start_time beat fires at the start, then every interval.
-        values["start_time"] = scheduled_at
+        task.interval, _ = IntervalSchedule.objects.get_or_create(every=interval_seconds, period=IntervalSchedule.SECONDS)
+        task.start_time = scheduled_at  # beat fires at the start, then every interval
     else:
-        values["clocked"] = ClockedSchedule.objects.create(clocked_time=scheduled_at)
-        values["one_off"] = True
-    return PeriodicTask.objects.create(name=f"deployments.schedule:{schedule_id}", **values)
+        task.clocked = ClockedSchedule.objects.create(clocked_time=scheduled_at)
+        task.one_off = True
+
+
+def build_periodic_task(*, schedule_id, description: str, scheduled_at: datetime, cron_expression: str | None,
+                        interval_seconds: int | None, tz: str, name: str | None = None):
+    """Create the PeriodicTask (and its clocked/crontab/interval row) for a new schedule."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask(task=TASK_NAME, kwargs=json.dumps({"schedule_id": str(schedule_id)}), queue="jobs",
+                        description=description, enabled=True, name=name or f"deployments.schedule:{schedule_id}")
+    apply_timing(task, scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, tz=tz)
+    task.save()
+    return task
+
+
+def upcoming_runs(schedule, *, count: int = 10, now: datetime | None = None) -> list[datetime]:
+    """The next `count` fire times of a deployment schedule (UTC), for the admin's preview."""
+    from apps.core.cron import cron_runs
+
+    now = now or timezone.now()
+    if not schedule.periodic_task.enabled:
+        return []
+    cron, every = schedule.cron_expression, schedule.interval_seconds
+    if cron:
+        return cron_runs(cron, after=max(now, schedule.scheduled_at - timedelta(seconds=1)), tz=schedule.timezone, count=count)
+    first = next_run(schedule)
+    if first is None:
+        return []
+    if every:
+        return [first + timedelta(seconds=every) * i for i in range(count)]
+    return [first]

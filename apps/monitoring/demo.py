@@ -7,7 +7,7 @@ from django.conf import settings
 
 from .choices import EndpointKind
 from .models import Endpoint
-from .services import endpoint_create
+from .services import endpoint_create, endpoint_update
 
 
 def seed(*, orgs, stdout) -> None:
@@ -15,9 +15,17 @@ def seed(*, orgs, stdout) -> None:
     if acme is None:
         return
     created = []
-    if not Endpoint.objects.filter(tenant=acme, name="Portal health").exists():
-        base = urlsplit(settings.PORTAL_BASE_URL)
-        https = base.scheme == "https"
+    base = urlsplit(settings.PORTAL_BASE_URL)
+    https = base.scheme == "https"
+    where = {"kind": EndpointKind.HTTPS if https else EndpointKind.HTTP, "host": base.hostname or "127.0.0.1",
+             "port": base.port or (443 if https else 80)}
+    existing = Endpoint.objects.filter(tenant=acme, name="Portal health").first()
+    if existing is not None and any(getattr(existing, k) != v for k, v in where.items()):
+        # the portal now runs elsewhere (make run PORT=8101): the demo check follows it, so the
+        # first dashboard shows the portal healthy rather than an outage of a port nobody serves
+        endpoint_update(existing, actor=None, **where)
+        stdout.write(f"monitoring: acme endpoint 'Portal health' now checks {settings.PORTAL_BASE_URL}/health/\n")
+    if existing is None:
         created.append(endpoint_create(
             actor=None, tenant=acme, name="Portal health", kind=EndpointKind.HTTPS if https else EndpointKind.HTTP,
             host=base.hostname or "127.0.0.1", port=base.port or (443 if https else 80), path="/health/",

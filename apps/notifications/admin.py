@@ -1,8 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from import_export import resources
 
-from apps.core.admin import SecretFormField, TenantScopedAdmin
+from apps.core.admin import ScopedExportMixin, SecretFormField, TenantScopedAdmin
 
 from . import services
 from .models import ChannelConfig, Delivery, Notification, NotificationTemplate, Preference
@@ -22,8 +23,19 @@ class NotificationAdmin(TenantScopedAdmin):
         return False  # notifications come from services (notify_team, events), not the add form
 
 
+class DeliveryResource(resources.ModelResource):
+    """Columns of the delivery export; never the channel's config (its secrets stay encrypted)."""
+
+    class Meta:
+        model = Delivery
+        fields = ("id", "kind", "status", "reason", "tenant__name", "recipient__username", "channel__name", "notification__title",
+                  "attempts", "next_attempt_at", "sent_at", "created_at")
+        export_order = fields
+
+
 @admin.register(Delivery)
-class DeliveryAdmin(TenantScopedAdmin):
+class DeliveryAdmin(ScopedExportMixin, TenantScopedAdmin):
+    resource_classes = [DeliveryResource]
     list_display = ("id", "kind", "status", "reason", "recipient", "channel", "attempts", "next_attempt_at", "sent_at", "tenant")
     list_filter = ("status", "kind", "reason", "tenant")
     search_fields = ("recipient__username", "notification__title", "last_error")

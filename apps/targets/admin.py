@@ -13,8 +13,9 @@ from django.http import JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from import_export import resources
 
-from apps.core.admin import SecretFormField, TenantScopedAdmin
+from apps.core.admin import ScopedExportMixin, SecretFormField, TenantScopedAdmin
 
 from . import services
 from .choices import FINAL_RUN_STATUSES, Trigger
@@ -248,8 +249,19 @@ class JobScheduleAdmin(TenantScopedAdmin):
         services.schedule_delete(obj, actor=request.user)
 
 
+class JobRunResource(resources.ModelResource):
+    """Columns of the job-run export; never the run's params (they may carry secrets' names and values)."""
+
+    class Meta:
+        model = JobRun
+        fields = ("id", "job__name", "version__number", "status", "trigger", "check_mode", "tenant__name", "triggered_by__username",
+                  "schedule__name", "target_count", "failed_target_count", "created_at", "started_at", "finished_at", "error")
+        export_order = fields
+
+
 @admin.register(JobRun)
-class JobRunAdmin(TenantScopedAdmin):
+class JobRunAdmin(ScopedExportMixin, TenantScopedAdmin):
+    resource_classes = [JobRunResource]
     list_display = ("id", "job", "version", "status", "trigger", "check_mode", "target_count", "failed_target_count", "created_at", "finished_at", "tenant")
     list_filter = ("status", "trigger", "check_mode", "tenant")
     search_fields = ("job__name",)

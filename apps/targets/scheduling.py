@@ -16,7 +16,8 @@ TASK_NAME = "targets.run_schedule"
 
 
 def periodic_task_name(schedule) -> str:
-    return f"targets.schedule:{schedule.pk}"
+    """Beat's row as people read it: tenant · job / schedule · operation (· the schedule's id)."""
+    return f"{schedule.tenant.name} · {schedule.job.name} / {schedule.name} · run job · #{schedule.pk}"[:200]
 
 
 def validate_schedule_fields(schedule) -> None:
@@ -84,7 +85,14 @@ def sync_periodic_task(schedule) -> None:
         values["crontab"], _ = CrontabSchedule.objects.get_or_create(
             minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow, timezone=schedule.timezone,
         )
-    task, _ = PeriodicTask.objects.update_or_create(name=periodic_task_name(schedule), defaults=values)
+    values["name"] = periodic_task_name(schedule)
+    task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first() if schedule.periodic_task_id else None
+    if task is None:
+        task = PeriodicTask(**values)
+    else:
+        for key, value in values.items():
+            setattr(task, key, value)
+    task.save()  # save() (not update) so beat notices; renamed with the schedule or its job
     if schedule.periodic_task_id != task.pk:
         type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=task)
         schedule.periodic_task = task
@@ -93,4 +101,5 @@ def sync_periodic_task(schedule) -> None:
 def delete_periodic_task(schedule) -> None:
     from django_celery_beat.models import PeriodicTask
 
-    PeriodicTask.objects.filter(name=periodic_task_name(schedule)).delete()
+    if schedule.periodic_task_id:
+        PeriodicTask.objects.filter(pk=schedule.periodic_task_id).delete()

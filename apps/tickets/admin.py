@@ -5,14 +5,18 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from import_export import resources
 
-from apps.core.admin import TenantScopedAdmin
+from apps.core.admin import ScopedExportMixin, TenantScopedAdmin
 from apps.core.tenancy import acting
 
 from . import services, sla_config
-from .choices import TicketStatus
+from .canned import PLACEHOLDERS, CannedResponse, render_canned
+from .choices import OPEN_STATUSES, TRANSITIONS, TicketStatus
 from .models import STAFF_WORKERS, BusinessCalendar, SlaPolicy, Ticket, TicketAgent, TicketAttachment, TicketEvent, TicketMessage
 from .pagination import CappedCountPaginator
 from .search import ORDERINGS, ordering_for, search_tickets
@@ -83,14 +87,126 @@ class TicketAddForm(forms.ModelForm):
         fields = ("tenant", "subject", "priority", "target_type", "partner", "tags", "metadata")
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input; each is checked by the service (validate_attachment: the
+    API's size and type limits), so the admin and the API refuse the same files."""
+
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class CannedSelect(forms.Select):
+    """The tenant's canned responses; each option carries its text rendered for this ticket
+    (`data-text`), which tickets/desk.js inserts into the reply box at the cursor."""
+
+    def __init__(self, *args, rendered: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rendered = rendered or {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if str(value) in self.rendered:
+            option["attrs"]["data-text"] = self.rendered[str(value)]
+        return option
+
+
 class TicketChangeForm(forms.ModelForm):
-    reply = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+    canned_response = forms.ChoiceField(required=False, label="Canned response",
+                                        help_text="Inserts the response, filled in for this ticket, into the reply box.")
+    reply = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 6}),
                             help_text="Added to the messages when you save (ticket_reply); leave empty to only save the fields above.")
     reply_is_internal = forms.BooleanField(required=False, label="Internal note", help_text="Staff only; the customer never sees it.")
+    reply_attachments = MultipleFileField(required=False, label="Attachments",
+                                          help_text="Sent with the reply or note (the same size and type limits as the API).")
 
     class Meta:
         model = Ticket
         fields = ("subject", "priority", "assignee", "tags", "metadata")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("reply_attachments") and not (cleaned.get("reply") or "").strip():
+            self.add_error("reply", "Write a message to go with the attachments.")
+        return cleaned
+
+
+def _canned_choices(request, ticket) -> tuple[list, dict[str, str]]:
+    rows = CannedResponse.objects.visible_to(request.user).filter(tenant_id=ticket.tenant_id, is_active=True).order_by("title")[:200]
+    rendered = {str(r.pk): render_canned(r.body, ticket=ticket, agent=request.user) for r in rows}
+    return [("", "— insert a canned response —"), *[(str(r.pk), r.title) for r in rows]], rendered
+
+
+# Buttons of the change page and actions of the changelist: label per target status.
+# Escalation is not a plain move (it takes a level and a reason): its own action.
+TRANSITION_LABELS = {
+    TicketStatus.IN_PROGRESS: "Start",
+    TicketStatus.WAITING: "Wait on customer",
+    TicketStatus.OPEN: "Reopen",
+    TicketStatus.RESOLVED: "Resolve",
+    TicketStatus.CLOSED: "Close",
+}
+STATUS_FIELD = "_status"  # name of the transition buttons in the change form
+
+
+def transitions_from(status: str) -> list[tuple[str, str]]:
+    """(target, label) of the buttons a ticket in `status` shows, in TRANSITION_LABELS order."""
+    allowed = TRANSITIONS.get(status, frozenset())
+    labels = dict(TRANSITION_LABELS)
+    if status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        labels[TicketStatus.OPEN] = "Back to open"  # not a reopening: the work is simply not started
+    return [(target.value, labels[target]) for target in TRANSITION_LABELS if target in allowed]
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """The desk's queues over open tickets (open, in progress, waiting, escalated): assigned to me,
+    to nobody, to anyone of my organization's staff (my team); SLA breached or at risk."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("mine", "Mine"), ("unassigned", "Unassigned"), ("team", "My team"),
+                ("breached", "SLA breached"), ("at_risk", "SLA at risk")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        queryset = queryset.filter(status__in=list(OPEN_STATUSES))
+        if value == "mine":
+            return queryset.filter(assignee=request.user)
+        if value == "unassigned":
+            return queryset.filter(assignee__isnull=True)
+        if value == "team":
+            ctx = acting(request.user)
+            if ctx.organization_id is None:
+                return queryset.filter(assignee__isnull=False)
+            team = get_user_model().objects.filter(memberships__organization_id=ctx.organization_id, memberships__is_active=True,
+                                                   memberships__role__in=list(STAFF_WORKERS))
+            return queryset.filter(assignee__in=team.values("pk"))
+        if value == "breached":
+            return queryset.filter(Q(first_response_breached=True) | Q(resolution_breached=True))
+        if value == "at_risk":
+            return queryset.filter(sla_at_risk=True, first_response_breached=False, resolution_breached=False)
+        return queryset
+
+
+class TicketResource(resources.ModelResource):
+    """Columns of the ticket export (the filtered changelist as CSV/XLSX)."""
+
+    class Meta:
+        model = Ticket
+        fields = ("number", "subject", "status", "priority", "tenant__name", "customer__name", "partner__name",
+                  "assignee__username", "escalation_level", "sla_at_risk", "first_response_breached", "resolution_breached",
+                  "first_response_due_at", "resolution_due_at", "first_responded_at", "resolved_at", "closed_at", "created_at")
+        export_order = fields
 
 
 class TicketChangeList(ChangeList):
@@ -113,24 +229,45 @@ class TicketChangeList(ChangeList):
 
 
 @admin.register(Ticket)
-class TicketAdmin(TenantScopedAdmin):
-    list_display = ("number", "subject", "tenant", "status", "priority_label", "assignee", "escalation_level",
-                    "sla_at_risk", "breached", "resolution_due_at", "created_at")
+class TicketAdmin(ScopedExportMixin, TenantScopedAdmin):
+    list_display = ("number", "subject", "status", "priority_label", "assignee", "sla_state", "resolution_due_at", "created_at", "tenant")
+    list_display_links = ("number", "subject")
     sortable_by = ("status", "priority_label", "resolution_due_at", "created_at")
-    list_filter = ("status", "priority", "target_type", "escalation_level", "sla_at_risk",
+    list_filter = (QueueFilter, "status", "priority", "target_type", "escalation_level", "sla_at_risk",
                    "first_response_breached", "resolution_breached", "tenant")
     search_fields = ("number", "subject")  # shows the box; get_search_results does the searching
-    search_help_text = "A ticket number (any case) or a phrase in the subject or a message."
+    search_help_text = "A ticket number (any case), or a phrase in the subject, a message, the customer's name or e-mail."
     list_select_related = ("tenant", "assignee")
     paginator = CappedCountPaginator
     inlines = [MessageInline, AttachmentInline, TimelineInline]
-    actions = ["assign_to_me", "escalate_one_level", "resolve", "close"]
+    actions = ["assign_to_me", "start", "wait_on_customer", "reopen", "resolve", "close", "escalate_one_level"]
+    resource_classes = [TicketResource]
+    change_form_template = "admin/tickets/ticket/change_form.html"
     readonly_fields = ("number", "tenant", "status", "origin_type", "target_type", "customer", "partner", "created_by",
                        "escalation_level", "sla_policy", "first_response_due_at", "resolution_due_at", "first_responded_at",
                        "resolved_at", "closed_at", "sla_at_risk", "first_response_breached", "resolution_breached",
                        "sla_paused_at", "created_at")
     change_fields = ("subject", "priority", "assignee", "tags", "metadata")
-    reply_fields = ("reply", "reply_is_internal")
+    reply_fields = ("canned_response", "reply", "reply_is_internal", "reply_attachments")
+    refusal_fields = {"attachments": "reply_attachments", "body": "reply"}
+
+    class Media:
+        js = ("tickets/desk.js",)
+
+    def get_list_display(self, request):
+        shown = list(super().get_list_display(request))
+        if not acting(request.user).is_platform:
+            shown.remove("tenant")  # tenant staff see one tenant: the column says nothing
+        return shown
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return super().get_fieldsets(request, obj)
+        sets = [(None, {"fields": list(self.change_fields)})]
+        if self._offers_reply(request, obj):
+            sets.insert(0, ("Reply", {"fields": list(self.reply_fields), "classes": ("desk-reply",)}))
+        sets.append(("Details and SLA", {"fields": list(self.readonly_fields), "classes": ("collapse",)}))
+        return sets
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -153,7 +290,20 @@ class TicketAdmin(TenantScopedAdmin):
             kwargs["form"] = TicketAddForm
         elif self._offers_reply(request, obj):
             kwargs["form"] = TicketChangeForm
-        return super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None and self._offers_reply(request, obj):
+            choices, rendered = _canned_choices(request, obj)
+
+            class WithCanned(form):
+                def __init__(self_, *args, **kw):
+                    super().__init__(*args, **kw)
+                    field = self_.fields["canned_response"]
+                    field.choices = choices
+                    field.widget = CannedSelect(choices=choices, rendered=rendered, attrs={"data-desk-canned": "1"})
+
+            WithCanned.__name__ = form.__name__
+            return WithCanned
+        return form
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -174,9 +324,20 @@ class TicketAdmin(TenantScopedAdmin):
     def priority_label(self, obj):
         return obj.get_priority_display()
 
-    @admin.display(boolean=True, description="breached")
-    def breached(self, obj):
-        return obj.sla_breached
+    @admin.display(description="SLA")
+    def sla_state(self, obj):
+        if obj.sla_breached:
+            return format_html('<span class="desk-sla desk-sla-breached">{}</span>', "breached")
+        if obj.sla_at_risk:
+            return format_html('<span class="desk-sla desk-sla-risk">{}</span>', "at risk")
+        return "ok" if obj.status in OPEN_STATUSES else "—"
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and self.has_change_permission(request, obj):
+            context["desk_transitions"] = transitions_from(obj.status)
+            context["desk_status_field"] = STATUS_FIELD
+            context["desk_placeholders"] = list(PLACEHOLDERS)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_service(self, request, obj, form, change):
         data = form.cleaned_data
@@ -186,7 +347,9 @@ class TicketAdmin(TenantScopedAdmin):
                 target_type=data["target_type"], tenant=getattr(data.get("tenant"), "pk", None),
                 partner=getattr(data.get("partner"), "pk", None), tags=data.get("tags") or [], metadata=data.get("metadata") or {},
             )
-            obj.pk = created.pk
+            # the "was added" message and the redirect name the stored ticket (its number, not a blank)
+            for field in Ticket._meta.concrete_fields:
+                setattr(obj, field.attname, getattr(created, field.attname))
             return created
         original = Ticket.objects.get(pk=obj.pk)
         services.ticket_update(original, actor=request.user, subject=data["subject"], priority=data["priority"],
@@ -194,8 +357,20 @@ class TicketAdmin(TenantScopedAdmin):
         if "assignee" in form.changed_data:
             services.ticket_assign(original, actor=request.user, assignee=data.get("assignee"))
         if (data.get("reply") or "").strip():
-            services.ticket_reply(original, actor=request.user, body=data["reply"], is_internal=bool(data.get("reply_is_internal")))
+            services.ticket_reply(original, actor=request.user, body=data["reply"], is_internal=bool(data.get("reply_is_internal")),
+                                  attachments=data.get("reply_attachments") or [])
+        target = request.POST.get(STATUS_FIELD)
+        if target:
+            original = services.ticket_change_status(original, actor=request.user, status=target)
+            obj.status = original.status
         return original
+
+    def response_change(self, request, obj):
+        if request.POST.get(STATUS_FIELD):
+            # a transition button: stay on the ticket, with the new state's buttons
+            self.message_user(request, f"{obj.number} is now {TicketStatus(obj.status).label.lower()}.")
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
 
     def save_formset(self, request, form, formset, change):
         pass  # inlines are read-only; replies come from the reply box (ticket_reply)
@@ -211,9 +386,25 @@ class TicketAdmin(TenantScopedAdmin):
         if done:
             self.message_user(request, success.format(n=done))
 
+    def _move_each(self, request, queryset, status: str) -> None:
+        label = TicketStatus(status).label.lower()
+        self._each(request, queryset, services.ticket_change_status, "{n} ticket(s) now " + label + ".", status=status)
+
     @admin.action(description="Assign to me")
     def assign_to_me(self, request, queryset):
         self._each(request, queryset, services.ticket_assign, "{n} ticket(s) assigned to you.", assignee=request.user)
+
+    @admin.action(description="Start (in progress)")
+    def start(self, request, queryset):
+        self._move_each(request, queryset, TicketStatus.IN_PROGRESS)
+
+    @admin.action(description="Wait on customer")
+    def wait_on_customer(self, request, queryset):
+        self._move_each(request, queryset, TicketStatus.WAITING)
+
+    @admin.action(description="Reopen")
+    def reopen(self, request, queryset):
+        self._move_each(request, queryset, TicketStatus.OPEN)
 
     @admin.action(description="Escalate one level")
     def escalate_one_level(self, request, queryset):
@@ -227,11 +418,21 @@ class TicketAdmin(TenantScopedAdmin):
 
     @admin.action(description="Resolve")
     def resolve(self, request, queryset):
-        self._each(request, queryset, services.ticket_change_status, "{n} ticket(s) resolved.", status=TicketStatus.RESOLVED)
+        self._move_each(request, queryset, TicketStatus.RESOLVED)
 
     @admin.action(description="Close")
     def close(self, request, queryset):
-        self._each(request, queryset, services.ticket_change_status, "{n} ticket(s) closed.", status=TicketStatus.CLOSED)
+        self._move_each(request, queryset, TicketStatus.CLOSED)
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(TenantScopedAdmin):
+    """A tenant's stock replies; the body's placeholders are a fixed list (apps/tickets/canned.py)."""
+
+    list_display = ("title", "tenant", "is_active", "updated_at")
+    list_filter = ("is_active", "tenant")
+    search_fields = ("title", "body")
+    list_select_related = ("tenant",)
 
 
 @admin.register(SlaPolicy)

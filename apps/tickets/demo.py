@@ -31,8 +31,10 @@ def seed(*, orgs, stdout) -> None:
     member = Membership.objects.filter(organization=customer_org, role=Role.CUSTOMER, is_active=True).select_related("user").first() if customer_org else None
     if member is None:
         return
-    for subject, priority in [("Internet down since this morning", "critical"), ("Invoice shows wrong plan", "low"),
-                              ("Intermittent packet loss", "high")]:
-        services.ticket_create(actor=member.user, subject=subject, message=f"{subject}. Please help.", priority=priority,
-                               metadata={"source": "demo"})
+    # sample requests of a customer (none critical: a critical ticket raises an alert, and a first
+    # dashboard should not show an outage nobody has)
+    for subject, priority in [("Sample: Wi-Fi drops in the meeting room", "high"), ("Sample: invoice shows wrong plan", "low"),
+                              ("Sample: intermittent packet loss", "normal")]:
+        services.ticket_create(actor=member.user, subject=subject, priority=priority, metadata={"source": "demo"},
+                               message=f"{subject[8:]}. Please help. (A sample ticket from seed_demo: reply, move or close it freely.)")
     stdout.write("tickets: demo SLA policies, calendar and 3 tickets for acme\n")

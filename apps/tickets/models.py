@@ -390,4 +390,5 @@ class TicketEvent(_TicketChild):
         return self.kind in CUSTOMER_TIMELINE_KINDS
 
 
+from .canned import CannedResponse  # noqa: E402,F401  (stock replies of the ticket desk)
 from .mail.models import Mailbox, MailMessage  # noqa: E402,F401  ticket mail (apps/tickets/mail/)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.contrib.auth import get_user_model
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models.functions import Concat
 
 from apps.core.choices import OrgKind
 from apps.core.tenancy import acting
+from apps.tenants.models import Organization
 
 from .models import Ticket, TicketMessage
 from .numbers import ALPHABET, LENGTH, PREFIX
@@ -37,8 +40,9 @@ def search_tickets(queryset: QuerySet, term: str, *, user) -> QuerySet:
     """Tickets of `queryset` matching `term`, annotated with `search_rank` (higher is better).
 
     A ticket number (any case) is matched exactly (the unique index). Anything else is one
-    phrase matched case-insensitively within the subject or the text of a message the user may
-    read (customers: not internal notes); PostgreSQL answers both through GIN trigram indexes
+    phrase matched case-insensitively within the subject, the text of a message the user may
+    read (customers: not internal notes), the requester's name or e-mail or the customer
+    organization's name; PostgreSQL answers both through GIN trigram indexes
     on UPPER(subject) and UPPER(body). Rank: subject equal to the phrase 3, subject starting
     with it 2, containing it 1, only a message 0."""
     term = term.replace("\x00", "").strip()  # as DRF's SearchFilter: PostgreSQL refuses NUL in a string
@@ -51,8 +55,17 @@ def search_tickets(queryset: QuerySet, term: str, *, user) -> QuerySet:
     ctx = acting(user)
     if not ctx.is_platform and ctx.kind == OrgKind.CUSTOMER:
         messages = messages.filter(is_internal=False)
+    # the customer: the requester's name or e-mail, or the customer organization's name (small
+    # tables; their tickets come through the foreign-key indexes)
+    people = get_user_model().objects.annotate(full=Concat("first_name", Value(" "), "last_name")).filter(
+        Q(email__icontains=term) | Q(full__icontains=term) | Q(username__iexact=term))
+    customers = Organization.objects.filter(kind=OrgKind.CUSTOMER, name__icontains=term)
     # one IN over a UNION: each side is an index scan, then a semi-join on the primary key
-    hits = Ticket.objects.filter(subject__icontains=term).order_by().values("pk").union(messages.order_by().values("ticket_id"))
+    hits = Ticket.objects.filter(subject__icontains=term).order_by().values("pk").union(
+        messages.order_by().values("ticket_id"),
+        Ticket.objects.filter(created_by__in=people.values("pk")).order_by().values("pk"),
+        Ticket.objects.filter(customer__in=customers.values("pk")).order_by().values("pk"),
+    )
     rank = Case(
         When(subject__iexact=term, then=Value(3)),
         When(subject__istartswith=term, then=Value(2)),

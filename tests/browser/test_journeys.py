@@ -277,10 +277,10 @@ def test_platform_admin_schedules_deployment_and_finds_periodic_task(transaction
     with page.expect_navigation():
         page.locator("#site-name a").click()
     _open(page, "Periodic tasks")
-    page.fill("#searchbar", "deployments.schedule")
+    page.fill("#searchbar", "shop-eu")
     with page.expect_navigation():
         page.press("#searchbar", "Enter")
-    task_name = f"deployments.schedule:{schedule.pk}"
+    task_name = schedule.periodic_task.name  # tenant · instance · operation · id
     row = page.locator("#result_list tbody tr", has_text=task_name)
     assert row.count() == 1, page.inner_text("#result_list")
     listed = row.inner_text()

@@ -32,7 +32,8 @@ def test_operator_adds_cron_schedule_with_its_periodic_task(world, client):
     schedule = DeploymentSchedule.objects.select_related("periodic_task__crontab").get()
     assert schedule.tenant == world.tenant("a") and schedule.created_by == world.user("a", "operator")
     assert schedule.parameters["to_version"] == "2.0" and schedule.cron_expression == "0 3 * * 0"
-    assert schedule.periodic_task.name == f"deployments.schedule:{schedule.pk}" and schedule.periodic_task.enabled
+    # beat's row reads tenant · object · operation (· the schedule's id, to keep twins apart)
+    assert schedule.periodic_task.name == f"Tenant A · {instance.name} · upgrade · {str(schedule.pk)[:8]}" and schedule.periodic_task.enabled
 
 
 def test_service_rules_come_back_as_form_errors_and_write_nothing(world, client):
@@ -52,7 +53,7 @@ def test_service_rules_come_back_as_form_errors_and_write_nothing(world, client)
         errors = r.context["adminform"].form.errors
         assert text in " ".join(errors.get(field, [])), (fields, errors)
     assert not DeploymentSchedule.objects.exists()
-    assert not PeriodicTask.objects.filter(name__startswith="deployments.schedule:").exists()
+    assert not PeriodicTask.objects.filter(task="deployments.fire_schedule").exists()
     assert not ClockedSchedule.objects.exists() and not CrontabSchedule.objects.filter(minute="61").exists()
 
 

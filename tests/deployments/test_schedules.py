@@ -39,7 +39,7 @@ def test_one_time_schedule_creates_clocked_one_off_task(world, inst):
     result = sched(world, inst)
     assert result["schedule_type"] == "one_time" and result["next_run_at"] == FUTURE
     assert result["parameters"]["upgrade_request"] == {"to_version": "2.0", "rollback_on_failure": True}
-    task = PeriodicTask.objects.get(name=f"deployments.schedule:{result['schedule_id']}")
+    task = PeriodicTask.objects.get(deployment_schedule__pk=result["schedule_id"])
     assert task.one_off and task.clocked.clocked_time == FUTURE and task.task == "deployments.fire_schedule"
 
 
@@ -47,7 +47,7 @@ def test_cron_schedule_uses_tenant_time_zone(world, inst):
     inst.tenant.timezone = "Europe/Berlin"
     inst.tenant.save()
     result = sched(world, inst, scheduled_at=FUTURE, cron_expression="0 2 * * 0")
-    task = PeriodicTask.objects.get(name=f"deployments.schedule:{result['schedule_id']}")
+    task = PeriodicTask.objects.get(deployment_schedule__pk=result["schedule_id"])
     assert task.crontab.timezone.key == "Europe/Berlin" and result["cron_expression"] == "0 2 * * 0"
     local = result["next_run_at"].astimezone(task.crontab.timezone)
     assert (local.hour, local.minute, local.weekday()) == (2, 0, 6)
@@ -90,7 +90,7 @@ def test_invalid_schedules_are_refused(world, inst, kwargs, message):
     with pytest.raises(ValidationError) as exc:
         sched(world, inst, **kwargs)
     assert message in str(exc.value)
-    assert not DeploymentSchedule.objects.exists() and not PeriodicTask.objects.filter(name__startswith="deployments.schedule:").exists()
+    assert not DeploymentSchedule.objects.exists() and not PeriodicTask.objects.filter(task="deployments.fire_schedule").exists()
 
 
 def test_duplicate_schedule_is_refused(world, inst):
@@ -153,7 +153,7 @@ def test_schedule_endpoint_seed_shape_and_errors(world, inst, api):
     assert client.post(reverse("deploymentschedule-pause", args=[data["schedule_id"]])).json()["enabled"] is False
     assert client.delete(reverse("deploymentschedule-detail", args=[data["schedule_id"]])).status_code == 403  # operators cannot delete
     assert api.as_user(world.user("a", "admin")).delete(reverse("deploymentschedule-detail", args=[data["schedule_id"]])).status_code == 204
-    assert not PeriodicTask.objects.filter(name=f"deployments.schedule:{data['schedule_id']}").exists()
+    assert not PeriodicTask.objects.filter(kwargs__contains=data["schedule_id"]).exists()
     viewer = api.as_user(world.user("a", "viewer"))
     assert viewer.post(url, {**body, "cron_expression": "0 9 * * *"}, format="json").status_code == 403
 
@@ -211,7 +211,7 @@ def test_cron_that_never_fires_is_refused(cron, world, inst, api):
     resp = client.post(reverse("deployment-schedule-create"), body, format="json")
     assert resp.status_code == 400, resp.content
     assert "never fires" in resp.content.decode()
-    assert not DeploymentSchedule.objects.exists() and not PeriodicTask.objects.filter(name__startswith="deployments.schedule:").exists()
+    assert not DeploymentSchedule.objects.exists() and not PeriodicTask.objects.filter(task="deployments.fire_schedule").exists()
 
 
 def test_stored_never_firing_cron_breaks_no_list(world, inst, api, client):

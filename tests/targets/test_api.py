@@ -153,7 +153,8 @@ def test_schedules_sync_to_beat_preview_in_zone_and_missed_alert(world, api):
     r = c.post(reverse("job-schedules", args=[job.pk]), {"name": "daily", "cron": "30 2 * * *", "timezone": "Europe/Berlin", "params": {"x": "1"}}, format="json")
     assert r.status_code == 201, r.content
     sched = JobSchedule.objects.get(pk=r.json()["id"])
-    task = PeriodicTask.objects.get(name=f"targets.schedule:{sched.pk}")
+    task = PeriodicTask.objects.get(pk=sched.periodic_task_id)
+    assert task.name == f"Tenant A · {job.name} / daily · run job · #{sched.pk}"  # tenant · object · operation
     assert task.crontab.timezone.key == "Europe/Berlin" and json.loads(task.kwargs) == {"schedule_id": sched.pk}
     assert len(r.json()["next_runs"]) == 10
     # DST: 2026-03-29 02:30 does not exist in Berlin; the preview never yields it and stays at local 02:30 otherwise

@@ -1,5 +1,5 @@
 from apps.core.choices import Role
-from apps.tickets.models import BusinessCalendar, Mailbox, MailMessage, SlaPolicy, Ticket, TicketAgent
+from apps.tickets.models import BusinessCalendar, CannedResponse, Mailbox, MailMessage, SlaPolicy, Ticket, TicketAgent
 from tests.factories.tickets import SlaPolicyFactory, TicketFactory
 from tests.isolation import IsolationCase
 
@@ -66,3 +66,10 @@ CASES += [
     ),
     IsolationCase(name="tickets.mailmessage", make=_mail_message, admin_model=MailMessage),
 ]
+CASES.append(
+    IsolationCase(
+        name="tickets.cannedresponse",
+        make=lambda w, key: CannedResponse.objects.create(tenant=w.tenant(key), title=f"Thanks {key}", body="Hi {{ customer.name }}"),
+        admin_model=CannedResponse,
+    )
+)

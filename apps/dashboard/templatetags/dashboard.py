@@ -21,6 +21,18 @@ def _short(iso: str | None) -> str:
     return iso[:16].replace("T", " ") if iso else ""
 
 
+@register.inclusion_tag("dashboard/partner_panel.html", takes_context=True)
+def partner_dashboard(context):
+    """The partner's home (apps/dashboard/partner.py); nothing for anyone else."""
+    from ..partner import partner_board
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"board": None}
+    return {"board": partner_board(user)}
+
+
 @register.inclusion_tag("dashboard/panel.html", takes_context=True)
 def portal_dashboard(context):
     request = context.get("request")

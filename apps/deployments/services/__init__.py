@@ -25,5 +25,6 @@ from .schedules import (  # noqa: F401
     schedule_pause,
     schedule_response,
     schedule_resume,
+    schedule_retime,
     schedules_fire_missed,
 )

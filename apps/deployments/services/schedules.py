@@ -14,7 +14,7 @@ from apps.core.policy import policy
 
 from ..choices import OperationKind, ScheduleType, Trigger
 from ..models import DeploymentSchedule, Instance
-from ..scheduling import build_periodic_task, next_run_for, validate_timing
+from ..scheduling import apply_timing, build_periodic_task, next_run_for, periodic_task_label, validate_timing
 from .operations import validate_parameters
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,48 @@ def schedule_deployment(*, actor, tenant_id: int | None, operation: str, schedul
                                       scheduled_at=scheduled_at, timezone=tz, metadata=metadata or {}, created_by=user)
         schedule.periodic_task = build_periodic_task(
             schedule_id=schedule.pk, scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, tz=tz,
-            description=f"{operation} of {instance.name} (managed by deployments; pause, resume or change the timing here)",
+            description=f"{operation} of {instance.name} (managed by deployments; pause, resume or change the timing on the schedule's page)",
+            name=periodic_task_label(tenant_name=instance.tenant.name, instance_name=instance.name, operation=operation, schedule_id=schedule.pk),
         )
         schedule.full_clean()
         schedule.save()
     return schedule_response(schedule)
+
+
+def schedule_retime(schedule: DeploymentSchedule, *, actor, scheduled_at: datetime, cron_expression: str | None = None,
+                    interval_seconds: int | None = None, tz: str | None = None, now: datetime | None = None) -> DeploymentSchedule:
+    """Change when a schedule fires: one-time, cron (in `tz`, default the schedule's zone) or an
+    interval, with the same checks as `schedule_deployment`. Its PeriodicTask is updated in place
+    (saved, so beat notices); a paused schedule stays paused, a one-time that already fired is
+    armed again for its new time."""
+    from zoneinfo import available_timezones
+
+    _check(actor, "change", schedule)
+    cron_expression = (cron_expression or "").strip() or None
+    tz = (tz or schedule.timezone or "UTC").strip()
+    if tz not in available_timezones():
+        raise ValidationError({"timezone": f'Unknown time zone "{tz}"; use an IANA name such as "Europe/Berlin".'})
+    validate_timing(scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, now=now)
+    with transaction.atomic():
+        schedule = DeploymentSchedule.objects.select_for_update(of=("self",)).select_related("periodic_task", "instance__tenant").get(pk=schedule.pk)
+        task = schedule.periodic_task
+        was_done_one_off = task.one_off and (schedule.fire_count or task.total_run_count)
+        old_clocked = task.clocked
+        apply_timing(task, scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, tz=tz)
+        if was_done_one_off:
+            task.enabled, task.total_run_count, task.last_run_at = True, 0, None
+        if schedule.instance is not None:
+            task.name = periodic_task_label(tenant_name=schedule.instance.tenant.name, instance_name=schedule.instance.name,
+                                            operation=schedule.operation, schedule_id=schedule.pk)
+        task.save()  # save() (not update) so beat notices the change
+        if old_clocked is not None and old_clocked.pk != getattr(task.clocked, "pk", None):
+            old_clocked.delete()
+        schedule.scheduled_at, schedule.timezone, schedule.last_error = scheduled_at, tz, ""
+        if was_done_one_off:
+            schedule.fire_count = 0
+        schedule.full_clean()
+        schedule.save()
+    return schedule
 
 
 def schedule_pause(schedule: DeploymentSchedule, *, actor) -> DeploymentSchedule:

@@ -3,6 +3,7 @@
 Idempotent: running it again changes nothing that exists and prints the same logins.
 """
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -40,9 +41,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--password", default=DEMO_PASSWORD)
         parser.add_argument("--quiet", action="store_true")
+        parser.add_argument("--base-url", default=None,
+                            help="Where the portal runs (default PORTAL_BASE_URL; `make run` passes http://HOST:PORT): "
+                                 "the demo's own health check and heartbeat URLs point there.")
 
     @transaction.atomic
-    def handle(self, *args, password, quiet, **options):
+    def handle(self, *args, password, quiet, base_url=None, **options):
+        if base_url:
+            settings.PORTAL_BASE_URL = base_url.rstrip("/")
         User = get_user_model()
         orgs: dict[str, Organization] = {}
         for slug, kind, name, parent in ORGS:
@@ -68,7 +74,18 @@ class Command(BaseCommand):
 
         run_app_seeders(orgs=orgs, stdout=self.stdout)
         if not quiet:
-            self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {password}):"))
-            self.stdout.write("  admin (superuser)")
-            for username, slug, role in USERS:
-                self.stdout.write(f"  {username:<22} {role:<14} of {orgs[slug].name}")
+            self._print_logins(orgs, password)
+
+    def _print_logins(self, orgs, password) -> None:
+        base = settings.PORTAL_BASE_URL.rstrip("/")
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {password}):"))
+        self.stdout.write(f"  Staff: sign in to the admin at {base}/admin/")
+        self.stdout.write(f"    {'admin':<22} superuser")
+        for username, slug, role in USERS:
+            if role != Role.CUSTOMER:
+                self.stdout.write(f"    {username:<22} {role:<14} of {orgs[slug].name}")
+        self.stdout.write(f"  API-only customers: the admin is for staff and refuses them; they use the API ({base}/api/docs/,")
+        self.stdout.write("  a token from POST /api/v1/auth/token with the same username and password)")
+        for username, slug, role in USERS:
+            if role == Role.CUSTOMER:
+                self.stdout.write(f"    {username:<22} {role:<14} of {orgs[slug].name}")
