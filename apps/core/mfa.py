@@ -164,12 +164,6 @@ class PortalAdminSite(admin.AdminSite):
     """Django's admin site, closed to staff sessions that still owe their second factor (they are
     sent to `/admin/mfa/`). Installed on `admin.site` by config/urls.py."""
 
-    @property
-    def login_form(self):
-        from .admin_login import PortalAdminAuthenticationForm  # customers are told the admin is for staff
-
-        return PortalAdminAuthenticationForm
-
     def has_permission(self, request):
         return super().has_permission(request) and not mfa_pending(request)
 

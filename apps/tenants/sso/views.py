@@ -8,12 +8,12 @@ from urllib.parse import parse_qs, urlsplit
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from apps.core.admin_login import PortalAdminAuthenticationForm
 from apps.core.mfa import SSO_MFA_SESSION_KEY
 
 from .backends import PROVIDER_STATES, REFUSAL_ATTR
@@ -22,8 +22,8 @@ from .models import SsoProvider
 NOT_COMPLETED = "Single sign-on did not complete; start again with the button below."
 
 
-class PortalLoginForm(AdminAuthenticationForm):
-    """The admin's password form; says so plainly when the password was right but the person's
+class PortalLoginForm(PortalAdminAuthenticationForm):
+    """The admin's password form (customers are told it is for staff); says so plainly when the password was right but the person's
     organization signs in through SSO only."""
 
     def clean(self):
