@@ -498,6 +498,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "CustomerServiceStatusEnum": "apps.tenants.customers.choices.ServiceStatus",
         "DataExportStatusEnum": "apps.tenants.customers.choices.ExportStatus",
         "DeletionRequestStatusEnum": "apps.tenants.customers.choices.DeletionStatus",
+        "ApiTokenKindEnum": ["personal", "service_account"],
+        "ApiTokenStatusEnum": ["active", "expired", "revoked"],
     }
 )
 if CUSTOMER_DELETION_GRACE_DAYS < 0:

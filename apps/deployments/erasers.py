@@ -22,5 +22,5 @@ def erase(customer, *, request, personal: PersonalData) -> dict:
         "schedules": (DeploymentSchedule.objects.filter(**mine), ["parameters", "metadata", "last_error"]),
         "runbooks": (Runbook.objects.filter(**mine), ["description"]),
         "provisioning_runs": (ProvisioningRun.objects.filter(**mine), ["error"]),
-        "periodic_tasks": (PeriodicTask.objects.filter(deployment_schedule__tenant_id=customer.tenant_id), ["description"]),
+        "periodic_tasks": (PeriodicTask.objects.filter(deployment_schedule__tenant_id=customer.tenant_id), ["name", "description"]),
     })

@@ -29,5 +29,5 @@ def erase(customer, *, request, personal: PersonalData) -> dict:
         "jobs": (Job.objects.filter(**mine), ["name"]),
         "failed_tasks": (FailedTask.objects.all(), ["args", "kwargs", "exception", "traceback"]),
         # each schedule's beat entry repeats the job's and the schedule's names
-        "periodic_tasks": (PeriodicTask.objects.filter(pk__in=JobSchedule.objects.filter(**mine).values("periodic_task_id")), ["description"]),
+        "periodic_tasks": (PeriodicTask.objects.filter(pk__in=JobSchedule.objects.filter(**mine).values("periodic_task_id")), ["name", "description"]),
     }, history={"targets": mine, "credentials": mine})

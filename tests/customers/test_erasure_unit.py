@@ -41,6 +41,8 @@ HANDLED_DIRECTLY = {
     "notifications.ChannelConfig": "the customer's logins' channels are deleted; shared ones are the tenant's",
     "alerts.AlertSubscription": "the customer's logins' rows are deleted",
     "tenants.Invitation": "the customer's invitations are deleted (apps/tenants/erasers.py)",
+    "tenants.ApiToken": "the organization's and its logins' tokens are deleted (apps/tenants/erasers.py)",
+    "tenants.SsoIdentity": "the customer's logins' identities are deleted (apps/tenants/erasers.py)",
 }
 NO_PERSONAL_DATA = {
     "tenants.DataExport": "file paths, row counts and build errors",
@@ -52,6 +54,10 @@ NO_PERSONAL_DATA = {
     "tickets.Mailbox": "a tenant's own support address and IMAP login, not a customer's",
     "targets.JobVersion": "versioned job definitions (what ran stays as written)",
     "alerts.IngestToken": "token names and hashes",
+    "tenants.SsoPolicy": "sign-in rules of an organization",
+    "tenants.SsoProvider": "an organization's identity provider endpoints and client id",
+    "tenants.SsoRoleMapping": "claim values mapped to roles (group names, not people)",
+    "tickets.CannedResponse": "a tenant's stock replies (placeholders, not people)",
 }
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from itertools import count
 
 from apps.oncall.models import FeedToken, Layer, Override, Schedule
 
+_seq = count(1)
+
 
 def schedule(world, key: str, name: str | None = None, **extra) -> Schedule:
-    return Schedule.objects.create(tenant=world.tenant(key), name=name or f"Primary {key}", timezone="Europe/Berlin", **extra)
+    # names are unique per tenant, and the admin crawl makes every case's row in one world
+    return Schedule.objects.create(tenant=world.tenant(key), name=name or f"Primary {key} {next(_seq)}", timezone="Europe/Berlin", **extra)
 
 
 def layer(world, key: str, sched: Schedule | None = None, **extra) -> Layer:
@@ -28,7 +32,7 @@ def layer(world, key: str, sched: Schedule | None = None, **extra) -> Layer:
 def override(world, key: str, **extra) -> Override:
     from datetime import UTC, datetime
 
-    sched = schedule(world, key, name=f"Overridden {key}")
+    sched = schedule(world, key, name=f"Overridden {key} {next(_seq)}")
     values = {
         "user": world.user(key, "viewer"),
         "starts_at": datetime(2026, 2, 1, tzinfo=UTC),

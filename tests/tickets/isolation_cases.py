@@ -1,3 +1,5 @@
+from itertools import count
+
 from apps.core.choices import Role
 from apps.tickets.models import BusinessCalendar, CannedResponse, Mailbox, MailMessage, SlaPolicy, Ticket, TicketAgent
 from tests.factories.tickets import SlaPolicyFactory, TicketFactory
@@ -44,14 +46,19 @@ CASES = [
 
 
 
+_seq = count(1)
+
+
 def _mailbox(w, key):
-    return Mailbox.objects.create(tenant=w.tenant(key), name=f"mail {key}", address=f"support@{key}.isolation.test", kind="smtp")
+    # addresses are unique, and the admin crawl makes every case's row in one world
+    n = next(_seq)
+    return Mailbox.objects.create(tenant=w.tenant(key), name=f"mail {key} {n}", address=f"support{n}@{key}.isolation.test", kind="smtp")
 
 
 def _mail_message(w, key):
     box = _mailbox(w, key)
     return MailMessage.objects.create(tenant=box.tenant, mailbox=box, direction="in", outcome="refused", sender="x@y.test",
-                                      message_id=f"m-{key}@isolation.test", reason="isolation")
+                                      message_id=f"m-{key}-{box.pk}@isolation.test", reason="isolation")
 
 
 CASES += [
