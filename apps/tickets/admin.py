@@ -248,6 +248,8 @@ class TicketAdmin(ScopedExportMixin, TenantScopedAdmin):
                        "resolved_at", "closed_at", "sla_at_risk", "first_response_breached", "resolution_breached",
                        "sla_paused_at", "created_at")
     change_fields = ("subject", "priority", "assignee", "tags", "metadata")
+    sla_fields = ("status", "sla_policy", "first_response_due_at", "resolution_due_at", "sla_at_risk",
+                  "first_response_breached", "resolution_breached", "sla_paused_at")
     reply_fields = ("canned_response", "reply", "reply_is_internal", "reply_attachments")
     refusal_fields = {"attachments": "reply_attachments", "body": "reply"}
 
@@ -266,7 +268,10 @@ class TicketAdmin(ScopedExportMixin, TenantScopedAdmin):
         sets = [(None, {"fields": list(self.change_fields)})]
         if self._offers_reply(request, obj):
             sets.insert(0, ("Reply", {"fields": list(self.reply_fields), "classes": ("desk-reply",)}))
-        sets.append(("Details and SLA", {"fields": list(self.readonly_fields), "classes": ("collapse",)}))
+        # the SLA state stays in sight on a desk page; the rest of the record folds away
+        sla = [f for f in self.readonly_fields if f in self.sla_fields]
+        sets.append(("SLA", {"fields": sla}))
+        sets.append(("Details", {"fields": [f for f in self.readonly_fields if f not in sla], "classes": ("collapse",)}))
         return sets
 
     def get_fields(self, request, obj=None):
