@@ -70,3 +70,11 @@ def test_row_checkbox_is_djangos_markup(world):
     ours = admin.site._registry[Ticket].action_checkbox(ticket)
     assert "&lt;b&gt;" in ours
     assert ours == ModelAdmin.action_checkbox(admin.site._registry[Ticket], ticket)
+
+
+def test_row_links_are_the_change_urls(world, client):
+    _add(world, 3)
+    client.force_login(world.user("a", "admin"))
+    page = client.get(reverse(CHANGELIST)).content.decode()
+    for ticket in Ticket.objects.all():
+        assert page.count(f'href="{reverse("admin:tickets_ticket_change", args=[ticket.pk])}"') == 2
