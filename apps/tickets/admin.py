@@ -3,6 +3,7 @@ queries), SLA policies, business calendars and agents. Every write calls a servi
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -220,6 +221,14 @@ class TicketChangeList(ChangeList):
         sign, column = ("-", first[1:]) if first.startswith("-") else ("", first)
         names = {col: name for name, col in ORDERINGS.items()}
         return ordering_for(f"{sign}{names[column]}") if column in names else ordering_for(None)
+
+    _PK = "TICKETPK"  # letters only: admin quote() leaves it as it is
+
+    def url_for_result(self, result):
+        # Django reverses the change URL twice per row (number and subject link): once per page
+        if not hasattr(self, "_change_url"):
+            self._change_url = super().url_for_result(type(result)(pk=self._PK))
+        return self._change_url.replace(self._PK, str(quote(result.pk)))
 
     def get_queryset(self, request, exclude_parameters=None):
         qs = super().get_queryset(request, exclude_parameters)
