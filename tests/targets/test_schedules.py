@@ -165,7 +165,9 @@ def test_missed_schedule_alert_escalates(world, django_capture_on_commit_callbac
     from tests.factories.alerts import EscalationPolicyFactory
 
     EscalationPolicyFactory(tenant=tenant)
+    # half past the hour: the top of the hour is due and past its grace whenever the test runs
+    half_past = timezone.now().replace(minute=30, second=0, microsecond=0)
     with django_capture_on_commit_callbacks(execute=True):
-        services.schedules_check_missed()
+        services.schedules_check_missed(now=half_past)
     alert = Alert.objects.get(tenant=tenant, alert_type="schedule_missed")
     assert alert.next_escalation_at is not None  # the tenant's escalation policy applies as to any alert

@@ -60,7 +60,7 @@ def test_queries_do_not_grow_with_page_size_or_tickets(world, client, monkeypatc
         monkeypatch.setattr(ticket_admin, "list_per_page", 50)
         many = _counts(client)
         assert few == many, (few, many)
-        assert max(many) <= 10, many
+        assert max(many) <= 12, many  # a cold per-process memo adds one; a text search first reads the requesters and customer organizations it names
 
 
 def test_row_checkbox_is_djangos_markup(world):
