@@ -78,6 +78,7 @@ def _tasks_counted(text: str) -> dict[tuple[str, str], float]:
 
 
 def _received(log_text: str) -> Counter:
+    """Tasks received, by name, in a whole worker log (Proc.output() keeps only its tail)."""
     import re
 
     return Counter(re.findall(r"Task ([a-z_]+\.[a-z_]+)\[[0-9a-f-]+\] received", log_text))
@@ -195,9 +196,9 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
         wait_for(lambda: Delivery.objects.filter(pk__in=ids, status="sent").count() == 20, timeout=60)
         wait_for(
             lambda: (
-                "notifications.sweep_deliveries" in _received(notif.output())
-                and "core.sweep_events" in _received(notif.output())
-                and "targets.reap_runs" in _received(jobs.output())
+                "notifications.sweep_deliveries" in _received(notif.log.read_text(errors="replace"))
+                and "core.sweep_events" in _received(notif.log.read_text(errors="replace"))
+                and "targets.reap_runs" in _received(jobs.log.read_text(errors="replace"))
             ),
             timeout=30,
         )
@@ -207,7 +208,7 @@ def test_two_workers_on_their_queues_share_the_work_and_a_killed_one_loses_nothi
         hooks = Counter(h for p, h in Sink.seen if p == "/hook")
         assert len(hooks) == 20 and set(hooks.values()) == {1}, hooks
 
-        on_jobs, on_notif = _received(jobs.output()), _received(notif.output())
+        on_jobs, on_notif = _received(jobs.log.read_text(errors="replace")), _received(notif.log.read_text(errors="replace"))
         assert on_jobs["targets.execute_run"] == 3 and not [t for t in on_jobs if not t.startswith("targets.")], on_jobs
         assert on_notif["notifications.deliver"] >= 2 and not [t for t in on_notif if t.startswith("targets.")], on_notif
         counted_jobs, counted_notif = _tasks_counted(_metrics(ports["jobs"])), _tasks_counted(_metrics(ports["notif"]))
