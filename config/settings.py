@@ -556,7 +556,7 @@ NOTIFICATIONS_SWEEP_AFTER = env.int("NOTIFICATIONS_SWEEP_AFTER", default=60)
 # A delivery claimed by a worker that died is retried after this many seconds.
 NOTIFICATIONS_CLAIM_TIMEOUT = env.int("NOTIFICATIONS_CLAIM_TIMEOUT", default=300)
 # Deliveries per Celery task, rows per bulk INSERT.
-NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=50)
+NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=500)
 NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
 # Sends in flight at once within one delivery task (threads; network waits overlap).
 NOTIFICATIONS_SEND_CONCURRENCY = env.int("NOTIFICATIONS_SEND_CONCURRENCY", default=16)

@@ -13,8 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -345,34 +346,96 @@ def enqueue_deliveries(ids: list[int]) -> bool:
     return True
 
 
-def _claim(ids, now) -> list[int]:
-    with transaction.atomic():
-        claimed = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=ids, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .values_list("pk", flat=True)
+def _claim(ids, now) -> list[Delivery]:
+    """Claim the given deliveries that are pending and due (→ sending, one attempt counted) and
+    return them. Rows locked by another worker or no longer pending are skipped, so two tasks
+    racing on the same ids send each row once. PostgreSQL: one UPDATE … RETURNING."""
+    ids = list(ids)
+    if not ids:
+        return []
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            claimed = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(pk__in=ids, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+                .values_list("pk", flat=True)
+            )
+            Delivery.objects.filter(pk__in=claimed).update(status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+        return list(Delivery.objects.filter(pk__in=claimed))
+    fields = Delivery._meta.concrete_fields
+    table, qn = Delivery._meta.db_table, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(table)} SET status = %s, claimed_at = %s, attempts = attempts + 1 "
+            f"WHERE id IN (SELECT id FROM {qn(table)} WHERE id = ANY(%s) AND status = %s AND next_attempt_at <= %s "
+            f"ORDER BY id FOR UPDATE SKIP LOCKED) AND status = %s "
+            f"RETURNING {', '.join(qn(f.column) for f in fields)}",
+            [DeliveryStatus.SENDING, now, ids, DeliveryStatus.PENDING, now, DeliveryStatus.PENDING],
         )
-        Delivery.objects.filter(pk__in=claimed).update(status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    return claimed
+        found = cursor.fetchall()
+    names = [f.attname for f in fields]
+    return [Delivery.from_db(connection.alias, names, row) for row in found]
 
 
-def build_message(delivery: Delivery, template_cache: dict | None = None) -> Message:
-    """Render a delivery for its channel (digests list their items)."""
+def _attach(rows: list[Delivery]) -> None:
+    """Give claimed rows their notification and channel (one query each for the batch; a channel
+    shared by many rows is one object) and, where a transport renders, their recipient."""
+    notifications = Notification.objects.in_bulk({r.notification_id for r in rows if r.notification_id})
+    channels = ChannelConfig.objects.in_bulk({r.channel_id for r in rows if r.channel_id})
+    wanted = {r.recipient_id for r in rows if r.recipient_id and _renders(r.kind)}
+    recipients = get_user_model().objects.in_bulk(wanted) if wanted else {}
+    for row in rows:
+        if row.notification_id:
+            row.notification = notifications[row.notification_id]
+        if row.channel_id:
+            row.channel = channels[row.channel_id]
+        if row.recipient_id in recipients:
+            row.recipient = recipients[row.recipient_id]
+
+
+def _renders(kind: str) -> bool:
+    try:
+        return get_transport(kind).renders
+    except TransportError:
+        return True  # no transport: the send fails permanently, as before
+
+
+def _secrets(channel: ChannelConfig | None, cache: dict) -> tuple[str, str]:
+    if channel is None:
+        return "", ""
+    if channel.pk not in cache:
+        cache[channel.pk] = (channel.get_secret(), channel.get_secret("signing_secret"))
+    return cache[channel.pk]
+
+
+def build_message(delivery: Delivery, template_cache: dict | None = None, secret_cache: dict | None = None) -> Message:
+    """Render a delivery for its channel (digests list their items). A transport that posts only
+    the payload (webhooks) skips rendering; a notification on the built-in templates is rendered
+    once per kind in a batch (`template_cache` also holds those renderings)."""
     notification, kind = delivery.notification, delivery.kind
+    renders = _renders(kind)
     if notification is None:  # a digest
         items = [i.notification for i in delivery.items.select_related("notification").order_by("created_at")]
-        rendered = rendering.render(None, kind, items=items, recipient=delivery.recipient)
+        rendered = rendering.render(None, kind, items=items, recipient=delivery.recipient) if renders else None
         payload = {"type": "digest", "count": len(items), "items": [_payload(n) for n in items]}
         priority = max((n.priority for n in items), key=PRIORITY_RANK.__getitem__, default=Priority.LOW)
     else:
-        template = rendering.find_template(delivery.tenant_id, notification.notification_type, kind, template_cache)
-        rendered = rendering.render(notification, kind, template=template, recipient=delivery.recipient)
+        rendered = None
+        if renders:
+            template = rendering.find_template(delivery.tenant_id, notification.notification_type, kind, template_cache)
+            key = ("rendered", notification.pk, kind)  # built-in templates do not use the recipient
+            if template is None and template_cache is not None and key in template_cache:
+                rendered = template_cache[key]
+            else:
+                rendered = rendering.render(notification, kind, template=template, recipient=delivery.recipient)
+                if template is None and template_cache is not None:
+                    template_cache[key] = rendered
         payload, priority = _payload(notification), notification.priority
-    channel = delivery.channel
+    url, signing_secret = _secrets(delivery.channel, {} if secret_cache is None else secret_cache)
     return Message(
-        subject=rendered.subject, text=rendered.text, html=rendered.html, priority=priority,
-        to_email=getattr(delivery.recipient, "email", "") or "",
-        url=channel.get_secret() if channel else "", signing_secret=channel.get_secret("signing_secret") if channel else "",
+        subject=rendered.subject if rendered else "", text=rendered.text if rendered else "", html=rendered.html if rendered else "",
+        priority=priority, to_email=(getattr(delivery.recipient, "email", "") or "") if renders else "",
+        url=url, signing_secret=signing_secret,
         payload={**payload, "delivery_id": delivery.pk, "tenant_id": delivery.tenant_id},
     )
 
@@ -476,16 +539,17 @@ def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
     time budget. Transient failures go back to pending with exponential backoff, permanent ones
     (and the last attempt) fail."""
     now = now or timezone.now()
-    claimed = _claim(delivery_ids, now)
-    if not claimed:
+    rows = _claim(delivery_ids, now)
+    if not rows:
         return {"sent": 0, "failed": 0, "retry": 0}
-    rows = list(Delivery.objects.filter(pk__in=claimed).select_related("notification", "recipient", "channel"))
+    _attach(rows)
     gated = breaker.gate(rows, now)
     cache: dict = {}
+    secret_cache: dict = {}
     ready = []
     for row in gated.send:  # rendering reads templates from the database: here, not in the send threads
         try:
-            ready.append((row, build_message(row, cache)))
+            ready.append((row, build_message(row, cache, secret_cache)))
         except Exception as exc:
             log.error("delivery %s could not be rendered: %r", row.pk, exc)
             _record_failure(row, exc, now)

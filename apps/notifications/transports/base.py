@@ -31,7 +31,10 @@ class Message:
 
 
 class Transport:
-    """Send one message; raise TransportError on failure, return a short note on success."""
+    """Send one message; raise TransportError on failure, return a short note on success.
+    `renders`: whether the transport uses the rendered subject/text/html (False: payload only)."""
+
+    renders = True
 
     def send(self, message: Message) -> str:  # pragma: no cover - interface
         raise NotImplementedError
