@@ -366,11 +366,13 @@ def _claim(ids, now) -> list[Delivery]:
     table, qn = Delivery._meta.db_table, connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {qn(table)} SET status = %s, claimed_at = %s, attempts = attempts + 1 "
-            f"WHERE id IN (SELECT id FROM {qn(table)} WHERE id = ANY(%s) AND status = %s AND next_attempt_at <= %s "
-            f"ORDER BY id FOR UPDATE SKIP LOCKED) AND status = %s "
-            f"RETURNING {', '.join(qn(f.column) for f in fields)}",
-            [DeliveryStatus.SENDING, now, ids, DeliveryStatus.PENDING, now, DeliveryStatus.PENDING],
+            # rows locked (and their status checked under the lock) first, then updated by primary key:
+            # a status filter out here lets stale statistics pick a nested loop over every pending row
+            f"WITH picked AS MATERIALIZED (SELECT id FROM {qn(table)} WHERE id = ANY(%s) AND status = %s AND next_attempt_at <= %s "
+            f"ORDER BY id FOR UPDATE SKIP LOCKED) "
+            f"UPDATE {qn(table)} AS d SET status = %s, claimed_at = %s, attempts = d.attempts + 1 FROM picked "
+            f"WHERE d.id = picked.id RETURNING {', '.join('d.' + qn(f.column) for f in fields)}",
+            [ids, DeliveryStatus.PENDING, now, DeliveryStatus.SENDING, now],
         )
         found = cursor.fetchall()
     names = [f.attname for f in fields]

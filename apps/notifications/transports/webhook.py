@@ -31,7 +31,7 @@ from standardwebhooks import Webhook
 from .base import Message, Transport, TransportError
 
 TIMEOUT = (3, 10)
-_pools: tuple[int, urllib3.PoolManager] | None = None
+_pools: tuple[tuple[int, int], urllib3.PoolManager] | None = None
 _pools_lock = threading.Lock()
 
 
@@ -55,14 +55,15 @@ def message_id(payload: dict) -> str:
 
 
 def pools() -> urllib3.PoolManager:
-    """The process's keep-alive pools (made afresh after a fork: sockets are not shared)."""
+    """The process's keep-alive pools (made afresh after a fork, whose sockets are not ours, or
+    when the concurrency setting changed)."""
     global _pools
+    key = (os.getpid(), settings.NOTIFICATIONS_SEND_CONCURRENCY)
     current = _pools
-    if current is None or current[0] != os.getpid():
+    if current is None or current[0] != key:
         with _pools_lock:
-            if _pools is None or _pools[0] != os.getpid():
-                size = settings.NOTIFICATIONS_SEND_CONCURRENCY
-                _pools = (os.getpid(), urllib3.PoolManager(num_pools=256, maxsize=size, block=True, retries=False))
+            if _pools is None or _pools[0] != key:
+                _pools = (key, urllib3.PoolManager(num_pools=256, maxsize=key[1], block=True, retries=False))
             current = _pools
     return current[1]
 
