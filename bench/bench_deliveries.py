@@ -160,7 +160,7 @@ def make_world(tenants, url):
     # long history: old sent deliveries (copies of one sent row per tenant, spread over 30 days)
     from apps.notifications import services as notify
 
-    for tenant, share in zip(tenants, SKEW, strict=True):
+    for tenant in tenants:
         notify.notify_team(tenant=tenant, team_members=members[tenant][:1], title="history", auto_send=False)
     from apps.notifications.models import Notification
 
