@@ -7,8 +7,10 @@ webhook channel and each tenant with two shared ones, all pointing at one loopba
 keep-alive receiver (asyncio, answers 200 at once, counts connections and requests); a long
 history of sent deliveries (BENCH_DELIVER_HISTORY rows) in the table beforehand.
 
-1. ceiling: BENCH_DELIVER_NOOP no-op tasks (`celery.accumulate`, built in) sent one apply_async
-   each to the worker's queue; time until the worker's own counter says all ran.
+1. ceilings, one task per item: (a) the peer's no-op load (`peers/celery_noop_load.py delay`,
+   stock Celery settings, `celery_peer_app` worker with the same pool and threads) on our Redis
+   DB; (b) BENCH_DELIVER_NOOP no-op tasks (`celery.accumulate`, built in) through the portal's own
+   worker (acks_late, prefetch 1, task events), timed until the worker's counter says all ran.
 2. deliveries: `notify_team` on each tenant (rows written first, the clock not running), then the
    pending ids enqueued as the portal does (`enqueue_deliveries`); time until every row is sent.
 
@@ -31,7 +33,7 @@ REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
 os.environ["CELERY_BROKER_URL"] = os.environ["REDIS_URL"] = REDIS
 
-from bench.common import BENCH_DB, ROOT, line, process_cpu_seconds, setup_django  # noqa: E402
+from bench.common import BENCH_DB, ROOT, PostgresCpu, line, process_cpu_seconds, setup_django  # noqa: E402
 
 MEMBERS = int(os.environ.get("BENCH_DELIVER_MEMBERS", 6000))
 HISTORY = int(os.environ.get("BENCH_DELIVER_HISTORY", 200_000))
@@ -133,6 +135,30 @@ def celery_ceiling(name: str) -> float:
     return NOOP / (time.perf_counter() - start)
 
 
+def peer_ceiling() -> float:
+    """The peer's one-task-per-item no-op load on a stock Celery worker (same pool), this run."""
+    import json
+    import tempfile
+
+    from bench.common import PEERS
+
+    record = tempfile.NamedTemporaryFile(prefix="deliver-noop-", delete=False)  # noqa: SIM115
+    env = {**os.environ, "PYTHONPATH": str(PEERS), "DJANGO_SETTINGS_MODULE": "celery_peer_settings", "PEER_BROKER": REDIS,
+           "PEER_RECORD_FILE": record.name}
+    worker = subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "celery_peer_app", "worker", "-P", "threads", "-c", str(THREADS), "-l", "WARNING",
+         "-n", f"{PREFIX}-peer@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=PEERS, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        load = [str(ROOT / ".venv/bin/python"), str(PEERS / "celery_noop_load.py")]
+        subprocess.run([*load, "delay", "-n", "300"], cwd=PEERS, env=env, check=True, capture_output=True, timeout=300)  # warm-up
+        out = subprocess.run([*load, "delay", "-n", str(NOOP)], cwd=PEERS, env=env, check=True, capture_output=True, text=True, timeout=600)
+        return json.loads(out.stdout.strip().splitlines()[-1])["tasks_per_s"]
+    finally:
+        stop(worker)
+        os.unlink(record.name)
+
+
 def make_world(tenants, url):
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -212,9 +238,11 @@ def main():
         members = make_world(tenants, receiver.url)
         progress("world")
         app.control.purge()
+        peer = peer_ceiling()
+        progress(f"peer ceiling {peer:.0f}/s")
         worker = start_worker(PREFIX)
         ceiling = celery_ceiling(PREFIX)
-        progress(f"ceiling {ceiling:.0f}/s")
+        progress(f"portal worker ceiling {ceiling:.0f}/s")
         notify._enqueue_after_commit = lambda result: None  # rows first, then the clock
         try:
             for tenant in tenants:
@@ -225,16 +253,18 @@ def main():
         total = len(pending)
         progress(f"{total} deliveries written")
         connections0, requests0 = receiver.connections, receiver.requests
-        cpu0, start = process_cpu_seconds(worker.pid), time.perf_counter()
-        notify.enqueue_deliveries(pending)
-        wait_until(lambda: Delivery.objects.filter(pk__in=pending, status="sent").count() >= total)
-        seconds, cpu = time.perf_counter() - start, process_cpu_seconds(worker.pid) - cpu0
+        with PostgresCpu(BENCH_DB.rsplit("/", 1)[1]) as pg:
+            cpu0, start = process_cpu_seconds(worker.pid), time.perf_counter()
+            notify.enqueue_deliveries(pending)
+            wait_until(lambda: Delivery.objects.filter(pk__in=pending, status="sent").count() >= total, step=0.2)
+            seconds, cpu = time.perf_counter() - start, process_cpu_seconds(worker.pid) - cpu0
         rate = total / seconds
         line(
             "deliveries",
             deliveries=total, seconds=round(seconds, 2), deliveries_per_s=round(rate, 1),
-            worker_cpu_ms_per_delivery=round(cpu * 1000 / total, 3),
-            celery_one_task_per_item_per_s=round(ceiling, 1), ratio_to_celery=round(rate / ceiling, 2),
+            worker_cpu_ms_per_delivery=round(cpu * 1000 / total, 3), postgres_cpu_ms_per_delivery=round(pg.seconds * 1000 / total, 3),
+            celery_noop_peer_per_s=round(peer, 1), ratio_to_celery_peer=round(rate / peer, 2),
+            celery_noop_portal_worker_per_s=round(ceiling, 1), ratio_to_portal_worker=round(rate / ceiling, 2),
             http_requests=receiver.requests - requests0, http_connections=receiver.connections - connections0,
             batch=os.environ.get("NOTIFICATIONS_DELIVERY_BATCH", "default"), worker_threads=THREADS,
             history_rows=HISTORY, load1=round(os.getloadavg()[0], 1), cores=os.cpu_count(),
