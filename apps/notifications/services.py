@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.core.audit import config_change, config_deleted
 from apps.core.choices import OrgKind, Role
 from apps.core.crypto import PLACEHOLDER, encrypt
+from apps.core.events import publish
 from apps.core.policy import policy
 from apps.core.services import assign_tenant
 from apps.core.tenancy import acting
@@ -139,8 +140,21 @@ def notify_team(
     )
     with transaction.atomic():
         result = fan_out(tenant=tenant, spec=spec, user_ids=user_ids, auto_send=auto_send)
+        _publish_team_sent(tenant, spec, result, role_filter=role_filter if has_role else "", actor=actor)
         _enqueue_after_commit(result)
     return result.notifications
+
+
+def _publish_team_sent(tenant, spec: Spec, result: FanOut, *, role_filter: str, actor) -> None:
+    """The outbox row of a team notification (same transaction): one event, whatever the team size."""
+    first = result.notifications[0].pk if result.notifications else None
+    publish("notification.team_sent", tenant=tenant, actor=actor, payload={
+        "id": first, "object_type": "notifications.notification", "title": f"Team notified: {spec.title}"[:300],
+        "url": f"/admin/notifications/notification/{first}/change/" if first else "",
+        "notification_type": spec.notification_type, "priority": spec.priority, "role_filter": role_filter,
+        "recipients": len(result.notifications), "deliveries": result.delivery_count, "pending": len(result.pending_ids),
+        "failed": len(result.failed),
+    })
 
 
 def notify_from_event(*, event) -> int:

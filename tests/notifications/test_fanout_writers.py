@@ -1,5 +1,5 @@
-"""The COPY path of the fan-out (PostgreSQL, from COPY_THRESHOLD rows) writes the same rows as
-`bulk_create`: choice values (not enum names), JSON metadata, sequence-drawn ids that match the
+"""The set-based writer of the fan-out (PostgreSQL, one statement) writes the same rows as the
+portable `bulk_create` one: choice values (not enum names), JSON metadata, ids that match the
 returned objects, and the pending deliveries are the ones enqueued."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from apps.notifications.models import Delivery, Notification
 from tests.factories.notifications import PreferenceFactory
 
 
-@pytest.mark.parametrize("threshold", [1, 10_000], ids=["copy", "bulk_create"])
-def test_fan_out_rows_are_the_same_with_copy_and_bulk_create(world, monkeypatch, threshold):
-    monkeypatch.setattr(planning, "COPY_THRESHOLD", threshold)
+@pytest.mark.parametrize("portable", [False, True], ids=["set_based", "bulk_create"])
+def test_fan_out_rows_are_the_same_with_either_writer(world, monkeypatch, portable):
+    if portable:
+        monkeypatch.setattr(planning, "write_set_based", planning.write_with_orm)
     tenant = world.tenant("a")
     quiet = world.user("a", "operator")
     PreferenceFactory(tenant=tenant, user=quiet, channels=["in_app", "email"], quiet_start=time(0, 0), quiet_end=time(23, 59, 59))
