@@ -265,9 +265,15 @@ class CheckEngine:
 
     def _run(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
-        self.semaphore = asyncio.Semaphore(self.concurrency)
-        self.session = new_session(self.concurrency, self.user_agent)
-        self.loop.call_soon(ready.set)
+
+        async def start():  # aiohttp wants its session made on the running loop
+            self.semaphore = asyncio.Semaphore(self.concurrency)
+            self.session = new_session(self.concurrency, self.user_agent)
+
+        try:
+            self.loop.run_until_complete(start())
+        finally:
+            ready.set()  # the caller never waits forever, even if the session could not be made
         self.loop.run_forever()
 
     async def _one(self, spec: CheckSpec, sink: queue.Queue) -> None:
