@@ -208,7 +208,11 @@ def main():
     finally:
         if worker is not None:
             os.killpg(worker.pid, 15)
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, 9)
+                worker.wait()
         server.terminate()
         server.join(5)
         cleanup()
