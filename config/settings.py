@@ -623,8 +623,8 @@ ONCALL_CHECK_EVERY_SECONDS = env.int("ONCALL_CHECK_EVERY_SECONDS", default=300) 
 # Lateness of a check is at most one tick plus the check itself; 2 s keeps p99 well under 5 s
 # for a cheap claim query every 2 s.
 MONITORING_DISPATCH_EVERY_SECONDS = env.int("MONITORING_DISPATCH_EVERY_SECONDS", default=2)
-MONITORING_BATCH_SIZE = env.int("MONITORING_BATCH_SIZE", default=250)  # endpoints per check task
-MONITORING_CONCURRENCY = env.int("MONITORING_CONCURRENCY", default=100)  # open connections per batch
+MONITORING_BATCH_SIZE = env.int("MONITORING_BATCH_SIZE", default=500)  # endpoints per check task
+MONITORING_CONCURRENCY = env.int("MONITORING_CONCURRENCY", default=100)  # checks in flight per worker process
 MONITORING_MAX_DUE_PER_TICK = env.int("MONITORING_MAX_DUE_PER_TICK", default=5000)
 MONITORING_RESULT_RETENTION_DAYS = env.int("MONITORING_RESULT_RETENTION_DAYS", default=30)
 MONITORING_MIN_INTERVAL_SECONDS = env.int("MONITORING_MIN_INTERVAL_SECONDS", default=10)

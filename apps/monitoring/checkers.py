@@ -1,8 +1,9 @@
 """The network side of checks: async HTTP(S) with aiohttp and TCP connects, many at once.
 
 Pure asyncio, no ORM: the service hands in `CheckSpec`s and gets `Outcome`s back, then writes
-them in bulk. One aiohttp session per batch, so a batch of endpoints on the same host reuses
-connections (as a browser would); a check's latency is time to response headers + body read.
+them in bulk. A worker process runs one `CheckEngine`: an asyncio loop on its own thread with
+ONE aiohttp session (a keep-alive pool shared by every batch of the process) and one bound on
+concurrent checks across all of them; a check's latency is time to response headers + body read.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -215,12 +218,18 @@ async def check_tcp(spec: CheckSpec) -> Outcome:
     return out
 
 
+def new_session(concurrency: int, user_agent: str) -> aiohttp.ClientSession:
+    """The checks' session: at most `concurrency` connections, idle ones kept alive for reuse,
+    no cookie jar (a check must not carry state from one endpoint, or one check, to the next)."""
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=60, keepalive_timeout=75)
+    return aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent}, cookie_jar=aiohttp.DummyCookieJar(),
+                                 timeout=aiohttp.ClientTimeout(total=None))
+
+
 async def run_checks_async(specs: list[CheckSpec], *, concurrency: int = 100, body_limit: int = 262144,
                            user_agent: str = "opsportal-monitor") -> list[Outcome]:
     semaphore = asyncio.Semaphore(concurrency)
-    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0, ttl_dns_cache=60)
-    async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": user_agent},
-                                     timeout=aiohttp.ClientTimeout(total=None)) as session:
+    async with new_session(concurrency, user_agent) as session:
 
         async def one(spec: CheckSpec) -> Outcome:
             async with semaphore:
@@ -236,3 +245,77 @@ def run_checks(specs: list[CheckSpec], **kwargs) -> list[Outcome]:
     if not specs:
         return []
     return asyncio.run(run_checks_async(specs, **kwargs))
+
+
+class CheckEngine:
+    """One per worker process: an asyncio loop on a daemon thread, one shared session and one
+    semaphore, so every batch the process runs (several at once on a threads pool) reuses the
+    same keep-alive connections and never exceeds `concurrency` checks in flight together.
+    `submit` hands each outcome to the caller's queue as soon as that check ends."""
+
+    def __init__(self, *, concurrency: int, body_limit: int, user_agent: str):
+        self.key = (os.getpid(), concurrency, body_limit, user_agent)
+        self.concurrency, self.body_limit, self.user_agent = concurrency, body_limit, user_agent
+        self.loop = asyncio.new_event_loop()
+        self.tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,), name="monitoring-check-engine", daemon=True)
+        self.thread.start()
+        ready.wait()
+
+    def _run(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def start():  # aiohttp wants its session made on the running loop
+            self.semaphore = asyncio.Semaphore(self.concurrency)
+            self.session = new_session(self.concurrency, self.user_agent)
+
+        try:
+            self.loop.run_until_complete(start())
+        finally:
+            ready.set()  # the caller never waits forever, even if the session could not be made
+        self.loop.run_forever()
+
+    async def _one(self, spec: CheckSpec, sink: queue.Queue) -> None:
+        try:
+            async with self.semaphore:
+                outcome = await (check_tcp(spec) if spec.kind == "tcp" else check_http(self.session, spec, self.body_limit))
+        except Exception as exc:  # a bug in a check must not lose its slot's result
+            outcome = Outcome(endpoint_id=spec.endpoint_id, ok=False, scheduled_at=spec.scheduled_at,
+                              error=f"the check failed: {exc.__class__.__name__}: {exc}"[:500])
+        sink.put(outcome)
+
+    def submit(self, specs: list[CheckSpec], sink: queue.Queue) -> None:
+        """Start every spec's check; each Outcome is put on `sink` when it ends (any thread)."""
+        def start():
+            for spec in specs:
+                task = self.loop.create_task(self._one(spec, sink))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+        self.loop.call_soon_threadsafe(start)
+
+    def close(self) -> None:
+        async def stop():
+            await self.session.close()
+
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+_engine: CheckEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine(*, concurrency: int, body_limit: int, user_agent: str) -> CheckEngine:
+    """This process's engine (a forked child, or changed settings, get a new one)."""
+    global _engine
+    key = (os.getpid(), concurrency, body_limit, user_agent)
+    with _engine_lock:
+        if _engine is None or _engine.key != key:
+            old, _engine = _engine, CheckEngine(concurrency=concurrency, body_limit=body_limit, user_agent=user_agent)
+            if old is not None and old.key[0] == os.getpid():
+                old.close()
+        return _engine

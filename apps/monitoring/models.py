@@ -67,6 +67,8 @@ class Endpoint(TenantOwnedModel):
     consecutive_slow = models.PositiveIntegerField(default=0)
     in_maintenance = models.BooleanField(default=False)
     next_check_at = models.DateTimeField(null=True, blank=True)
+    last_scheduled_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                             help_text="The slot of the last recorded scheduled check (a redelivered batch skips it).")
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_latency_ms = models.FloatField(null=True, blank=True)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)

@@ -7,21 +7,28 @@ from __future__ import annotations
 
 import copy
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core.audit import config_change, config_deleted
-from apps.core.events import publish
+from apps.core.events import publish, write_events
 from apps.core.policy import policy
 from apps.core.services import assign_tenant
-from apps.maintenance.selectors import active_windows, candidate_windows
 
 from . import selectors
-from .checkers import CheckSpec, Outcome, run_checks
+from .checkers import Outcome, run_checks
+from .checking import (  # noqa: F401  (the dispatcher's services, re-exported)
+    STATE_FIELDS,
+    checks_claim_due,
+    checks_run_batch,
+    event_row,
+    results_record,
+)
+from .checking import spec_for as _spec
 from .choices import EndpointKind, EndpointStatus, PingKind, ResultStatus, TrendKind, TrendState
 from .models import CheckResult, Endpoint, TrendRule
 
@@ -33,10 +40,6 @@ EDITABLE = (
     "interval_seconds", "timeout_seconds", "grace_seconds", "failure_threshold", "degraded_threshold",
     "enabled", "labels", "linked_type", "linked_id",
 )
-STATE_FIELDS = [
-    "status", "status_since", "status_reason", "notified_status", "consecutive_failures", "consecutive_slow",
-    "in_maintenance", "last_checked_at", "last_latency_ms", "last_status_code", "last_error", "tls_expires_at",
-]
 NOT_CONFIG = (*STATE_FIELDS, "next_check_at", "last_ping_at", "last_start_at")
 
 
@@ -123,173 +126,9 @@ def endpoint_check_now(endpoint: Endpoint, *, actor) -> CheckResult:
     return results[0]
 
 
-# -- the dispatcher ---------------------------------------------------------------------------
-def _spec(e: Endpoint, scheduled_at=None) -> CheckSpec:
-    return CheckSpec(
-        endpoint_id=e.pk, kind=e.kind, host=e.host, port=e.port, path=e.path or "/", method=e.method,
-        verify_tls=e.verify_tls, timeout=e.timeout_seconds, expected_status=e.expected_status,
-        match_kind=e.match_kind, match_keyword=e.match_keyword, match_json_path=e.match_json_path,
-        match_json_value=e.match_json_value, scheduled_at=scheduled_at,
-    )
-
-
-def checks_claim_due(*, limit: int | None = None, now: datetime | None = None) -> list[tuple[int, str, datetime]]:
-    """Claim every enabled endpoint whose `next_check_at` is due, moving it one interval ahead
-    in the same statement (so two dispatchers never claim the same check, and a lost batch only
-    skips one check). Returns (id, kind, scheduled_at) for each claimed endpoint."""
-    now = now or timezone.now()
-    limit = limit or settings.MONITORING_MAX_DUE_PER_TICK
-    table = Endpoint._meta.db_table
-    if connection.vendor == "postgresql":
-        sql = f"""
-            WITH due AS (
-                SELECT id, next_check_at FROM {table}
-                WHERE enabled AND next_check_at <= %s ORDER BY next_check_at LIMIT %s FOR UPDATE SKIP LOCKED
-            )
-            UPDATE {table} e SET next_check_at = CASE
-                    WHEN e.kind = %s THEN %s + make_interval(secs => e.interval_seconds)
-                    WHEN due.next_check_at + make_interval(secs => e.interval_seconds) > %s
-                        THEN due.next_check_at + make_interval(secs => e.interval_seconds)
-                    ELSE %s + make_interval(secs => e.interval_seconds) END
-            FROM due WHERE e.id = due.id
-            RETURNING e.id, e.kind, due.next_check_at
-        """
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, [now, limit, EndpointKind.HEARTBEAT, now, now, now])
-            return [(r[0], r[1], r[2]) for r in cursor.fetchall()]
-    with transaction.atomic():  # SQLite: one writer at a time, a plain read-then-update is safe
-        rows = list(Endpoint.objects.filter(enabled=True, next_check_at__lte=now).order_by("next_check_at")[:limit])
-        for e in rows:
-            scheduled = e.next_check_at
-            step = timedelta(seconds=e.interval_seconds)
-            e.next_check_at = scheduled + step if scheduled + step > now and e.kind != EndpointKind.HEARTBEAT else now + step
-            Endpoint.objects.filter(pk=e.pk).update(next_check_at=e.next_check_at)
-        return [(e.pk, e.kind, scheduled) for e in rows]
-
-
-def checks_run_batch(*, endpoint_ids: list[int], scheduled: dict[int, datetime] | None = None) -> list[CheckResult]:
-    """Check a batch of endpoints concurrently and record the results in bulk. Heartbeat
-    endpoints in the batch were claimed because their deadline passed: they are late."""
-    scheduled = scheduled or {}
-    endpoints = list(Endpoint.objects.filter(pk__in=endpoint_ids, enabled=True))
-    specs = [_spec(e, scheduled.get(e.pk)) for e in endpoints if e.kind != EndpointKind.HEARTBEAT]
-    now = datetime.now(UTC)
-    outcomes = [
-        Outcome(endpoint_id=e.pk, ok=False, checked_at=now, scheduled_at=scheduled.get(e.pk),
-                error=f"no ping since {e.last_ping_at:%Y-%m-%d %H:%M:%S} UTC (period {e.interval_seconds}s + grace {e.grace_seconds}s)")
-        for e in endpoints if e.kind == EndpointKind.HEARTBEAT and e.last_ping_at
-    ]
-    outcomes += run_checks(specs, concurrency=settings.MONITORING_CONCURRENCY,
-                           body_limit=settings.MONITORING_BODY_LIMIT_BYTES, user_agent=settings.MONITORING_USER_AGENT)
-    return results_record(outcomes=outcomes, endpoints={e.pk: e for e in endpoints})
-
-
-# -- results and status -----------------------------------------------------------------------
-def _next_state(e: Endpoint, outcome: Outcome, now: datetime) -> tuple[str, str, str]:
-    """(result status, endpoint status, reason) for one outcome, updating counters on `e`."""
-    if not outcome.ok:
-        e.consecutive_failures += 1
-        e.consecutive_slow = 0
-        threshold = 1 if e.kind == EndpointKind.HEARTBEAT else e.failure_threshold
-        status = EndpointStatus.DOWN if e.consecutive_failures >= threshold else e.status
-        return ResultStatus.DOWN, status, outcome.error
-    e.consecutive_failures = 0
-    warn = ""
-    if outcome.tls_expires_at and e.tls_expiry_warning_days:
-        left = outcome.tls_expires_at - now
-        if left < timedelta(days=e.tls_expiry_warning_days):
-            warn = f"TLS certificate expires in {max(0, left.days)} days ({outcome.tls_expires_at:%Y-%m-%d})"
-    # a heartbeat's latency is the job's duration, not a response-time budget
-    if e.kind != EndpointKind.HEARTBEAT and outcome.latency_ms is not None and outcome.latency_ms > e.expected_response_ms:
-        e.consecutive_slow += 1
-        reason = f"response took {outcome.latency_ms:.0f} ms (expected ≤ {e.expected_response_ms} ms)"
-        if e.consecutive_slow >= e.degraded_threshold:
-            return ResultStatus.SLOW, EndpointStatus.DEGRADED, reason
-        keep = e.status if e.status in (EndpointStatus.UP, EndpointStatus.DEGRADED) else EndpointStatus.UP
-        return ResultStatus.SLOW, (EndpointStatus.DEGRADED if warn else keep), warn or reason
-    e.consecutive_slow = 0
-    if warn:
-        return ResultStatus.WARNING, EndpointStatus.DEGRADED, warn
-    return ResultStatus.UP, EndpointStatus.UP, ""
-
-
-def results_record(*, outcomes: list[Outcome], endpoints: dict[int, Endpoint] | None = None) -> list[CheckResult]:
-    """Write check results in bulk, move endpoint statuses and publish the transitions.
-
-    During an active maintenance window for an endpoint its results are marked
-    `in_maintenance` and down/degraded are not published (recovery is); once the window ends,
-    the next failing check publishes, because `notified_status` still says what was announced.
-    """
-    if not outcomes:
-        return []
-    if endpoints is None:
-        endpoints = {e.pk: e for e in Endpoint.objects.filter(pk__in=[o.endpoint_id for o in outcomes])}
-    now = timezone.now()
-    windows = candidate_windows(tenant_ids={e.tenant_id for e in endpoints.values()}, at=now)
-    results, changed = [], []
-    with transaction.atomic():
-        for outcome in outcomes:
-            e = endpoints.get(outcome.endpoint_id)
-            if e is None:
-                continue
-            result_status, status, reason = _next_state(e, outcome, now)
-            e.in_maintenance = bool(windows) and bool(active_windows(tenant_id=e.tenant_id, obj=e, at=now, windows=windows))
-            if status != e.status:
-                e.status, e.status_since = status, now
-            e.status_reason = reason[:500]
-            e.last_checked_at = outcome.checked_at
-            e.last_latency_ms = outcome.latency_ms
-            e.last_status_code = outcome.status_code
-            e.last_error = outcome.error[:500]
-            if outcome.tls_expires_at:
-                e.tls_expires_at = outcome.tls_expires_at
-            results.append(CheckResult(
-                endpoint_id=e.pk, checked_at=outcome.checked_at, scheduled_at=outcome.scheduled_at, status=result_status,
-                latency_ms=outcome.latency_ms, status_code=outcome.status_code, error=outcome.error[:500],
-                in_maintenance=e.in_maintenance,
-            ))
-            _announce(e)
-            changed.append(e)
-        CheckResult.objects.bulk_create(results, batch_size=1000)
-        Endpoint.objects.bulk_update(changed, STATE_FIELDS, batch_size=500)
-    return results
-
-
-def _announce(e: Endpoint) -> None:
-    """Publish the endpoint's status if it differs from what was last announced."""
-    if e.status == e.notified_status or e.status == EndpointStatus.UNKNOWN:
-        return
-    if e.status in (EndpointStatus.DOWN, EndpointStatus.DEGRADED) and e.in_maintenance:
-        return  # silenced by a maintenance window; published when the window ends if still failing
-    if e.status == EndpointStatus.UP and e.notified_status == EndpointStatus.UNKNOWN:
-        e.notified_status = EndpointStatus.UP  # first success: nothing to recover from
-        return
-    _publish(e, e.status, previous=e.notified_status, reason=e.status_reason)
-    e.notified_status = e.status
-
-
-EVENT_BY_STATUS = {EndpointStatus.DOWN: "endpoint.down", EndpointStatus.DEGRADED: "endpoint.degraded", EndpointStatus.UP: "endpoint.up"}
-
-
+# -- the dispatcher, results and status: checking.py ------------------------------------------
 def _publish(e: Endpoint, status: str, *, previous: str, reason: str) -> None:
-    verb = {EndpointStatus.DOWN: "is down", EndpointStatus.DEGRADED: "is degraded", EndpointStatus.UP: "recovered"}[status]
-    title = f"{e.name} {verb}" + (f": {reason}" if reason and status != EndpointStatus.UP else "")
-    url = f"/admin/monitoring/endpoint/{e.pk}/change/"
-    priority = {EndpointStatus.DOWN: "high", EndpointStatus.DEGRADED: "medium", EndpointStatus.UP: "low"}[status]
-    payload = {
-        "id": e.pk, "object_type": "monitoring.endpoint", "title": title[:300], "url": url,
-        "name": e.name, "kind": e.kind, "target": e.url, "status": status, "previous_status": previous,
-        "reason": reason, "since": e.status_since.isoformat() if e.status_since else None,
-        "latency_ms": e.last_latency_ms, "status_code": e.last_status_code, "labels": e.labels,
-        "linked_type": e.linked_type, "linked_id": e.linked_id,
-        "severity": {EndpointStatus.DOWN: "critical", EndpointStatus.DEGRADED: "warning", EndpointStatus.UP: "info"}[status],
-        "fingerprint": f"monitoring.endpoint:{e.pk}",
-        "notify": {
-            "type": EVENT_BY_STATUS[status].replace(".", "_"), "priority": priority, "title": title[:300],
-            "message": reason, "roles": ["owner", "admin", "operator"], "action_url": url, "action_label": "Open endpoint",
-        },
-    }
-    publish(EVENT_BY_STATUS[status], tenant=e.tenant_id, payload=payload)
+    write_events([event_row(e, status, previous=previous, reason=reason)])
 
 
 # -- heartbeats -------------------------------------------------------------------------------

@@ -16,10 +16,19 @@ from pathlib import Path
 
 
 class Behaviour:
+    """What the server answers, and what it saw: connections opened, requests per path, most
+    requests in flight at once. Paths: /status/<code>, /slow/<ms>[/…], /hang (until `release` is set)."""
+
     def __init__(self):
         self.status = 200
         self.delay = 0.0
         self.body = b"all good"
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.requests: dict[str, int] = {}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -28,12 +37,33 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        with self.server.behaviour.lock:
+            self.server.behaviour.connections += 1
+
     def do_GET(self):
         b = self.server.behaviour
+        with b.lock:
+            b.requests[self.path] = b.requests.get(self.path, 0) + 1
+            b.in_flight += 1
+            b.max_in_flight = max(b.max_in_flight, b.in_flight)
+        try:
+            self._answer(b)
+        finally:
+            with b.lock:
+                b.in_flight -= 1
+
+    def _answer(self, b):
+        body, status = b.body, b.status
         if self.path.startswith("/json"):
             body, status = json.dumps({"data": {"state": "green", "items": [{"ok": True}]}}).encode(), 200
-        else:
-            body, status = b.body, b.status
+        elif self.path.startswith("/status/"):
+            status = int(self.path.split("/")[2])
+        elif self.path.startswith("/slow/"):
+            time.sleep(int(self.path.split("/")[2].split("?")[0]) / 1000)
+        elif self.path == "/hang":
+            b.release.wait(60)
         if b.delay:
             time.sleep(b.delay)
         self.send_response(status)
