@@ -198,7 +198,7 @@ def schedule_fire(*, schedule_id, now: datetime | None = None):
 
 def schedules_fire_due(*, ids: list, due: datetime, now: datetime | None = None) -> dict:
     """The dispatcher's fire of a chunk of schedules claimed for `due`: stamp them fired in one
-    update (skipping paused ones, one-time ones that already fired, and a fire of this due time
+    update (`last_fired_at` ≥ due, whatever the worker's clock; skipping paused ones, one-time ones that already fired, and a fire of this due time
     that already ran — a redelivered task), then request each operation."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -206,7 +206,7 @@ def schedules_fire_due(*, ids: list, due: datetime, now: datetime | None = None)
                  .filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lt=due))
                  .exclude(periodic_task__clocked__isnull=False, fire_count__gt=0))
         pks = list(fresh.values_list("pk", flat=True))
-        DeploymentSchedule.objects.filter(pk__in=pks).update(last_fired_at=now, fire_count=F("fire_count") + 1)
+        DeploymentSchedule.objects.filter(pk__in=pks).update(last_fired_at=max(now, due), fire_count=F("fire_count") + 1)
     requested = 0
     for schedule in DeploymentSchedule.objects.select_related("instance", "created_by", "periodic_task").filter(pk__in=pks):
         requested += _request_operation(schedule) is not None

@@ -98,14 +98,14 @@ def schedule_fire(*, schedule_id: int, now=None):
 
 def schedules_fire_due(*, ids: list, due, now=None) -> dict:
     """The dispatcher's fire of a chunk of schedules claimed for `due`: stamp them fired in one
-    update (skipping disabled ones and a fire of this due time that already ran — a redelivered
+    update (`last_fired_at` ≥ due, whatever the worker's clock; skipping disabled ones and a fire of this due time that already ran — a redelivered
     task), then queue each run."""
     now = now or timezone.now()
     with transaction.atomic():
         fresh = (JobSchedule.objects.select_for_update(of=("self",)).filter(pk__in=ids, enabled=True, job__enabled=True)
                  .filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lt=due)))
         pks = list(fresh.values_list("pk", flat=True))
-        JobSchedule.objects.filter(pk__in=pks).update(last_fired_at=now)
+        JobSchedule.objects.filter(pk__in=pks).update(last_fired_at=max(now, due))
     started = 0
     for schedule in JobSchedule.objects.select_related("job", "job__current_version", "tenant").filter(pk__in=pks):
         started += _start_run(schedule) is not None
