@@ -125,6 +125,18 @@ def _effects(tenant, job_ids, due, *, timeout: float) -> list[float]:
         time.sleep(1)
 
 
+def _wait_dispatching(tenant, job) -> None:
+    """Until beat runs the dispatcher and the worker fires: a probe schedule due now is fired."""
+    from django.utils import timezone
+
+    from apps.targets.models import JobSchedule
+
+    probe = JobSchedule.objects.create(tenant=tenant, job=job, name="probe", cron="0 3 * * *", next_fire_at=timezone.now())
+    deadline = time.monotonic() + 120
+    while not JobSchedule.objects.filter(pk=probe.pk, last_fired_at__isnull=False).exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def _pick(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
@@ -137,7 +149,7 @@ def _one_time(tenant) -> list:
     from apps.deployments.services import schedule_deployment
 
     instances = Instance.objects.bulk_create([Instance(tenant=tenant, name=f"once-{i:03d}", status=InstanceStatus.ACTIVE) for i in range(ONE_TIME)])
-    start = timezone.now() + timedelta(seconds=8)
+    start = timezone.now() + timedelta(seconds=LEAD_S)  # after all 100 are written
     ids = [schedule_deployment(actor=None, tenant_id=tenant.pk, operation="suspend", instance_id=inst.pk,
                                scheduled_at=start + timedelta(seconds=SPREAD_S * i / ONE_TIME))["schedule_id"] for i, inst in enumerate(instances)]
     return ids
@@ -181,6 +193,7 @@ def main() -> None:
         PeriodicTask.objects.filter(pk=dispatcher.pk).update(enabled=True)
         PeriodicTasks.update_changed()
         beat = _start(["beat", "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--loglevel=WARNING", "--pidfile="], logs / "beat.log")
+        _wait_dispatching(tenant, job)
         due = (timezone.now() + timedelta(seconds=LEAD_S)).replace(microsecond=0)
         dep_ids, job_ids = _co_due_rows(tenant, job, due, tag="ours", dispatched=True)
         ours = _lateness(_wait_fired(dep_ids, job_ids, LEAD_S + 60), due)
