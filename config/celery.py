@@ -29,6 +29,8 @@ app.conf.update(
         "deployments.*": {"queue": "jobs"},
         "notifications.*": {"queue": "notifications"},
         "monitoring.*": {"queue": "monitoring"},
+        # the due-schedule dispatcher claims job and deployment schedules; their fires follow it
+        "core.dispatch_due": {"queue": "jobs"},
     },
     task_acks_late=True,
     task_reject_on_worker_lost=True,

@@ -7,4 +7,12 @@ SCHEDULES = [
         every_seconds=30,
         description="Dispatch events that the broker lost or whose retry is due.",
     ),
+    Schedule(
+        name="core: dispatch due schedules",
+        task="core.dispatch_due",
+        every_seconds=1,
+        queue="jobs",
+        description="Claim every deployment and job schedule due within the next seconds and send their fires (eta = due time). "
+                    "Pausing it pauses all of them.",
+    ),
 ]

@@ -79,3 +79,23 @@ def sweep_events_task() -> int:
     from .services import events_sweep
 
     return events_sweep()
+
+
+@shared_task(base=PortalTask, name="core.dispatch_due")
+def dispatch_due_task() -> dict:
+    """Beat, every second: claim the rows of every due set due within the look-ahead and send
+    their fire tasks (apps/core/duefire.py)."""
+    from .duefire import dispatch
+
+    return dispatch()
+
+
+@shared_task(base=PortalTask, name="core.fire_due")
+def fire_due_task(name: str, ids: list, due: str):
+    """Fire a chunk of claimed rows of one due set at their due time (sent with eta = due)."""
+    from datetime import datetime
+
+    from .duefire import fire
+
+    result = fire(name=name, ids=ids, due=datetime.fromisoformat(due))
+    return result if isinstance(result, (int, dict, list)) else None

@@ -211,11 +211,13 @@ class OperationBatch(models.Model):
 
 
 class DeploymentSchedule(TenantOwnedModel):
-    """A scheduled operation, fired by its own django-celery-beat PeriodicTask (a ClockedSchedule
-    one-off, a CrontabSchedule in the tenant's time zone, or an IntervalSchedule).
+    """A scheduled operation, fired by the due-schedule dispatcher (apps/core/duefire.py) when
+    `next_fire_at` comes; paused = `enabled` False (`next_fire_at` NULL).
 
-    Timing and pause state live on the PeriodicTask (the admin may edit it there); the properties
-    below read them, so both views always agree. Deleting the PeriodicTask deletes the schedule."""
+    Its timing is kept on a display-only, always disabled django-celery-beat PeriodicTask (a
+    ClockedSchedule one-off, a CrontabSchedule in the tenant's time zone, or an IntervalSchedule)
+    that the properties below read; it is changed on the schedule's own page (`schedule_retime`).
+    Deleting the PeriodicTask deletes the schedule."""
 
     PORTAL_ROLE_ACTIONS = {"add": {R.OWNER, R.ADMIN, R.OPERATOR}, "pause": {R.OWNER, R.ADMIN, R.OPERATOR},
                            "resume": {R.OWNER, R.ADMIN, R.OPERATOR}}
@@ -232,6 +234,9 @@ class DeploymentSchedule(TenantOwnedModel):
     last_fired_at = models.DateTimeField(null=True, blank=True)
     fire_count = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True, help_text="Paused when off.")
+    next_fire_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False,
+                                        help_text="When the dispatcher fires it next (empty: paused, done, or never).")
 
     class Meta:
         ordering = ["scheduled_at"]
@@ -259,10 +264,6 @@ class DeploymentSchedule(TenantOwnedModel):
             return None
         factor = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "microseconds": 0}.get(i.period, 1)
         return i.every * factor
-
-    @property
-    def enabled(self) -> bool:
-        return self.periodic_task.enabled
 
     @property
     def next_run_at(self):

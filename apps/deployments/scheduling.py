@@ -1,10 +1,13 @@
 """Schedule timing: validation of cron/interval/time, next run (croniter in the tenant's zone,
-DST-safe) and the django-celery-beat rows behind each deployment schedule."""
+DST-safe), the next fire after a claimed one (the due set `deployments.schedule`, fired by the
+dispatcher in apps/core/duefire.py) and the display-only django-celery-beat row that records each
+schedule's timing."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -51,12 +54,44 @@ def next_run_for(*, scheduled_at: datetime, cron_expression: str | None, interva
 
 def next_run(schedule) -> datetime | None:
     task = schedule.periodic_task
-    if not task.enabled and (task.one_off and task.total_run_count):
+    if not schedule.enabled and (task.one_off and schedule.fire_count):
         return None
     return next_run_for(
         scheduled_at=schedule.scheduled_at, cron_expression=schedule.cron_expression, interval_seconds=schedule.interval_seconds,
         tz=schedule.timezone, last_fired_at=schedule.last_fired_at, one_off_done=bool(schedule.fire_count and task.one_off),
     )
+
+
+def first_fire(schedule, *, now: datetime | None = None) -> datetime | None:
+    """The `next_fire_at` a schedule gets when it is created, retimed or resumed (None: paused,
+    a one-time that fired, or a cron no date matches)."""
+    if not schedule.enabled:
+        return None
+    now = now or timezone.now()
+    task = schedule.periodic_task
+    if task.clocked_id:
+        return None if schedule.fire_count else schedule.scheduled_at
+    return next_run_for(scheduled_at=schedule.scheduled_at, cron_expression=schedule.cron_expression,
+                        interval_seconds=schedule.interval_seconds, tz=schedule.timezone, last_fired_at=schedule.last_fired_at, now=now)
+
+
+@lru_cache(maxsize=4096)
+def _cron_next(expression: str, after: datetime, tz: str) -> datetime | None:
+    return cron_next(expression, after=after, tz=tz)  # co-due schedules mostly share (expression, due, zone)
+
+
+def next_fire_after(schedule, due: datetime, now: datetime) -> datetime | None:
+    """The due set's step: the fire after the claimed `due` (None for a one-time). Runs missed
+    while nothing dispatched (beat down) are fired once, late, not replayed."""
+    task = schedule.periodic_task
+    if task.clocked_id:
+        return None
+    after = max(now, due)
+    cron = schedule.cron_expression
+    if cron:
+        return _cron_next(cron, max(after, schedule.scheduled_at - timedelta(seconds=1)), schedule.timezone)
+    return next_run_for(scheduled_at=schedule.scheduled_at, cron_expression=None, interval_seconds=schedule.interval_seconds,
+                        tz=schedule.timezone, last_fired_at=due, now=after)
 
 
 def periodic_task_label(*, tenant_name: str, instance_name: str, operation: str, schedule_id) -> str:
@@ -88,11 +123,12 @@ def apply_timing(task, *, scheduled_at: datetime, cron_expression: str | None, i
 
 def build_periodic_task(*, schedule_id, description: str, scheduled_at: datetime, cron_expression: str | None,
                         interval_seconds: int | None, tz: str, name: str | None = None):
-    """Create the PeriodicTask (and its clocked/crontab/interval row) for a new schedule."""
+    """Create the display-only PeriodicTask (and its clocked/crontab/interval row) of a new schedule."""
     from django_celery_beat.models import PeriodicTask
 
+    # Display-only (never enabled): the dispatcher fires the schedule from its `next_fire_at`.
     task = PeriodicTask(task=TASK_NAME, kwargs=json.dumps({"schedule_id": str(schedule_id)}), queue="jobs",
-                        description=description, enabled=True, name=name or f"deployments.schedule:{schedule_id}")
+                        description=description, enabled=False, name=name or f"deployments.schedule:{schedule_id}")
     apply_timing(task, scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, tz=tz)
     task.save()
     return task
@@ -103,7 +139,7 @@ def upcoming_runs(schedule, *, count: int = 10, now: datetime | None = None) -> 
     from apps.core.cron import cron_runs
 
     now = now or timezone.now()
-    if not schedule.periodic_task.enabled:
+    if not schedule.enabled:
         return []
     cron, every = schedule.cron_expression, schedule.interval_seconds
     if cron:

@@ -26,12 +26,13 @@ def advance_operation_task(operation_id: int) -> str | None:
 
 
 @shared_task(base=PortalTask, name="deployments.fire_schedule")
-def fire_schedule_task(schedule_id: str) -> int | None:
-    """Beat fired a deployment schedule: request its operation."""
-    from .services import schedule_fire
+def fire_schedule_task(schedule_id: str) -> None:
+    """The name of the display-only PeriodicTask of each schedule. Schedules fire from core's
+    dispatcher (`core.dispatch_due`); a message sent by beat (the row enabled by hand in beat's
+    admin, or queued before the upgrade) is dropped so nothing fires twice."""
+    import logging
 
-    op = schedule_fire(schedule_id=schedule_id)
-    return op.pk if op else None
+    logging.getLogger(__name__).warning("deployments.fire_schedule(%s) ignored: schedules fire from core.dispatch_due", schedule_id)
 
 
 @shared_task(base=PortalTask, name="deployments.sweep")

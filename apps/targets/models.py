@@ -211,8 +211,9 @@ class JobVersion(models.Model):
 
 
 class JobSchedule(TenantOwnedModel):
-    """A schedule of one job with its own parameters and targets, kept in sync with a
-    django-celery-beat PeriodicTask (crontab in a time zone, or an interval)."""
+    """A schedule of one job with its own parameters and targets (crontab in a time zone, or an
+    interval), fired by the due-schedule dispatcher when `next_fire_at` comes (apps/core/duefire.py);
+    a display-only, disabled django-celery-beat PeriodicTask records its timing for beat's admin."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="schedules")
     name = models.CharField(max_length=200)
@@ -228,6 +229,8 @@ class JobSchedule(TenantOwnedModel):
     last_fired_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_missed_alert_for = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True, editable=False)
+    next_fire_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False,
+                                        help_text="When the dispatcher fires it next (empty: disabled, or a cron no date matches).")
 
     class Meta:
         ordering = ["job", "name"]

@@ -1,16 +1,18 @@
-"""Schedules: validation, next-run preview (croniter, in the schedule's time zone, DST-safe) and
-the sync of each `JobSchedule` to its own django-celery-beat PeriodicTask."""
+"""Schedules: validation, next-run preview (croniter, in the schedule's time zone, DST-safe), the
+next fire after a claimed one (the due set `targets.schedule`, fired by core's dispatcher from
+`next_fire_at`) and the sync of each `JobSchedule` to its display-only PeriodicTask."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from apps.core.cron import cron_prev, cron_problem, cron_runs
+from apps.core.cron import cron_next, cron_prev, cron_problem, cron_runs
 
 TASK_NAME = "targets.run_schedule"
 
@@ -64,17 +66,49 @@ def previous_run(schedule, *, now: datetime | None = None) -> datetime | None:
     return cron_prev(schedule.cron, before=now, tz=schedule.timezone)
 
 
+def first_fire(schedule, *, now: datetime | None = None) -> datetime | None:
+    """The `next_fire_at` of a schedule as saved (None: it or its job is disabled, or a cron no
+    date matches)."""
+    if not (schedule.enabled and schedule.job.enabled):
+        return None
+    runs = next_runs(schedule, count=1, start=now)
+    return runs[0].astimezone(ZoneInfo("UTC")) if runs else None
+
+
+@lru_cache(maxsize=4096)
+def _cron_next(expression: str, after: datetime, tz: str) -> datetime | None:
+    return cron_next(expression, after=after, tz=tz)  # co-due schedules mostly share (expression, due, zone)
+
+
+def next_fire_after(schedule, due: datetime, now: datetime) -> datetime | None:
+    """The due set's step: the fire after the claimed `due`. Runs missed while nothing
+    dispatched (beat down) fire once, late, not replayed."""
+    after = max(now, due)
+    if schedule.interval_seconds:
+        step = timedelta(seconds=schedule.interval_seconds)
+        nxt = due + step
+        if nxt <= after:
+            nxt += step * ((after - nxt) // step + 1)
+        return nxt
+    return _cron_next(schedule.cron, after, schedule.timezone) if schedule.cron else None
+
+
 def sync_periodic_task(schedule) -> None:
-    """Create or update the PeriodicTask that fires this schedule (one per schedule, so one broken
-    row never blocks the others)."""
+    """Recompute the schedule's `next_fire_at` and create or update its PeriodicTask: a
+    display-only record for beat's admin (never enabled; the dispatcher fires the schedule)."""
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+    nxt = first_fire(schedule)
+    if schedule.next_fire_at != nxt:
+        type(schedule).objects.filter(pk=schedule.pk).update(next_fire_at=nxt)
+        schedule.next_fire_at = nxt
     values = {
         "task": TASK_NAME,
         "kwargs": json.dumps({"schedule_id": schedule.pk}),
         "queue": "jobs",
-        "enabled": bool(schedule.enabled and schedule.job.enabled),
-        "description": f"Job {schedule.job.name!r}, schedule {schedule.name!r} (managed by the targets app)",
+        "enabled": False,
+        "description": f"Job {schedule.job.name!r}, schedule {schedule.name!r} (managed by the targets app; display only: "
+                       "it fires from the schedule's next_fire_at, change it on the schedule's page)",
         "interval": None,
         "crontab": None,
     }
@@ -92,7 +126,7 @@ def sync_periodic_task(schedule) -> None:
     else:
         for key, value in values.items():
             setattr(task, key, value)
-    task.save()  # save() (not update) so beat notices; renamed with the schedule or its job
+    task.save()  # renamed with the schedule or its job
     if schedule.periodic_task_id != task.pk:
         type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=task)
         schedule.periodic_task = task

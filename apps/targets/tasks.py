@@ -20,12 +20,13 @@ def execute_run_task(self, run_id: int) -> str | None:
 
 
 @shared_task(base=PortalTask, name="targets.run_schedule")
-def run_schedule_task(schedule_id: int) -> int | None:
-    """Beat fired a job schedule: queue its run."""
-    from .services import schedule_fire
+def run_schedule_task(schedule_id: int) -> None:
+    """The name of the display-only PeriodicTask of each job schedule. Schedules fire from core's
+    dispatcher (`core.dispatch_due`); a message sent by beat (the row enabled by hand in beat's
+    admin, or queued before the upgrade) is dropped so nothing fires twice."""
+    import logging
 
-    run = schedule_fire(schedule_id=schedule_id)
-    return run.pk if run else None
+    logging.getLogger(__name__).warning("targets.run_schedule(%s) ignored: schedules fire from core.dispatch_due", schedule_id)
 
 
 @shared_task(base=PortalTask, name="targets.reap_runs")

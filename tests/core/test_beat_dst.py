@@ -1,6 +1,7 @@
 """Schedules fire once per local wall-clock occurrence across DST, through the real beat:
 django-celery-beat's DatabaseScheduler ticking minute by minute under a shifted clock
-(time-machine), its fires executed by the real tasks (eager) and services.
+(time-machine), sending the due-schedule dispatcher (`core.dispatch_due`, synced by
+`setup_periodic_tasks`), whose claims and fires run by the real tasks (eager) and services.
 
 America/New_York 2027: clocks go back on 2027-11-07 (01:00–01:59 happens twice: 05:xxZ EDT, then
 06:xxZ EST) and forward on 2027-03-14 (02:00–02:59 does not exist)."""
@@ -32,7 +33,10 @@ def run_beat(start: datetime, end: datetime, *, step=timedelta(minutes=1)) -> No
     """Tick a DatabaseScheduler from `start` to `end` with the clock moved to each minute."""
     from django_celery_beat.schedulers import DatabaseScheduler
 
+    from apps.core import periodic
     from config.celery import app
+
+    periodic.sync([s for s in periodic.collect() if s.task == "core.dispatch_due"])  # the dispatcher's beat entry alone
 
     app.loader.import_default_modules()  # the portal's tasks registered: beat applies them (eagerly here)
     with time_machine.travel(start, tick=False) as clock:

@@ -52,7 +52,8 @@ def test_operator_changes_one_time_to_cron_in_a_time_zone(world, client):
     schedule = DeploymentSchedule.objects.select_related("periodic_task__crontab").get(pk=schedule.pk)
     task = schedule.periodic_task
     assert schedule.cron_expression == "30 2 * * 1" and task.crontab.timezone.key == "Europe/Berlin"
-    assert task.clocked_id is None and not task.one_off and task.enabled
+    assert task.clocked_id is None and not task.one_off and schedule.enabled
+    assert schedule.next_fire_at == schedule.next_run_at and not task.enabled  # fired by the dispatcher; beat's row is display-only
     assert not ClockedSchedule.objects.filter(pk=old_clocked).exists()
     assert task.name.startswith("Tenant A · ") and task.name.endswith(" · suspend · " + str(schedule.pk)[:8])
     page = client.get(reverse("admin:deployments_deploymentschedule_change", args=[schedule.pk])).content.decode()
@@ -67,7 +68,7 @@ def test_cron_to_interval_and_paused_stays_paused(world, client):
     assert _post(client, schedule, cron_expression="", interval_seconds="3600").status_code == 302
     schedule = DeploymentSchedule.objects.select_related("periodic_task__interval").get(pk=schedule.pk)
     assert schedule.interval_seconds == 3600 and schedule.periodic_task.crontab_id is None
-    assert schedule.periodic_task.enabled is False
+    assert schedule.enabled is False and schedule.next_fire_at is None
 
 
 def test_bad_timing_is_a_field_error_and_changes_nothing(world, client):

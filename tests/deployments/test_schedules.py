@@ -100,23 +100,18 @@ def test_duplicate_schedule_is_refused(world, inst):
     sched(world, inst, cron_expression="0 3 * * 0")  # other timing: fine
 
 
-def test_periodic_task_edits_and_deletes_stay_consistent(world, inst):
-    from django_celery_beat.models import CrontabSchedule
-
+def test_pause_and_resume_live_on_the_schedule_and_its_periodic_task_stays_display_only(world, inst):
     result = sched(world, inst, cron_expression="0 2 * * 0")
     schedule = DeploymentSchedule.objects.get(pk=result["schedule_id"])
     task = schedule.periodic_task
-    task.enabled = False
-    task.crontab, _ = CrontabSchedule.objects.get_or_create(minute="15", hour="4", day_of_month="*", month_of_year="*", day_of_week="1",
-                                                            timezone="UTC")
-    task.save()  # as the beat admin would
-    schedule = DeploymentSchedule.objects.get(pk=result["schedule_id"])
-    assert schedule.enabled is False and schedule.cron_expression == "15 4 * * 1"
-    services.schedule_resume(schedule, actor=world.user("a", "operator"))
-    assert PeriodicTask.objects.get(pk=task.pk).enabled
+    assert not task.enabled and schedule.next_fire_at == result["next_run_at"]  # beat never sends it; the dispatcher fires it
     services.schedule_pause(schedule, actor=world.user("a", "operator"))
-    assert not PeriodicTask.objects.get(pk=task.pk).enabled
-    task.delete()  # deleting the PeriodicTask in the admin removes the schedule
+    schedule = DeploymentSchedule.objects.get(pk=result["schedule_id"])
+    assert schedule.enabled is False and schedule.next_fire_at is None
+    services.schedule_resume(schedule, actor=world.user("a", "operator"))
+    schedule = DeploymentSchedule.objects.get(pk=result["schedule_id"])
+    assert schedule.enabled and schedule.next_fire_at == result["next_run_at"] and not PeriodicTask.objects.get(pk=task.pk).enabled
+    task.delete()  # deleting the PeriodicTask in beat's admin removes the schedule
     assert not DeploymentSchedule.objects.filter(pk=result["schedule_id"]).exists()
     other = DeploymentSchedule.objects.get(pk=sched(world, inst, cron_expression="0 5 * * 0")["schedule_id"])
     services.schedule_delete(other, actor=world.user("a", "admin"))
@@ -171,13 +166,17 @@ def test_fire_requests_the_operation(world, inst, django_capture_on_commit_callb
 
 def test_one_time_schedule_fires_through_real_beat_and_worker(world, celery_worker, settings):
     """A real DatabaseScheduler beat (embedded thread, 1 s loop) and a real worker on Redis."""
+    import io
+
     from celery.beat import EmbeddedService
+    from django.core.management import call_command
 
     from config.celery import app
 
     tenant = world.tenant("a")
     make_runbooks(tenant)
     instance = make_instance(tenant)
+    call_command("setup_periodic_tasks", stdout=io.StringIO())  # the due-schedule dispatcher's beat entry
     due = timezone.now() + timedelta(seconds=3)
     result = services.schedule_deployment(actor=world.user("a", "operator"), tenant_id=None, instance_id=instance.pk,
                                           operation="suspend", scheduled_at=due)

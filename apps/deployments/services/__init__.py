@@ -26,5 +26,6 @@ from .schedules import (  # noqa: F401
     schedule_response,
     schedule_resume,
     schedule_retime,
+    schedules_fire_due,
     schedules_fire_missed,
 )

@@ -1,5 +1,6 @@
-"""Deployment schedules (seed 000 `schedule_deployment`): one-time, cron or interval, each backed
-by its own django-celery-beat PeriodicTask; pause/resume/delete; firing."""
+"""Deployment schedules (seed 000 `schedule_deployment`): one-time, cron or interval, fired by the
+due-schedule dispatcher from `next_fire_at` (apps/core/duefire.py; the timing is recorded on a
+display-only django-celery-beat PeriodicTask); pause/resume/delete; firing."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core.policy import policy
 
 from ..choices import OperationKind, ScheduleType, Trigger
 from ..models import DeploymentSchedule, Instance
-from ..scheduling import apply_timing, build_periodic_task, next_run_for, periodic_task_label, validate_timing
+from ..scheduling import apply_timing, build_periodic_task, first_fire, next_run_for, periodic_task_label, validate_timing
 from .operations import validate_parameters
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ def schedule_deployment(*, actor, tenant_id: int | None, operation: str, schedul
             description=f"{operation} of {instance.name} (managed by deployments; pause, resume or change the timing on the schedule's page)",
             name=periodic_task_label(tenant_name=instance.tenant.name, instance_name=instance.name, operation=operation, schedule_id=schedule.pk),
         )
+        schedule.next_fire_at = first_fire(schedule, now=now)
         schedule.full_clean()
         schedule.save()
     return schedule_response(schedule)
@@ -104,9 +107,9 @@ def schedule_deployment(*, actor, tenant_id: int | None, operation: str, schedul
 def schedule_retime(schedule: DeploymentSchedule, *, actor, scheduled_at: datetime, cron_expression: str | None = None,
                     interval_seconds: int | None = None, tz: str | None = None, now: datetime | None = None) -> DeploymentSchedule:
     """Change when a schedule fires: one-time, cron (in `tz`, default the schedule's zone) or an
-    interval, with the same checks as `schedule_deployment`. Its PeriodicTask is updated in place
-    (saved, so beat notices); a paused schedule stays paused, a one-time that already fired is
-    armed again for its new time."""
+    interval, with the same checks as `schedule_deployment`. Its display-only PeriodicTask is
+    updated in place and `next_fire_at` recomputed; a paused schedule stays paused, a one-time
+    that already fired is armed again for its new time."""
     from zoneinfo import available_timezones
 
     _check(actor, "change", schedule)
@@ -122,36 +125,42 @@ def schedule_retime(schedule: DeploymentSchedule, *, actor, scheduled_at: dateti
         old_clocked = task.clocked
         apply_timing(task, scheduled_at=scheduled_at, cron_expression=cron_expression, interval_seconds=interval_seconds, tz=tz)
         if was_done_one_off:
-            task.enabled, task.total_run_count, task.last_run_at = True, 0, None
+            task.total_run_count, task.last_run_at = 0, None
+        task.enabled = False  # display-only: the dispatcher fires from next_fire_at
         if schedule.instance is not None:
             task.name = periodic_task_label(tenant_name=schedule.instance.tenant.name, instance_name=schedule.instance.name,
                                             operation=schedule.operation, schedule_id=schedule.pk)
-        task.save()  # save() (not update) so beat notices the change
+        task.save()
         if old_clocked is not None and old_clocked.pk != getattr(task.clocked, "pk", None):
             old_clocked.delete()
         schedule.scheduled_at, schedule.timezone, schedule.last_error = scheduled_at, tz, ""
         if was_done_one_off:
             schedule.fire_count = 0
+        schedule.next_fire_at = first_fire(schedule, now=now)
         schedule.full_clean()
         schedule.save()
     return schedule
 
 
 def schedule_pause(schedule: DeploymentSchedule, *, actor) -> DeploymentSchedule:
+    """Stop firing (a fire already claimed for the next seconds is dropped at its due time)."""
     _check(actor, "pause", schedule)
-    type(schedule.periodic_task).objects.filter(pk=schedule.periodic_task_id).update(enabled=False)
-    _touch_beat()
-    schedule.periodic_task.refresh_from_db()
+    DeploymentSchedule.objects.filter(pk=schedule.pk).update(enabled=False, next_fire_at=None)
+    schedule.enabled, schedule.next_fire_at = False, None
     return schedule
 
 
 def schedule_resume(schedule: DeploymentSchedule, *, actor) -> DeploymentSchedule:
+    """Fire again from the next due time (runs missed while paused are not replayed)."""
     _check(actor, "resume", schedule)
     if schedule.schedule_type == ScheduleType.ONE_TIME and (schedule.fire_count or schedule.scheduled_at <= timezone.now()):
         raise ValidationError("This one-time schedule has already fired or its time has passed; create a new one.")
-    task = schedule.periodic_task
-    task.enabled = True
-    task.save()  # save() (not update) so beat notices the change
+    with transaction.atomic():
+        schedule = DeploymentSchedule.objects.select_for_update(of=("self",)).select_related(
+            "periodic_task__crontab", "periodic_task__interval").get(pk=schedule.pk)
+        schedule.enabled = True
+        schedule.next_fire_at = first_fire(schedule)
+        schedule.save(update_fields=["enabled", "next_fire_at", "updated_at"])
     return schedule
 
 
@@ -168,28 +177,45 @@ def _check(actor, action: str, schedule) -> None:
         raise PermissionDenied("Your role does not allow changing this schedule.")
 
 
-def _touch_beat() -> None:
-    from django_celery_beat.models import PeriodicTasks
-
-    PeriodicTasks.update_changed()
-
-
 def schedule_fire(*, schedule_id, now: datetime | None = None):
-    """Beat fired a schedule: request its operation (as its creator, trigger "schedule"). A fire
+    """Fire one schedule now: request its operation (as its creator, trigger "schedule"). A fire
     before `scheduled_at` (cron) is ignored; a refused request is recorded in `last_error`."""
-    from .operations import operation_request
-
     now = now or timezone.now()
     schedule = DeploymentSchedule.objects.select_related("instance", "created_by", "periodic_task").filter(pk=schedule_id).first()
     if schedule is None:
         return None
     if schedule.scheduled_at > now and schedule.schedule_type == ScheduleType.RECURRING:
         return None
-    # Claim this fire (beat and the sweeper may both try a one-time schedule).
-    if not DeploymentSchedule.objects.filter(pk=schedule.pk, fire_count=schedule.fire_count).update(last_fired_at=now, fire_count=schedule.fire_count + 1):
+    # Claim this fire (the dispatcher and the sweeper may both try a one-time schedule).
+    one_time = schedule.schedule_type == ScheduleType.ONE_TIME
+    changes = {"last_fired_at": now, "fire_count": schedule.fire_count + 1, **({"next_fire_at": None} if one_time else {})}
+    if not DeploymentSchedule.objects.filter(pk=schedule.pk, fire_count=schedule.fire_count).update(**changes):
         return None
-    if schedule.schedule_type == ScheduleType.ONE_TIME and schedule.fire_count:
+    if one_time and schedule.fire_count:
         return None
+    return _request_operation(schedule)
+
+
+def schedules_fire_due(*, ids: list, due: datetime, now: datetime | None = None) -> dict:
+    """The dispatcher's fire of a chunk of schedules claimed for `due`: stamp them fired in one
+    update (`last_fired_at` ≥ due, whatever the worker's clock; skipping paused ones, one-time ones that already fired, and a fire of this due time
+    that already ran — a redelivered task), then request each operation."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        fresh = (DeploymentSchedule.objects.select_for_update(of=("self",)).filter(pk__in=ids, enabled=True)
+                 .filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lt=due))
+                 .exclude(periodic_task__clocked__isnull=False, fire_count__gt=0))
+        pks = list(fresh.values_list("pk", flat=True))
+        DeploymentSchedule.objects.filter(pk__in=pks).update(last_fired_at=max(now, due), fire_count=F("fire_count") + 1)
+    requested = 0
+    for schedule in DeploymentSchedule.objects.select_related("instance", "created_by", "periodic_task").filter(pk__in=pks):
+        requested += _request_operation(schedule) is not None
+    return {"fired": len(pks), "requested": requested}
+
+
+def _request_operation(schedule: DeploymentSchedule):
+    from .operations import operation_request
+
     try:
         op = operation_request(actor=None, instance=schedule.instance, operation=schedule.operation, parameters=schedule.parameters,
                                trigger=Trigger.SCHEDULE, schedule=schedule, triggered_by=schedule.created_by,
@@ -198,15 +224,16 @@ def schedule_fire(*, schedule_id, now: datetime | None = None):
         DeploymentSchedule.objects.filter(pk=schedule.pk).update(last_error="; ".join(exc.messages)[:2000])
         log.warning("schedule %s fired but its operation was refused: %s", schedule.pk, exc.messages)
         return None
-    DeploymentSchedule.objects.filter(pk=schedule.pk).update(last_error="")
+    if schedule.last_error:
+        DeploymentSchedule.objects.filter(pk=schedule.pk).update(last_error="")
     return op
 
 
 def schedules_fire_missed(*, now: datetime | None = None, grace_seconds: int = 60) -> int:
-    """Sweeper: a one-time schedule whose fire never ran (broker lost the message, beat was down)
-    fires now, late, once."""
+    """Sweeper: a one-time schedule whose fire never ran (the broker lost the message, nothing
+    dispatched) fires now, late, once."""
     now = now or timezone.now()
-    missed = DeploymentSchedule.objects.filter(fire_count=0, periodic_task__clocked__isnull=False,
+    missed = DeploymentSchedule.objects.filter(fire_count=0, enabled=True, periodic_task__clocked__isnull=False,
                                                scheduled_at__lt=now - timedelta(seconds=grace_seconds)).values_list("pk", flat=True)[:200]
     fired = 0
     for pk in list(missed):
@@ -216,4 +243,5 @@ def schedules_fire_missed(*, now: datetime | None = None, grace_seconds: int = 6
     return fired
 
 
-__all__ = ["schedules_fire_missed", "schedule_deployment", "schedule_pause", "schedule_resume", "schedule_delete", "schedule_fire", "schedule_response", "next_run_for"]
+__all__ = ["schedules_fire_missed", "schedules_fire_due", "schedule_deployment", "schedule_pause", "schedule_resume", "schedule_delete",
+           "schedule_fire", "schedule_response", "next_run_for"]

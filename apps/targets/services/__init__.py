@@ -34,4 +34,5 @@ from .schedules import (  # noqa: F401
     schedule_fire,
     schedule_update,
     schedules_check_missed,
+    schedules_fire_due,
 )

@@ -1,4 +1,5 @@
-"""Schedules of jobs: CRUD kept in sync with celery-beat, firing, and the dead-man's switch."""
+"""Schedules of jobs: CRUD (each save recomputes `next_fire_at`), firing (by core's due-schedule
+dispatcher, in chunks), and the dead-man's switch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.audit import config_change, config_deleted
@@ -33,7 +35,8 @@ def _check(schedule: JobSchedule, targets, groups) -> None:
 
 
 def schedule_create(*, actor, job: Job, name: str, targets=(), groups=(), **fields) -> JobSchedule:
-    """Add a schedule (its own parameters and targets) to a job and create its PeriodicTask."""
+    """Add a schedule (its own parameters and targets) to a job: its `next_fire_at` and its
+    display-only PeriodicTask."""
     if actor is not None and not policy.allows_object(actor, "change", job):
         raise PermissionDenied("Your role does not allow scheduling this job.")
     unknown = set(fields) - FIELDS
@@ -82,16 +85,36 @@ def schedule_delete(schedule: JobSchedule, *, actor) -> None:
         schedule.delete()
 
 
-def schedule_fire(*, schedule_id: int):
-    """Beat fired a schedule: queue a run with the schedule's parameters and targets. A refusal
+def schedule_fire(*, schedule_id: int, now=None):
+    """Fire one schedule now: queue a run with the schedule's parameters and targets. A refusal
     (overlap skip, invalid parameters after a job edit, no target) is stored on the schedule and
     published; it never affects other schedules."""
-    from .runs import job_run_create
-
     schedule = JobSchedule.objects.select_related("job", "job__current_version").filter(pk=schedule_id).first()
     if schedule is None or not schedule.enabled or not schedule.job.enabled:
         return None
-    JobSchedule.objects.filter(pk=schedule.pk).update(last_fired_at=timezone.now())
+    JobSchedule.objects.filter(pk=schedule.pk).update(last_fired_at=now or timezone.now())
+    return _start_run(schedule)
+
+
+def schedules_fire_due(*, ids: list, due, now=None) -> dict:
+    """The dispatcher's fire of a chunk of schedules claimed for `due`: stamp them fired in one
+    update (`last_fired_at` ≥ due, whatever the worker's clock; skipping disabled ones and a fire of this due time that already ran — a redelivered
+    task), then queue each run."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        fresh = (JobSchedule.objects.select_for_update(of=("self",)).filter(pk__in=ids, enabled=True, job__enabled=True)
+                 .filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lt=due)))
+        pks = list(fresh.values_list("pk", flat=True))
+        JobSchedule.objects.filter(pk__in=pks).update(last_fired_at=max(now, due))
+    started = 0
+    for schedule in JobSchedule.objects.select_related("job", "job__current_version", "tenant").filter(pk__in=pks):
+        started += _start_run(schedule) is not None
+    return {"fired": len(pks), "started": started}
+
+
+def _start_run(schedule: JobSchedule):
+    from .runs import job_run_create
+
     targets, groups = list(schedule.targets.all()), list(schedule.groups.all())
     try:
         run = job_run_create(
@@ -106,7 +129,8 @@ def schedule_fire(*, schedule_id: int):
             "url": f"/admin/targets/jobschedule/{schedule.pk}/change/", "job_id": schedule.job_id, "reason": message,
         })
         return None
-    JobSchedule.objects.filter(pk=schedule.pk).update(last_error="")
+    if schedule.last_error:
+        JobSchedule.objects.filter(pk=schedule.pk).update(last_error="")
     return run
 
 
