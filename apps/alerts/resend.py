@@ -10,6 +10,7 @@ docs/alerts.md, "Resent alerts".
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -68,7 +69,9 @@ def _same(row: dict, cur: tuple, starts: datetime) -> bool:
     (labels are equal by fingerprint; one start, so no new occurrence)."""
     _pk, _fp, severity, title, message, annotations, generator_url, starts_at, _ends, silenced, _seen = cur
     return (starts == starts_at and severity == row["severity"] and title == row["title"] and message == row["message"]
-            and silenced == row["silenced"] and generator_url == row["generator_url"] and annotations == row["annotations"])
+            and silenced == row["silenced"] and generator_url == row["generator_url"]
+            # jsonb arrives as text on Django's psycopg connections, as a dict through the ORM
+            and (annotations if annotations.__class__ is dict else json.loads(annotations)) == row["annotations"])
 
 
 def bump(rows: list[tuple], now: datetime) -> int:
