@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from apps.core.events import enqueue_dispatch, insert_select_params, insert_select_sql, publish
 
+from . import resend
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .ingest_config import TenantConfig, rate_and_version, tenant_config
 from .matching import matches_all
-from . import resend
 from .models import Alert
 from .notify import BROADCAST_ROLES, inhibited_by, maintenance_for, silenced_by, with_labels
 
