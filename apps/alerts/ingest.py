@@ -405,13 +405,13 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
 def _skip_resent(tenant_id: int, firing: list[dict], now, result: IngestResult) -> list[dict]:
     """The firing rows that need the upsert; unchanged resends of open rows write nothing, or
     only their due last_seen/ends_at in one UPDATE (apps/alerts/resend.py)."""
-    fingerprints = [row["fp"] for row in firing]
     if _set_based():
         with _statement_cursor() as cur:
-            cur.execute(resend.OPEN_SQL, (tenant_id, fingerprints), prepare=True)
+            batch = "[" + ",".join([f'{{"fp":"{row["fp"]}","ann":{_COMPACT(row["annotations"])}}}' for row in firing]) + "]"
+            cur.execute(resend.OPEN_SQL, (batch, tenant_id), prepare=True)
             rows = cur.fetchall()
     else:
-        rows = resend.open_rows_orm(tenant_id, fingerprints)
+        rows = resend.open_rows_orm(tenant_id, firing)
     write, due, quiet = resend.split(firing, rows, now)
     if due:
         resend.bump(due, now)
