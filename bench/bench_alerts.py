@@ -19,6 +19,14 @@ alertmanager_cpu_ms (its server process), alertmanager_client_cpu_ms — which a
 machine disturbs less than the rates; `cpu_ratio` is Alertmanager's total CPU per request over
 ours (server, database and load generator), the ratio of the rates on a saturated, otherwise
 quiet machine. `load1` is the 1-minute load average when our run ended.
+
+ALERTS_BENCH_CASE=resend (line `alerts_resend`, issue 23): a Prometheus-shaped resend stream —
+ALERTS_RESEND_SERIES (5000) firing series resent every ALERTS_RESEND_INTERVAL (15) s for
+ALERTS_RESEND_ROUNDS-1 (8) rounds, 2 % changing state per round — sent in each slot to us, then
+the same bodies to an Alertmanager started as alertmanager_peer.sh starts it (kept for the whole
+stream). Rates and CPU are over the resend rounds (round 0 fires every series: `fresh_*`);
+`writes_per_unchanged` is the rows inserted + updated in alerts_alert (pg_stat_user_tables, read
+after every backend has flushed its counts) beyond one per change, per unchanged resend.
 """
 
 from __future__ import annotations
