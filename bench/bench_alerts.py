@@ -19,6 +19,14 @@ alertmanager_cpu_ms (its server process), alertmanager_client_cpu_ms — which a
 machine disturbs less than the rates; `cpu_ratio` is Alertmanager's total CPU per request over
 ours (server, database and load generator), the ratio of the rates on a saturated, otherwise
 quiet machine. `load1` is the 1-minute load average when our run ended.
+
+ALERTS_BENCH_CASE=resend (line `alerts_resend`, issue 23): a Prometheus-shaped resend stream —
+ALERTS_RESEND_SERIES (5000) firing series resent every ALERTS_RESEND_INTERVAL (15) s for
+ALERTS_RESEND_ROUNDS-1 (8) rounds, 2 % changing state per round — sent in each slot to us, then
+the same bodies to an Alertmanager started as alertmanager_peer.sh starts it (kept for the whole
+stream). Rates and CPU are over the resend rounds (round 0 fires every series: `fresh_*`);
+`writes_per_unchanged` is the rows inserted + updated in alerts_alert (pg_stat_user_tables, read
+after every backend has flushed its counts) beyond one per change, per unchanged resend.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -155,6 +163,20 @@ def worker_count(master: int) -> int:
         return 0
 
 
+def start_gunicorn(port: int) -> subprocess.Popen:
+    """gunicorn as the image starts it (config/gunicorn.conf.py) on the bench database."""
+    env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
+           "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING",
+           # production keeps connections (DB_CONN_MAX_AGE defaults to 60 outside DJANGO_ENV=test)
+           # and coalesces dispatches (off under DJANGO_ENV=test, for the tests)
+           "DB_CONN_MAX_AGE": "60", "EVENTS_DISPATCH_COALESCE_MS": os.environ.get("EVENTS_DISPATCH_COALESCE_MS", "10")}
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30", *(["-w", WORKERS] if WORKERS else [])],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+
+
 def main() -> None:
     setup_django()
     from django.db import connection
@@ -172,16 +194,7 @@ def main() -> None:
     tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=slug, name=slug)
     token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": BENCH_DB, "DJANGO_ENV": "test", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
-           "REDIS_URL": REDIS, "CELERY_BROKER_URL": REDIS, "CELERY_TASK_ALWAYS_EAGER": "false", "LOG_LEVEL": "WARNING",
-           # production keeps connections (DB_CONN_MAX_AGE defaults to 60 outside DJANGO_ENV=test)
-           # and coalesces dispatches (off under DJANGO_ENV=test, for the tests)
-           "DB_CONN_MAX_AGE": "60", "EVENTS_DISPATCH_COALESCE_MS": os.environ.get("EVENTS_DISPATCH_COALESCE_MS", "10")}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--keep-alive", "30", *(["-w", WORKERS] if WORKERS else [])],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )
+    server = start_gunicorn(port)
     try:
         wait_http(port)
         payloads, distinct = bodies(uuid.uuid4().hex[:8])
@@ -236,5 +249,158 @@ def main() -> None:
     line("alerts_ingest", **figures)
 
 
+# -- the resend-heavy case (issue 23 item 5): ALERTS_BENCH_CASE=resend --------------------------
+SERIES = int(os.environ.get("ALERTS_RESEND_SERIES", 5000))
+ROUNDS = int(os.environ.get("ALERTS_RESEND_ROUNDS", 9))  # round 0 fires every series; the others resend
+INTERVAL = float(os.environ.get("ALERTS_RESEND_INTERVAL", 15))
+FLIP = int(os.environ.get("ALERTS_RESEND_FLIP", 50))  # series ending per round; last round's fire again: 2 % change
+AM_CONFIG = "route:\n  receiver: dead\nreceivers:\n  - name: dead\n    webhook_configs:\n      - url: http://127.0.0.1:1/dead\n"
+
+
+def resend_rounds(run_id: str) -> list[list[bytes]]:
+    """ROUNDS rounds of SERIES Prometheus-style alerts (am_loadgen's labels and annotations), in
+    requests of B: every round resends every firing series with its own startsAt; FLIP series end
+    (endsAt in the past) and the FLIP ended in the round before fire again (a new startsAt)."""
+    now = datetime.now(UTC)
+    sev = ("critical", "warning", "info")
+    starts = {i: (now - timedelta(minutes=10)).isoformat() for i in range(SERIES)}
+    out = []
+    for r in range(ROUNDS):
+        ending = range((r - 1) * FLIP, r * FLIP) if r else range(0)
+        refire = range((r - 2) * FLIP, (r - 1) * FLIP) if r >= 2 else range(0)
+        for i in refire:
+            starts[i] = (now - timedelta(seconds=ROUNDS - r)).isoformat()
+        alerts = []
+        for i in range(SERIES):
+            alert = {"labels": {"alertname": f"HighLatency{i % 50}", "instance": f"host-{run_id}-{i}:9100",
+                                "severity": sev[i % 3], "tenant": f"tenant-{i % 20}"},
+                     "annotations": {"summary": f"latency above threshold on host-{i}", "description": "p99 > 500ms for 5m"},
+                     "startsAt": starts[i]}
+            if i in ending:
+                alert["endsAt"] = now.isoformat()
+            alerts.append(alert)
+        out.append([json.dumps(alerts[k:k + B]).encode() for k in range(0, SERIES, B)])
+    return out
+
+
+def start_alertmanager(workdir: Path, port: int) -> subprocess.Popen:
+    """Alertmanager as ../shared/bench/peers/alertmanager_peer.sh starts it (its config, clustering off)."""
+    (workdir / "am.yml").write_text(AM_CONFIG)
+    (workdir / "data").mkdir()
+    proc = subprocess.Popen(["/usr/bin/prometheus-alertmanager", f"--config.file={workdir / 'am.yml'}",
+                             f"--storage.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+                             "--cluster.listen-address=", "--log.level=warn"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_http(port)
+    return proc
+
+
+def alert_table_writes(cur) -> int:
+    """Rows inserted plus rows updated in alerts_alert so far (ended backends' stats flushed)."""
+    cur.execute("SELECT pg_stat_clear_snapshot()")
+    cur.execute("SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'alerts_alert'")
+    return cur.fetchone()[0]
+
+
+def run_rounds(ours_url: str, token: str, am_url: str, rounds: list[list[bytes]], server: subprocess.Popen, am) -> dict:
+    """Each INTERVAL: the round to us (timed), then the same bodies to Alertmanager (timed)."""
+    from django.db import connection
+
+    fig = {"ours_s": 0.0, "am_s": 0.0, "errors": 0, "am_errors": 0, "web_cpu": 0.0, "am_cpu": 0.0}
+    t0 = time.monotonic()
+    for r, bodies in enumerate(rounds):
+        time.sleep(max(0.0, t0 + r * INTERVAL - time.monotonic()))
+        if r == 1:  # round 0's backends have been idle for seconds: their stats are flushed
+            with connection.cursor() as cur:
+                fig["writes0"] = alert_table_writes(cur)
+        web0, am0 = gunicorn_cpu(server.pid), proc_cpu(am.pid)
+        ours = asyncio.run(load(ours_url, token, bodies))
+        web1 = gunicorn_cpu(server.pid)
+        peer = asyncio.run(load(am_url, "", bodies))
+        am1 = proc_cpu(am.pid)
+        if r == 0:
+            fig["fresh_alerts_per_s"], fig["fresh_am_alerts_per_s"] = SERIES / ours["seconds"], SERIES / peer["seconds"]
+            continue
+        fig["ours_s"] += ours["seconds"]
+        fig["am_s"] += peer["seconds"]
+        fig["errors"] += ours["errors"]
+        fig["am_errors"] += peer["errors"]
+        fig["web_cpu"] += web1 - web0
+        fig["am_cpu"] += am1 - am0
+    return fig
+
+
+def resend_main() -> None:
+    setup_django()
+    import tempfile
+
+    from django.db import connection
+
+    from apps.alerts.models import Alert
+    from apps.alerts.services import ingest_token_create
+    from apps.core.choices import OrgKind
+    from apps.core.models import Event
+    from apps.tenants.models import Organization
+
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE alerts_alert")
+    slug = f"bench-resend-{uuid.uuid4().hex[:6]}"
+    tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=slug, name=slug)
+    token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
+    rounds = resend_rounds(uuid.uuid4().hex[:8])
+    port, am_port = free_port(), free_port()
+    server = start_gunicorn(port)
+    workdir = Path(tempfile.mkdtemp(prefix="am-resend."))
+    am = start_alertmanager(workdir, am_port)
+    try:
+        wait_http(port)
+        time.sleep(2)
+        warm = [json.dumps([{"labels": {"alertname": "warmup", "i": str(i)}}]).encode() for i in range(40)]
+        asyncio.run(load(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, warm))
+        Alert.objects.filter(tenant=tenant).delete()
+        fig = run_rounds(f"http://127.0.0.1:{port}/api/v1/alerts/ingest", raw, f"http://127.0.0.1:{am_port}/api/v2/alerts",
+                         rounds, server, am)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        os.killpg(am.pid, signal.SIGTERM)
+        am.wait(timeout=30)
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+    connection.close()  # our own backend's counts flushed too
+    time.sleep(1)
+    with connection.cursor() as cur:
+        writes = alert_table_writes(cur) - fig["writes0"]
+    report_resend(fig, writes, tenant)
+    Alert.objects.filter(tenant=tenant).delete()
+    Event.objects.filter(tenant=tenant).delete()
+    token.delete()
+    tenant.delete()
+
+
+def report_resend(fig: dict, writes: int, tenant) -> None:
+    """The line: rates of both sides over the resend rounds, and the database writes per unchanged resend."""
+    from django.conf import settings
+
+    from apps.alerts.models import Alert
+
+    resent = SERIES * (ROUNDS - 1)
+    # changes in the resend rounds: FLIP ends per round (an UPDATE each), FLIP new firing periods
+    # from round 2 on (an INSERT each); everything else was an unchanged resend
+    ended, refired = FLIP * (ROUNDS - 1), FLIP * max(0, ROUNDS - 2)
+    unchanged = resent - ended - refired
+    ours, peer = resent / fig["ours_s"], resent / fig["am_s"]
+    requests = -(-SERIES // B) * (ROUNDS - 1)
+    rows = Alert.objects.filter(tenant=tenant).count()
+    line("alerts_resend", alerts_per_s=round(ours), alertmanager_alerts_per_s=round(peer), ratio=ours / peer, peer="same_run",
+         series=SERIES, rounds=ROUNDS - 1, interval_s=INTERVAL, changed_per_round=2 * FLIP, batch=B, conc=C,
+         errors=fig["errors"] + fig["am_errors"], rows=rows, rows_ok=rows == SERIES + refired,
+         db_row_writes=writes, changed=ended + refired,
+         writes_per_unchanged=(writes - ended - refired) / unchanged,
+         last_seen_s=settings.ALERTS_INGEST_LAST_SEEN_SECONDS,
+         cpu_ms_web=fig["web_cpu"] * 1000 / requests, alertmanager_cpu_ms=fig["am_cpu"] * 1000 / requests,
+         fresh_alerts_per_s=round(fig["fresh_alerts_per_s"]), fresh_am_alerts_per_s=round(fig["fresh_am_alerts_per_s"]),
+         load1=os.getloadavg()[0])
+
+
 if __name__ == "__main__":
-    main()
+    resend_main() if os.environ.get("ALERTS_BENCH_CASE") == "resend" else main()

@@ -651,6 +651,11 @@ ALERTS_RESOLVE_TIMEOUT_MINUTES = env.int("ALERTS_RESOLVE_TIMEOUT_MINUTES", defau
 ALERTS_INGEST_RATE_PER_MINUTE = env.int("ALERTS_INGEST_RATE_PER_MINUTE", default=600000)
 # Largest number of alerts accepted in one ingestion request.
 ALERTS_INGEST_MAX_BATCH = env.int("ALERTS_INGEST_MAX_BATCH", default=5000)
+# A resent, unchanged firing alert writes nothing; its last_seen (and ends_at) at most once per this
+# many seconds (0: on every resend). docs/alerts.md "Resent alerts".
+ALERTS_INGEST_LAST_SEEN_SECONDS = env.int("ALERTS_INGEST_LAST_SEEN_SECONDS", default=60)
+if not 0 <= ALERTS_INGEST_LAST_SEEN_SECONDS <= 3600:
+    raise ImproperlyConfigured("ALERTS_INGEST_LAST_SEEN_SECONDS must be between 0 and 3600 seconds")
 # A silence's creator is reminded this many minutes before it expires.
 ALERTS_SILENCE_REMINDER_MINUTES = env.int("ALERTS_SILENCE_REMINDER_MINUTES", default=60)
 # Default SLA at-risk buffer when a tenant sets none (settings["sla_at_risk_minutes"]).

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from apps.core.events import enqueue_dispatch, insert_select_params, insert_select_sql, publish
 
+from . import resend
 from .choices import SEVERITY_RANK, AlertSource, AlertStatus, AlertType, Severity
 from .ingest_config import TenantConfig, rate_and_version, tenant_config
 from .matching import matches_all
@@ -58,6 +59,7 @@ class IngestResult:
     updated: int = 0
     resolved: int = 0
     silenced: int = 0
+    unchanged: int = 0  # of `updated`: resends that changed nothing (at most last_seen/ends_at written)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -367,6 +369,10 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
     if silences or windows:
         for row in firing + resolved:
             row["silenced"] = _muted(tenant_id, row["labels"], silences, windows, now)
+    if firing:
+        firing = _skip_resent(tenant_id, firing, now, result)
+        if not firing and not resolved:
+            return result
     if cfg.policies:
         _arm_policies(firing, cfg, now)
     params = {"tenant": tenant_id, "now": now, "type": AlertType.EXTERNAL, "source": AlertSource.INGEST}
@@ -394,6 +400,24 @@ def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_e
         elif new:
             publish("alert.fired", tenant=tenant_id, actor=actor, payload=_announcement(new, cfg, source_name))
     return result
+
+
+def _skip_resent(tenant_id: int, firing: list[dict], now, result: IngestResult) -> list[dict]:
+    """The firing rows that need the upsert; unchanged resends of open rows write nothing, or
+    only their due last_seen/ends_at in one UPDATE (apps/alerts/resend.py)."""
+    if _set_based():
+        with _statement_cursor() as cur:
+            batch = "[" + ",".join([f'{{"fp":"{row["fp"]}","ann":{_COMPACT(row["annotations"])}}}' for row in firing]) + "]"
+            cur.execute(resend.OPEN_SQL, (batch, tenant_id), prepare=True)
+            rows = cur.fetchall()
+    else:
+        rows = resend.open_rows_orm(tenant_id, firing)
+    write, due, quiet = resend.split(firing, rows, now)
+    if due:
+        resend.bump(due, now)
+    result.updated += quiet + len(due)
+    result.unchanged += quiet + len(due)
+    return write
 
 
 def _set_based() -> bool:

@@ -63,7 +63,7 @@ def test_bulk_ingest_creates_and_same_payload_twice_is_idempotent(tclient, world
     body = [_alert(instance="h1", startsAt=starts), _alert(instance="h2", startsAt=starts)]
     first = tclient.post(INGEST, body, format="json")
     assert first.status_code == 200, first.content
-    assert first.json() == {"received": 2, "created": 2, "updated": 0, "resolved": 0, "silenced": 0}
+    assert first.json() == {"received": 2, "created": 2, "updated": 0, "resolved": 0, "silenced": 0, "unchanged": 0}
     before = list(Alert.objects.order_by("pk").values("pk", "occurrences", "status", "fingerprint"))
     again = tclient.post(INGEST, body, format="json")
     assert again.json()["updated"] == 2

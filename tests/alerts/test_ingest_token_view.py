@@ -52,7 +52,7 @@ def token(world):
 def test_token_request_is_served_by_the_plain_view_with_security_headers(token, world, api):
     r = wsgi_post(INGEST, [_alert(instance="h1"), _alert(instance="h2")], token=token)
     assert r.status_code == 200, r.body
-    assert r.json() == {"received": 2, "created": 2, "updated": 0, "resolved": 0, "silenced": 0}
+    assert r.json() == {"received": 2, "created": 2, "updated": 0, "resolved": 0, "silenced": 0, "unchanged": 0}
     assert r.headers["content-type"] == "application/json"
     assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
     assert "content-security-policy" in r.headers or "content-security-policy-report-only" in r.headers
@@ -61,7 +61,7 @@ def test_token_request_is_served_by_the_plain_view_with_security_headers(token, 
     # the same batch again through DRF (test client) answers the same way
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert api.post(INGEST, [_alert(instance="h1"), _alert(instance="h2")], format="json").json() == {
-        "received": 2, "created": 0, "updated": 2, "resolved": 0, "silenced": 0}
+        "received": 2, "created": 0, "updated": 2, "resolved": 0, "silenced": 0, "unchanged": 0}
 
 
 def test_webhook_with_a_token_fires_then_resolves(token):

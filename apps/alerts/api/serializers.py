@@ -141,6 +141,7 @@ class IngestResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
     resolved = serializers.IntegerField()
     silenced = serializers.IntegerField()
+    unchanged = serializers.IntegerField(help_text="Of `updated`: resends that changed nothing (docs/alerts.md, Resent alerts).")
 
 
 class AlertmanagerAlertSerializer(serializers.Serializer):
