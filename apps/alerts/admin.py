@@ -12,8 +12,16 @@ from apps.core.tenancy import acting
 
 from . import incident, services
 from .choices import RuleType
-from .schemas import _CHANNELS, ACTIONS_SCHEMA, ALERT_CONFIG_SCHEMA, ALERT_TYPES_SCHEMA, CONDITION_SCHEMAS, MATCHERS_SCHEMA, STEPS_SCHEMA
 from .models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, RunbookRequest, Silence
+from .schemas import (
+    _CHANNELS,
+    ACTIONS_SCHEMA,
+    ALERT_CONFIG_SCHEMA,
+    ALERT_TYPES_SCHEMA,
+    CONDITION_SCHEMAS,
+    MATCHERS_SCHEMA,
+    STEPS_SCHEMA,
+)
 
 
 class AlertResource(resources.ModelResource):

@@ -78,8 +78,7 @@ def _translate(node: dict) -> dict:
     elif kind == "object":
         props = node.get("properties")
         extra = node.get("additionalProperties")
-        if props:
-            out["properties"] = {k: _translate(v) for k, v in props.items()}
+        out["properties"] = {k: _translate(v) for k, v in (props or {}).items()}  # django-jsonform needs the key
         if isinstance(extra, dict):
             out["additionalProperties"] = _translate(extra)
         elif not props:
@@ -130,7 +129,7 @@ def fits(value, schema: dict) -> bool:
 
 
 def prune(value, schema: dict | None):
-    """Drop what the form adds for fields left empty ("" or null for an optional key)."""
+    """Drop what the form adds for fields left empty ("", null or {} for an optional key)."""
     if not isinstance(schema, dict):
         return value
     if isinstance(value, list):
@@ -144,7 +143,7 @@ def prune(value, schema: dict | None):
     for o in options:
         keys.update(o.get("properties") or {})
     return {k: prune(v, keys.get(k) or (schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else None))
-            for k, v in value.items() if k in required or v not in ("", None)}
+            for k, v in value.items() if k in required or v not in ("", None, {})}
 
 
 SchemaSource = dict | Callable[[forms.BaseForm], dict | None] | None

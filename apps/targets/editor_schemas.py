@@ -24,6 +24,7 @@ _PARAMETER = {
         "type": {"enum": ["string", "integer", "number", "boolean"]},
         "title": {"type": "string"},
         "description": {"type": "string"},
+        "default": {"type": "string"},
         "enum": {"type": "array", "items": {"type": "string"}},
         "pattern": {"type": "string"},
         "minLength": {"type": "integer", "minimum": 0},
