@@ -1,0 +1,54 @@
+"""Every model the admin shows names its object: the admin's "The ticket “…” was added/changed"
+messages, history and delete pages print `str(obj)`. For one saved row of every admin model (the
+isolation cases' rows, else any existing row) `str()` must be non-empty, trimmed, free of "None"
+and blank numbers, and not Django's "Model object (1)" fallback; a fresh unsaved instance must
+not crash `str()` either (the add form's title and error pages print it)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.admin.sites import site
+
+from tests.isolation import collect_cases
+
+
+def _problem(text: str, model) -> str | None:
+    if not text.strip():
+        return "is blank"
+    if text != text.strip() or "  " in text:
+        return "has stray spaces (a blank part?)"
+    if re.search(r"\bNone\b", text):
+        return "shows None"
+    if re.fullmatch(rf"{model.__name__} object \(.*\)", text):
+        return "is Django's fallback"
+    if re.search(r"(^|[\s(“\"'#])[·:—-]|[·:—-]$", text):
+        return "has an empty part before or after a separator"
+    return None
+
+
+@pytest.mark.django_db
+def test_every_admin_model_names_its_saved_rows(world):
+    rows = {}
+    for case in collect_cases():
+        if case.admin_model and case.admin_model in site._registry and case.admin_model not in rows:
+            rows[case.admin_model] = case.make(world, "a")
+    for model in site._registry:
+        if model not in rows:
+            rows[model] = model._default_manager.order_by("pk").first()
+    named = [m for m, row in rows.items() if row is not None]
+    assert len(named) > 30, "too few rows to judge"
+    bad = [f"{model._meta.label}: {str(row)!r} {problem}" for model, row in rows.items()
+           if row is not None and (problem := _problem(str(row), model))]
+    assert not bad, "\n".join(bad)
+
+
+def test_a_fresh_instance_of_every_admin_model_can_be_printed():
+    bad = []
+    for model in site._registry:
+        try:
+            str(model())
+        except Exception as exc:  # noqa: BLE001 - any crash is the finding
+            bad.append(f"{model._meta.label}: {type(exc).__name__}: {exc}")
+    assert not bad, "\n".join(bad)
