@@ -1,8 +1,7 @@
 """Every model the admin shows names its object: the admin's "The ticket “…” was added/changed"
 messages, history and delete pages print `str(obj)`. For one saved row of every admin model (the
 isolation cases' rows, else any existing row) `str()` must be non-empty, trimmed, free of "None"
-and blank numbers, and not Django's "Model object (1)" fallback; a fresh unsaved instance must
-not crash `str()` either (the add form's title and error pages print it)."""
+and blank numbers, and not Django's "Model object (1)" fallback."""
 
 from __future__ import annotations
 
@@ -23,8 +22,8 @@ def _problem(text: str, model) -> str | None:
         return "shows None"
     if re.fullmatch(rf"{model.__name__} object \(.*\)", text):
         return "is Django's fallback"
-    if re.search(r"(^|[\s(“\"'#])[·:—-]|[·:—-]$", text):
-        return "has an empty part before or after a separator"
+    if re.search(r"^[·:—]|[·:—]$|[·:—]\s*[·:—]|“\s|\s”|\(\s*\)", text):
+        return "has an empty part around a separator or in quotes"
     return None
 
 
@@ -41,14 +40,4 @@ def test_every_admin_model_names_its_saved_rows(world):
     assert len(named) > 30, "too few rows to judge"
     bad = [f"{model._meta.label}: {str(row)!r} {problem}" for model, row in rows.items()
            if row is not None and (problem := _problem(str(row), model))]
-    assert not bad, "\n".join(bad)
-
-
-def test_a_fresh_instance_of_every_admin_model_can_be_printed():
-    bad = []
-    for model in site._registry:
-        try:
-            str(model())
-        except Exception as exc:  # noqa: BLE001 - any crash is the finding
-            bad.append(f"{model._meta.label}: {type(exc).__name__}: {exc}")
     assert not bad, "\n".join(bad)
