@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "health_check",
+    "django_jsonform",  # structured editors of JSON fields with a schema (apps/core/jsonform.py)
     "import_export",  # CSV/XLSX export of admin changelists (apps.core.admin.ScopedExportMixin)
     # ours, lowest layer first (DESIGN.md "Layers")
     "apps.core",

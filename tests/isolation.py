@@ -62,6 +62,27 @@ class TenantPage:
         return self.name
 
 
+@dataclass
+class AdminView:
+    """An admin page that is neither a changelist nor addressed by a tenant (the index's panels,
+    the styled refusal): `make(world, key)` plants tenant `key`'s data and returns a text that
+    only that data shows. Every actor of A's side gets the page without tenant B's text (nor
+    B's name); `sees` (an actor) is the positive control that gets A's text."""
+
+    name: str
+    path: str
+    make: Callable[[Any, str], str]
+    sees: tuple[str, str]
+    statuses: tuple[int, ...] = (200,)  # what `sees` is answered (403 for a styled refusal)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def collect_admin_views() -> list[AdminView]:
+    return [view for module in _case_modules() for view in getattr(module, "ADMIN_VIEWS", [])]
+
+
 def collect_tenant_pages() -> list[TenantPage]:
     return [page for module in _case_modules() for page in getattr(module, "TENANT_PAGES", [])]
 

@@ -8,7 +8,7 @@ from django.forms import ModelChoiceField
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from tests.isolation import collect_cases, collect_tenant_pages
+from tests.isolation import collect_admin_views, collect_cases, collect_tenant_pages
 
 CASES = collect_cases()
 PAGES = collect_tenant_pages()
@@ -172,6 +172,31 @@ def test_tenant_pages_open_for_their_own_tenant(page, world, api, client):
     else:
         answer = api.as_user(owner).get(url)
     assert answer.status_code == 200, answer.content
+
+
+VIEWS = collect_admin_views()
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=str)
+@pytest.mark.parametrize("actor", ACTORS, ids=lambda a: f"{a[0]}-{a[1]}")
+def test_admin_views_never_show_another_tenant(view, actor, world, client):
+    """The index's panels and the styled refusal: nothing of tenant B for anyone of A's side."""
+    view.make(world, "a")
+    foreign = view.make(world, "b")
+    client.force_login(world.user(*actor))
+    answer = client.get(view.path)
+    assert answer.status_code in (200, 302, 403)
+    body = answer.content.decode(errors="replace")
+    assert foreign not in body and world.tenant("b").name not in body
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=str)
+def test_admin_views_show_their_own_tenant(view, world, client):
+    """Positive control: the view's `sees` actor gets tenant A's text (the check above can fail)."""
+    own = view.make(world, "a")
+    client.force_login(world.user(*view.sees))
+    answer = client.get(view.path)
+    assert answer.status_code in view.statuses and own in answer.content.decode(errors="replace")
 
 
 def test_every_tenant_addressed_url_is_in_the_matrix():

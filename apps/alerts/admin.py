@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 from import_export import resources
 
 from apps.core.admin import ScopedExportMixin, TenantScopedAdmin
+from apps.core.jsonform import structured
 from apps.core.tenancy import acting
 
 from . import incident, services
+from .choices import RuleType
 from .models import Alert, AlertRule, AlertSubscription, EscalationPolicy, IngestToken, InhibitRule, RunbookRequest, Silence
+from .schemas import (
+    _CHANNELS,
+    ACTIONS_SCHEMA,
+    ALERT_CONFIG_SCHEMA,
+    ALERT_TYPES_SCHEMA,
+    CONDITION_SCHEMAS,
+    MATCHERS_SCHEMA,
+    STEPS_SCHEMA,
+)
 
 
 class AlertResource(resources.ModelResource):
@@ -84,6 +96,21 @@ class AlertAdmin(ScopedExportMixin, TenantScopedAdmin):
 
 class _ConfigAdmin(TenantScopedAdmin):
     create = update = delete = None
+    json_editors: dict = {}  # field → schema (or callable(instance) → schema): structured editors
+
+    def get_form(self, request, obj=None, **kwargs):
+        base = super().get_form(request, obj, **kwargs)
+        editors = self.json_editors
+        if not editors:
+            return base
+
+        class Structured(base):
+            def __init__(inner, *args, **kw):
+                super().__init__(*args, **kw)
+                for field, schema in editors.items():
+                    structured(inner, field, schema)
+
+        return Structured
 
     def save_service(self, request, obj, form, change):
         fields = {f.name: getattr(obj, f.name) for f in obj._meta.concrete_fields if f.name in form.cleaned_data}
@@ -101,6 +128,11 @@ class _ConfigAdmin(TenantScopedAdmin):
         type(self).delete(obj, actor=request.user)
 
 
+def _rule_type(form) -> str:
+    """The rule type the conditions are for: as submitted, as stored, or the add page's ?rule_type=."""
+    return (form.data.get("rule_type") if form.is_bound else None) or form.instance.rule_type or form.initial.get("rule_type") or ""
+
+
 @admin.register(AlertRule)
 class AlertRuleAdmin(_ConfigAdmin):
     list_display = ("name", "rule_type", "enabled", "last_evaluated_at", "tenant")
@@ -109,7 +141,21 @@ class AlertRuleAdmin(_ConfigAdmin):
     list_select_related = ("tenant",)
     raw_id_fields = ("created_by",)
     readonly_fields = ("created_by", "last_evaluated_at")
+    json_editors = {"conditions": lambda form: CONDITION_SCHEMAS.get(_rule_type(form)),
+                    "alert_config": ALERT_CONFIG_SCHEMA, "actions": ACTIONS_SCHEMA}
     create = staticmethod(services.rule_create)
+
+    def get_form(self, request, obj=None, **kwargs):
+        base = super().get_form(request, obj, **kwargs)
+
+        class RuleForm(base):
+            def __init__(inner, *args, **kw):
+                super().__init__(*args, **kw)
+                if "conditions" in inner.fields and not CONDITION_SCHEMAS.get(_rule_type(inner)):
+                    links = format_html_join(" · ", '<a href="?rule_type={}">{}</a>', RuleType.choices)
+                    inner.fields["conditions"].help_text = format_html("JSON. A form for the conditions of: {}", links)
+
+        return RuleForm
     update = staticmethod(services.rule_update)
     delete = staticmethod(services.rule_delete)
 
@@ -121,6 +167,7 @@ class AlertSubscriptionAdmin(_ConfigAdmin):
     search_fields = ("user__username",)
     list_select_related = ("tenant", "user")
     raw_id_fields = ("user",)
+    json_editors = {"channels": _CHANNELS}
     create = staticmethod(services.subscription_create)
     update = staticmethod(services.subscription_update)
     delete = staticmethod(services.subscription_delete)
@@ -135,6 +182,7 @@ class SilenceAdmin(_ConfigAdmin):
     raw_id_fields = ("created_by",)
     readonly_fields = ("created_by", "reminded_at")
     actions = ["expire_now"]
+    json_editors = {"matchers": MATCHERS_SCHEMA}
     create = staticmethod(services.silence_create)
     update = staticmethod(services.silence_update)
     delete = staticmethod(services.silence_delete)
@@ -151,6 +199,8 @@ class InhibitRuleAdmin(_ConfigAdmin):
     list_filter = ("enabled", "tenant")
     search_fields = ("name",)
     list_select_related = ("tenant",)
+    json_editors = {"source_matchers": MATCHERS_SCHEMA, "target_matchers": MATCHERS_SCHEMA,
+                    "equal": {"type": "array", "items": {"type": "string", "minLength": 1}, "title": "labels equal"}}
     create = staticmethod(services.inhibit_rule_create)
     update = staticmethod(services.inhibit_rule_update)
     delete = staticmethod(services.inhibit_rule_delete)
@@ -162,6 +212,7 @@ class EscalationPolicyAdmin(_ConfigAdmin):
     list_filter = ("enabled", "tenant")
     search_fields = ("name",)
     list_select_related = ("tenant",)
+    json_editors = {"steps": STEPS_SCHEMA, "alert_types": ALERT_TYPES_SCHEMA}
     create = staticmethod(services.escalation_policy_create)
     update = staticmethod(services.escalation_policy_update)
     delete = staticmethod(services.escalation_policy_delete)

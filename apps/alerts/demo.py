@@ -35,6 +35,7 @@ def seed(*, orgs, stdout) -> None:
     down, _ = services.alert_raise(tenant=acme, alert_type=AlertType.ENDPOINT_DOWN, severity=Severity.CRITICAL,
                                    title="Sample incident: https://shop.acme.example is down", message=note,
                                    labels={"instance": "shop", "service": "web", "demo": "true"}, source="manual")
-    incident.alert_open_ticket(down, actor=None, dedup_labels=["service"])
+    # a sample: its ticket is high, not critical, so the first dashboard shows no critical ticket
+    incident.alert_open_ticket(down, actor=None, priority="high", dedup_labels=["service"])
     services.alert_acknowledge(disk, actor=None)
     stdout.write("alerts: demo escalation policy, incident rule and 2 alerts (one with its ticket) for acme\n")

@@ -22,6 +22,7 @@ _MATCHERS = {
         "additionalProperties": False,
     },
 }
+MATCHERS_SCHEMA = _MATCHERS
 _PRIORITIES = {"type": "array", "items": {"enum": ["low", "normal", "high", "urgent", "critical"]}, "uniqueItems": True}
 
 CONDITION_SCHEMAS: dict[str, dict] = {
@@ -74,6 +75,8 @@ CONDITION_SCHEMAS: dict[str, dict] = {
         "additionalProperties": False,
     },
 }
+
+ALERT_TYPES_SCHEMA = {"type": "array", "items": {"enum": list(AlertType.values)}, "uniqueItems": True}
 
 ALERT_CONFIG_SCHEMA = {
     "type": "object",

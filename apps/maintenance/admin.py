@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from apps.core.admin import TenantScopedAdmin
+from apps.core.jsonform import structured
 
 from . import services
 from .models import MaintenanceRun, MaintenanceWindow, MaintenanceWindowObject
@@ -26,8 +27,19 @@ class WindowObjectInline(admin.TabularInline):
         return MaintenanceWindowObject.objects.visible_to(request.user)
 
 
+# label name → value; every pair must be among an object's labels for the window to cover it
+LABEL_MATCHERS_SCHEMA = {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}, "title": "labels"}
+
+
+class MaintenanceWindowForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        structured(self, "label_matchers", LABEL_MATCHERS_SCHEMA)
+
+
 @admin.register(MaintenanceWindow)
 class MaintenanceWindowAdmin(TenantScopedAdmin):
+    form = MaintenanceWindowForm
     list_display = ("name", "tenant", "recurrence", "starts_at", "ends_at", "timezone", "scope", "enabled", "active_now")
     list_filter = ("recurrence", "scope", "enabled", "source", "tenant")
     search_fields = ("name", "description")

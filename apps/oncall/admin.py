@@ -60,7 +60,7 @@ class ScheduleAdmin(TenantScopedAdmin):
             answer = selectors.oncall_now([obj.pk])[obj.pk]
             names = _names([answer.user_id])
         if answer.user_id is None:
-            return format_html('<b style="color:#c62828">nobody</b>')
+            return format_html('<b style="color:{}">{}</b>', "#c62828", "nobody")
         return f"{names.get(answer.user_id, answer.user_id)} ({answer.source})"
 
     @admin.display(description="next 14 days")

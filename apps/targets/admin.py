@@ -16,8 +16,9 @@ from django.utils.safestring import mark_safe
 from import_export import resources
 
 from apps.core.admin import ScopedExportMixin, SecretFormField, TenantScopedAdmin
+from apps.core.jsonform import structured
 
-from . import services
+from . import editor_schemas, services
 from .choices import FINAL_RUN_STATUSES, Trigger
 from .models import Credential, FailedTask, Job, JobRun, JobRunOutput, JobRunStep, JobSchedule, Target, TargetGroup
 from .scheduling import next_runs
@@ -122,6 +123,9 @@ class JobForm(forms.ModelForm):
         if version:
             for name in JOB_DEFINITION_FIELDS:
                 self.fields[name].initial = getattr(version, name)
+        structured(self, "steps", editor_schemas.STEPS, help_text="Each step's type picks its fields (the raw JSON below shows the same list).")
+        structured(self, "parameters_schema", editor_schemas.PARAMETERS_SCHEMA)
+        structured(self, "notify", editor_schemas.NOTIFY)
 
 
 class JobScheduleInline(admin.TabularInline):

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from apps.dashboard.models import AccountHealth, KpiCheckpoint, KpiTarget, TenantSummary
 from tests.factories.customers import customer_of
-from tests.isolation import IsolationCase, TenantPage
+from tests.isolation import AdminView, IsolationCase, TenantPage
 
 
 def _health(w, key):
@@ -51,3 +51,21 @@ CASES = [
 ]
 
 TENANT_PAGES = [TenantPage(name="dashboard.tenant_timeline_page", url_name="admin-tenant-timeline", admin=True)]
+
+
+def _escalated_ticket(w, key) -> str:
+    """A ticket of tenant `key` escalated to the partner that serves it (A's partner; B has none,
+    so B's stays with B): the partner panel lists A's, never B's."""
+    from apps.tickets import services
+
+    _escalated_ticket.n = getattr(_escalated_ticket, "n", 0) + 1
+    ticket = services.ticket_create(actor=w.user(key, "customer"), subject=f"Panel {key} #{_escalated_ticket.n}", message="x")
+    partner = w.tenant("partner") if key == "a" else None
+    services.ticket_escalate(ticket, actor=w.user(key, "support_agent"), level=1, reason="isolation matrix",
+                             to_partner=partner.slug if partner else None)
+    return ticket.number
+
+
+ADMIN_VIEWS = [
+    AdminView(name="dashboard.partner_panel", path="/admin/", make=_escalated_ticket, sees=("partner", "support_agent")),
+]

@@ -122,3 +122,18 @@ def test_admin_adds_a_layer_through_the_service(world, client):
     assert layer.tenant_id == sched.tenant_id and layer.member_ids == [world.user("a", "operator").pk]
     page = client.get(reverse("admin:oncall_layer_change", args=[layer.pk])).content.decode()
     assert "a-operator" in page
+
+
+def test_nobody_on_call_is_shown_without_a_deprecated_format_html_call(world, client):
+    """A schedule with no layer has nobody on call: the page says so in red, and Django's
+    format_html is called with arguments (without them it is deprecated and will raise)."""
+    import warnings
+
+    from django.utils.deprecation import RemovedInDjango60Warning
+
+    sched = f.schedule(world, "a")
+    client.force_login(world.user("a", "viewer"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RemovedInDjango60Warning)
+        page = client.get(reverse("admin:oncall_schedule_change", args=[sched.pk])).content.decode()
+    assert '<b style="color:#c62828">nobody</b>' in page
