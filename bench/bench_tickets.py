@@ -341,6 +341,8 @@ def main():
         for shape in SHAPES:
             shape_rows, sizes[shape] = run_shape(shape, peer)
             rows += shape_rows
+            if len(SHAPES) > 1:  # each shape's table as soon as it is measured: a stopped run keeps it
+                print(table(shape_rows, {shape: sizes[shape]}), flush=True)
     finally:
         connection.close()
     print(table(rows, sizes))
