@@ -90,16 +90,44 @@ def test_logs_never_contain_secrets(secrets_world, logged):
     _assert_clean("\n".join(logged), "logs")
 
 
-def test_failed_delivery_error_has_no_channel_secret(world):
+@pytest.fixture
+def echoing_receiver():
+    """A loopback receiver that answers 503 with the path it was called on, as many 404/5xx pages
+    do: the error a delivery records would carry the URL's token unless it is redacted."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = f"Cannot POST {self.path}".encode()
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("reached", [False, True], ids=["refused", "echoed"])
+def test_failed_delivery_error_has_no_channel_secret(world, echoing_receiver, reached):
     from apps.notifications import services
     from apps.notifications.choices import ChannelKind, DeliveryStatus
     from tests.factories.notifications import ChannelConfigFactory, DeliveryFactory, NotificationFactory
 
     tenant, user = world.tenant("a"), world.user("a", "admin")
-    channel = ChannelConfigFactory(tenant=tenant, plain_url=f"http://127.0.0.1:9/hook/{CHANNEL_TOKEN}?key={CHANNEL_TOKEN}", secret=SIGNING)
+    base = echoing_receiver if reached else "http://127.0.0.1:9"
+    channel = ChannelConfigFactory(tenant=tenant, plain_url=f"{base}/hook/{CHANNEL_TOKEN}?key={CHANNEL_TOKEN}", secret=SIGNING)
     delivery = DeliveryFactory(notification=NotificationFactory(tenant=tenant, recipient=user), kind=ChannelKind.WEBHOOK, channel=channel)
     services.deliveries_send(delivery_ids=[delivery.pk])
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING and delivery.last_error
-    assert "[redacted]" in delivery.last_error
+    if reached:  # the receiver echoed the token: it was there to redact
+        assert "503" in delivery.last_error and "[redacted]" in delivery.last_error
     _assert_clean(delivery.last_error, "delivery.last_error")
