@@ -49,12 +49,19 @@ class _Handler(BaseHTTPRequestHandler):
             b.in_flight += 1
             b.max_in_flight = max(b.max_in_flight, b.in_flight)
         try:
-            self._answer(b)
+            status, body = self._answer(b)
         finally:
+            # out of flight before the answer is written: the client may start its next request
+            # the moment it reads this one, before this thread would get the lock back
             with b.lock:
                 b.in_flight -= 1
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-    def _answer(self, b):
+    def _answer(self, b) -> tuple[int, bytes]:
         body, status = b.body, b.status
         if self.path.startswith("/json"):
             body, status = json.dumps({"data": {"state": "green", "items": [{"ok": True}]}}).encode(), 200
@@ -66,11 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
             b.release.wait(60)
         if b.delay:
             time.sleep(b.delay)
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        return status, body
 
 
 class _Server(ThreadingHTTPServer):
