@@ -90,6 +90,13 @@ def test_export_permissions_and_expiry(world, api, django_capture_on_commit_call
     assert export.status == ExportStatus.EXPIRED and export.file == ""
 
 
+def test_file_help_text_says_what_the_builder_stores():
+    # the builder stores through the configured storage (MEDIA_ROOT or S3) and expiry/erasure blank
+    # the field; the admin and the API schema show this text, so it must not say "under MEDIA_ROOT"
+    text = str(DataExport._meta.get_field("file").help_text)
+    assert "storage" in text and "S3" in text and "expir" in text and "eras" in text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_export_is_built_by_a_real_worker(celery_worker):
     from tests.world import build_world

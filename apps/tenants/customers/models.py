@@ -163,7 +163,11 @@ class DataExport(CustomerScopedMixin, TenantOwnedModel):
     date_to = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.PENDING, db_index=True)
     progress = models.PositiveSmallIntegerField(default=0)
-    file = models.CharField(max_length=300, blank=True, default="", help_text="Path under MEDIA_ROOT.")
+    file = models.CharField(
+        max_length=300, blank=True, default="",
+        help_text="Name of the zip in the configured file storage (a path under MEDIA_ROOT, or the S3 key with "
+                  "STORAGE_BACKEND=s3). Empty until the export succeeds, and again once expiry or erasure deletes the file.",
+    )
     size_bytes = models.BigIntegerField(default=0)
     row_counts = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
