@@ -115,3 +115,35 @@ def test_portal_admin_user_choices_are_scoped(world, client):
     assert users.filter(pk=world.user("a", "viewer").pk).exists()
     assert not users.filter(pk=world.user("b", "viewer").pk).exists()
     assert PortalUser.objects.visible_to(world.user("a", "admin")).count() == users.count()
+
+
+
+def _plan(sql: str = "", queryset=None) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the test table is tiny; ask what an index can do
+        if queryset is not None:
+            return queryset.explain()
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_case_insensitive_email_lookups_use_the_email_index(world):
+    """Inbound mail looks its sender up by `email__iexact` (UPPER(email) on PostgreSQL) and SSO
+    links accounts the same way: both must be an index scan, not a scan of every user."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.tickets.mail.services import _resolve_sender
+
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's EXPLAIN")
+    with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+        _resolve_sender(world.tenant("a").pk, "A-Customer@Example.TEST")
+    [lookup] = [q["sql"] for q in ctx.captured_queries if "UPPER" in q["sql"]]
+    with transaction.atomic():
+        assert "core_user_email_ci_idx" in _plan(lookup)
+    with transaction.atomic():
+        sso = get_user_model().objects.filter(email__iexact="Someone@Example.test", is_superuser=False)
+        assert "core_user_email_ci_idx" in _plan(queryset=sso)
