@@ -39,6 +39,7 @@ from .models import (
 from .notify import (
     BROADCAST_ROLES,
     active_silences,
+    alert_payload,
     first_matching_policy,
     inhibited_by,
     maintenance_for,
@@ -348,18 +349,12 @@ def alert_escalate_step(*, alert_id: int, now=None, force: bool = False, reason:
         steps = alert.escalation_policy.steps
         index = min(alert.escalation_step, len(steps) - 1)
         step = steps[index]
-        block = {"user_ids": list(step.get("user_ids", []))}
-        if step.get("oncall_schedule_ids"):
-            from apps.oncall.services import escalation_targets
-
-            for who in escalation_targets(tenant_id=alert.tenant_id, schedule_ids=step["oncall_schedule_ids"],
-                                          next_layer=bool(step.get("oncall_next_layer")), at=now):
-                if who not in block["user_ids"]:
-                    block["user_ids"].append(who)
-        if step.get("roles"):
-            block["roles"] = list(step["roles"])
-        if step.get("channels"):
-            block["channels"] = list(step["channels"])
+        block, gaps = _step_block(alert, step, now)
+        if gaps is not None and not (alert.silenced and not force):
+            publish("alert.nobody_on_call", tenant=alert.tenant_id, payload=alert_payload(
+                alert, title=f"Nobody on call in {', '.join(g['name'] for g in gaps['schedules'])} (step {index + 1}/{len(steps)}): "
+                             f"{FALLBACK_TEXT[gaps['fallback']]}",
+                step=index + 1, round=alert.escalation_round + 1, policy=alert.escalation_policy.name, **gaps))
         publish_alert_event(
             "alert.escalated", alert, notify_type="alert_escalated", priority="urgent",
             title=f"Unacknowledged (step {index + 1}/{len(steps)}): {alert.title}",
@@ -388,6 +383,45 @@ def alert_escalate_step(*, alert_id: int, now=None, force: bool = False, reason:
             alert.next_escalation_at = None
         alert.save(update_fields=["escalation_step", "escalation_round", "next_escalation_at", "metadata", "updated_at"])
         return alert
+
+
+FALLBACK_TEXT = {
+    "schedule_owners": "paged the schedule owners instead",
+    "step_targets": "no stand-in; the step's other recipients were paged",
+    "tenant_admins": "paged the tenant's owners and admins instead",
+}
+FALLBACK_ROLES = [r for r in BROADCAST_ROLES if r in MANAGER_ROLES]  # owner, admin
+
+
+def _step_block(alert: Alert, step: dict, now) -> tuple[dict, dict | None]:
+    """Whom one step pages (a notify block), and the "nobody on call" record when a schedule of
+    the step has no one on call now: the schedule's owners stand in for its missing person; a step
+    that would then page nobody at all pages the tenant's owners and admins (docs/oncall.md)."""
+    block = {"user_ids": list(step.get("user_ids", []))}
+    if step.get("roles"):
+        block["roles"] = list(step["roles"])
+    if step.get("channels"):
+        block["channels"] = list(step["channels"])
+    if not step.get("oncall_schedule_ids"):
+        return block, None
+    from apps.oncall.services import escalation_paging
+
+    paging = escalation_paging(tenant_id=alert.tenant_id, schedule_ids=step["oncall_schedule_ids"],
+                               next_layer=bool(step.get("oncall_next_layer")), at=now)
+    stand_ins = [u for gap in paging.uncovered for u in gap.owner_ids]
+    for who in [*paging.user_ids, *stand_ins]:
+        if who not in block["user_ids"]:
+            block["user_ids"].append(who)
+    if not paging.uncovered:
+        return block, None
+    if stand_ins:
+        fallback = "schedule_owners"
+    elif paging.user_ids or step.get("user_ids") or step.get("roles"):
+        fallback = "step_targets"
+    else:
+        fallback, block["roles"] = "tenant_admins", list(FALLBACK_ROLES)
+    schedules = [{"id": g.schedule_id, "name": g.name, "paged_user_ids": g.owner_ids} for g in paging.uncovered]
+    return block, {"schedules": schedules, "fallback": fallback}
 
 
 def alert_escalate_now(alert: Alert, *, reason: str, now=None) -> Alert | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -449,13 +450,50 @@ def shifts_notify(*, now=None, max_lookback=timedelta(hours=1)) -> int:
     return sent
 
 
-def escalation_targets(*, tenant_id: int, schedule_ids: list[int], next_layer: bool = False, at=None) -> list[int]:
-    """For an escalation step (apps/alerts): the people on call now in these schedules of the
-    tenant, plus the next layer's person when asked. Schedules of other tenants are ignored."""
-    ids = list(Schedule.objects.filter(tenant_id=tenant_id, pk__in=schedule_ids).values_list("pk", flat=True))
+@dataclass(frozen=True)
+class Uncovered:
+    """A schedule of an escalation step with nobody on call: its active-staff owners stand in."""
+
+    schedule_id: int
+    name: str
+    owner_ids: list[int]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Whom an escalation step's schedules page, and which of them had nobody on call."""
+
+    user_ids: list[int]
+    uncovered: list[Uncovered] = field(default_factory=list)
+
+
+def escalation_paging(*, tenant_id: int, schedule_ids: list[int], next_layer: bool = False, at=None) -> Paging:
+    """For an escalation step (apps/alerts): the people on call at `at` in these schedules of the
+    tenant (plus the next layer's person when asked), in the step's order, and the schedules with
+    nobody on call — a gap, or an on-call person who is no longer active staff of the tenant —
+    with their owners who are. Schedules of other tenants are ignored. Three queries and the
+    selectors' own."""
+    names = dict(Schedule.objects.filter(tenant_id=tenant_id, pk__in=schedule_ids).values_list("pk", "name"))
+    ids = [pk for pk in dict.fromkeys(schedule_ids) if pk in names]
+    answers = selectors.oncall_now(ids, at=at)
+    owners: dict[int, list[int]] = {pk: [] for pk in ids}
+    for sid, uid in Schedule.owners.through.objects.filter(schedule_id__in=ids).order_by("user_id").values_list("schedule_id", "user_id"):
+        owners[sid].append(uid)
+    named = {u for a in answers.values() for u in (a.user_id, a.next_user_id)} | {u for us in owners.values() for u in us}
+    staff = tenant_member_ids(tenant_id, named - {None})
     people: list[int] = []
-    for answer in selectors.oncall_now(ids, at=at).values():
-        for who in (answer.user_id, answer.next_user_id if next_layer else None):
-            if who is not None and who not in people:
+    uncovered: list[Uncovered] = []
+    for sid in ids:
+        answer = answers.get(sid)
+        on_call = answer.user_id if answer is not None and answer.user_id in staff else None
+        if on_call is None:
+            uncovered.append(Uncovered(sid, names[sid], [u for u in owners[sid] if u in staff]))
+        for who in (on_call, answer.next_user_id if answer is not None and next_layer else None):
+            if who in staff and who not in people:
                 people.append(who)
-    return people
+    return Paging(people, uncovered)
+
+
+def escalation_targets(*, tenant_id: int, schedule_ids: list[int], next_layer: bool = False, at=None) -> list[int]:
+    """The people on call now in these schedules of the tenant (see `escalation_paging`)."""
+    return escalation_paging(tenant_id=tenant_id, schedule_ids=schedule_ids, next_layer=next_layer, at=at).user_ids
