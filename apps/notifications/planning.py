@@ -124,8 +124,9 @@ class Planner:
     digest, or suppressed (and why). Everything but the rate limit depends on the preference
     alone, so it is decided once per distinct preference (most of a team shares the default)."""
 
-    def __init__(self, *, tenant, spec: Spec, user_ids: list[int], now: datetime, auto_send: bool = True):
+    def __init__(self, *, tenant, spec: Spec, user_ids: list[int], now: datetime, auto_send: bool = True, emailed=frozenset()):
         self.tenant, self.spec, self.now, self.auto_send = tenant, spec, now, auto_send
+        self.emailed = frozenset(emailed)  # recipients the publisher mails itself: no email delivery
         self.prefs = preferences_for(tenant.pk, user_ids, spec.notification_type) if auto_send else {}
         channels = list(ChannelConfig.objects.filter(tenant_id=tenant.pk, enabled=True)) if auto_send else []
         self.shared = [c for c in channels if c.user_id is None and c.accepts(spec.notification_type, spec.priority)]
@@ -172,6 +173,8 @@ class Planner:
             kinds = self.decide(pref)
         out = []
         for kind, fixed in kinds:
+            if kind == EMAIL and uid in self.emailed:
+                continue
             targets = (None,) if kind == EMAIL else [c.pk for c in self.personal.get(uid, ()) if c.kind == kind]
             for channel_id in targets:
                 outcome = fixed
@@ -190,13 +193,14 @@ class Planner:
         return [(owner, None, str(c.kind), c.pk, *self.sendable) for c in self.shared]
 
 
-def fan_out(*, tenant, spec: Spec, user_ids: list[int], event_id=None, auto_send: bool = True) -> FanOut:
+def fan_out(*, tenant, spec: Spec, user_ids: list[int], event_id=None, auto_send: bool = True, emailed=frozenset()) -> FanOut:
     """Create one notification per recipient and its deliveries, in bulk (caller's transaction).
     A recipient whose planning fails is reported in `failed` (their notification stays, in-app);
-    the others go on."""
+    the others go on. Recipients in `emailed` already get an email about this from the publisher:
+    their other channels only."""
     now = timezone.now()
     user_ids = list(dict.fromkeys(user_ids))
-    planner = Planner(tenant=tenant, spec=spec, user_ids=user_ids, now=now, auto_send=auto_send)
+    planner = Planner(tenant=tenant, spec=spec, user_ids=user_ids, now=now, auto_send=auto_send, emailed=emailed)
     plans: list[Plan] = []
     failed: list[dict] = []
     if auto_send:

@@ -196,7 +196,8 @@ def notify_from_event(*, event) -> int:
         related_entity_type=payload.get("object_type", ""), related_entity_id=payload.get("id", ""),
         metadata={"event": event.name, "event_id": str(event.pk)},
     )
-    result = fan_out(tenant=tenant, spec=spec, user_ids=sorted(set(user_ids)), event_id=event.pk)
+    emailed = {u for u in block.get("emailed_user_ids") or [] if isinstance(u, int)}
+    result = fan_out(tenant=tenant, spec=spec, user_ids=sorted(set(user_ids)), event_id=event.pk, emailed=emailed)
     _enqueue_after_commit(result)
     return len(result.notifications)
 

@@ -638,10 +638,23 @@ def ticket_reply(ticket: Ticket, *, actor, body: str, is_internal: bool = False,
                 notify = _notify("ticket_reply", "medium", user_ids=[ticket.assignee_id], title=f"Customer replied on {ticket.number}", ticket=ticket)
             elif ticket.created_by_id and ticket.created_by_id != getattr(actor, "pk", None):
                 notify = _notify("ticket_reply", "medium", user_ids=[ticket.created_by_id], title=f"New reply on {ticket.number}", ticket=ticket)
+                if _reply_mailed_to_creator(ticket):
+                    # the threaded reply is their email about it; the notice stays in the app (docs/email.md)
+                    notify["emailed_user_ids"] = [ticket.created_by_id]
         publish("ticket.message_added", tenant=ticket.tenant_id, actor=actor,
                 payload=ticket_payload(ticket, message_id=msg.pk, is_internal=is_internal, author_type=side,
                                        **({"notify": notify} if notify and notify["user_ids"] else {})))
     return msg
+
+
+def _reply_mailed_to_creator(ticket: Ticket) -> bool:
+    """Whether tickets.mail mails a public staff reply on `ticket` to the address of its creator."""
+    if not (isinstance(ticket.metadata, dict) and "email" in ticket.metadata):
+        return False
+    from .mail.services import reply_route  # lazy: the mail services build on this module
+
+    route = reply_route(ticket)
+    return route is not None and route[0].strip().lower() == (ticket.created_by.email or "").strip().lower()
 
 
 def tickets_recompute_sla(*, tenant_id: int) -> int:

@@ -225,6 +225,21 @@ def test_event_notify_block_reaches_roles_and_users_once(world, django_capture_o
     assert rows.count() == 2
 
 
+def test_recipients_the_publisher_emails_get_no_second_email_but_keep_their_other_channels(world, django_capture_on_commit_callbacks):
+    from tests.factories.notifications import ChannelConfigFactory
+
+    agent, admin = world.user("a", "support_agent"), world.user("a", "admin")
+    PreferenceFactory(tenant=world.tenant("a"), user=agent, channels=["in_app", "email", "webhook"])
+    hook = ChannelConfigFactory(tenant=world.tenant("a"), user=agent)
+    payload = {"id": 7, "title": "New reply on TCK-1",
+               "notify": {"type": "ticket_reply", "user_ids": [agent.pk, admin.pk], "emailed_user_ids": [agent.pk, "x"]}}
+    with django_capture_on_commit_callbacks(execute=False):
+        event = publish("ticket.message_added", tenant=world.tenant("a"), payload=payload)
+        assert services.notify_from_event(event=event) == 2
+    kinds = {(d.recipient_id, d.kind, d.channel_id) for d in Delivery.objects.filter(notification__event_id=event.pk)}
+    assert kinds == {(agent.pk, "webhook", hook.pk), (admin.pk, "email", None)}
+
+
 def test_event_without_notify_block_is_ignored(world, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         publish("ticket.created", tenant=world.tenant("a"), payload={"id": 1, "title": "x"})

@@ -341,6 +341,37 @@ def test_reply_on_a_portal_ticket_sends_no_mail(world, smtp_capture, django_capt
     assert [m for m in smtp_capture.messages() if m["X-Opsportal-Ticket"]] == [] and not MailMessage.objects.exists()
 
 
+def _mails_to(capture, address: str) -> list:
+    return [m for m in capture.messages() if address in m["To"].lower()]
+
+
+def test_staff_reply_on_an_emailed_ticket_reaches_the_requester_once(world, box, smtp_capture, django_capture_on_commit_callbacks):
+    """The threaded reply is the requester's "new reply" email: the notifications app's own notice
+    to them stays in the app (it would be a second email about the same reply)."""
+    from apps.notifications.models import Notification
+
+    customer = world.user("a", "customer")
+    ticket = mail_ingest(mailbox=box, raw=mail(sender=customer.email.upper())).ticket
+    assert ticket.created_by == customer
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_reply(ticket, actor=world.user("a", "support_agent"), body="Please switch it off and on again.")
+    [sent] = _mails_to(smtp_capture, customer.email.lower())
+    assert sent["X-Opsportal-Ticket"] == ticket.number and "switch it off" in sent.get_content()
+    told = Notification.objects.get(recipient=customer, notification_type="ticket_reply")
+    assert not told.deliveries.filter(kind="email").exists()
+
+
+def test_staff_reply_on_a_portal_ticket_is_one_notification_email(world, smtp_capture, django_capture_on_commit_callbacks):
+    from apps.tickets.services import ticket_create
+
+    customer = world.user("a", "customer")
+    ticket = ticket_create(actor=customer, subject="portal", message="made in the portal")
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_reply(ticket, actor=world.user("a", "support_agent"), body="answer")
+    [sent] = _mails_to(smtp_capture, customer.email.lower())
+    assert not sent["X-Opsportal-Ticket"] and ticket.number in sent["Subject"]
+
+
 # -- admin -----------------------------------------------------------------------------------
 def test_admin_mailbox_password_is_write_only_and_sealed(world, client):
     admin_user = world.user("a", "admin")

@@ -384,6 +384,16 @@ def reply_wanted(payload: dict) -> bool:
     return not payload.get("is_internal") and payload.get("author_type") != ActorType.CUSTOMER and bool(payload.get("message_id"))
 
 
+def reply_route(ticket: Ticket) -> tuple[str, Mailbox] | None:
+    """Where a public staff reply on `ticket` is mailed: the address that opened it by email and
+    the tenant's mailbox it came through; None when it did not come by email or the mailbox is gone."""
+    meta = (ticket.metadata or {}).get("email") if isinstance(ticket.metadata, dict) else None
+    if not meta or not meta.get("from"):
+        return None
+    box = Mailbox.objects.filter(pk=meta.get("mailbox"), tenant_id=ticket.tenant_id).first()
+    return (meta["from"], box) if box is not None else None
+
+
 def mail_reply_send(*, ticket_message_id: int) -> MailMessage | None:
     """Send a public staff reply to the address that opened the ticket by email, from the
     ticket's mailbox, with headers that thread in the customer's client (Message-ID,
@@ -398,14 +408,12 @@ def mail_reply_send(*, ticket_message_id: int) -> MailMessage | None:
     if msg is None or msg.is_internal or msg.author_type == ActorType.CUSTOMER:
         return None
     ticket = msg.ticket
-    meta = (ticket.metadata or {}).get("email") if isinstance(ticket.metadata, dict) else None
-    if not meta or not meta.get("from"):
+    route = reply_route(ticket)
+    if route is None:
         return None
     if MailMessage.objects.filter(ticket_message=msg, direction=Direction.OUTBOUND, outcome=Outcome.SENT).exists():
         return None
-    box = Mailbox.objects.filter(pk=meta.get("mailbox"), tenant_id=ticket.tenant_id).first()
-    if box is None:
-        return None
+    to, box = route
     thread = list(
         MailMessage.objects.filter(ticket=ticket)
         .exclude(outcome__in=[Outcome.REFUSED, Outcome.IGNORED, Outcome.FAILED])
@@ -433,7 +441,7 @@ def mail_reply_send(*, ticket_message_id: int) -> MailMessage | None:
         subject=f"Re: {subject}"[:300],
         body=body,
         from_email=f"{ticket.tenant.name} <{box.address}>",
-        to=[meta["from"]],
+        to=[to],
         headers=headers,
     )
     for att in msg.attachments.all()[:10]:
@@ -446,7 +454,7 @@ def mail_reply_send(*, ticket_message_id: int) -> MailMessage | None:
         message_id=message_id[1:-1][:255],
         in_reply_to=headers.get("In-Reply-To", "")[1:-1][:255],
         sender=box.address,
-        recipients=meta["from"],
+        recipients=to,
         subject=email.subject[:300],
         ticket=ticket,
         ticket_message=msg,
