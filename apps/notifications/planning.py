@@ -111,8 +111,9 @@ def ids_filter(queryset, field: str, ids):
     ids = list(ids)
     if connections[queryset.db].vendor != "postgresql" or len(ids) <= 100:
         return queryset.filter(**{f"{field}__in": ids})
-    column = queryset.model._meta.get_field(field).column
-    return queryset.extra(where=[f'"{queryset.model._meta.db_table}"."{column}" = ANY(%s)'], params=[ids])
+    f = queryset.model._meta.get_field(field)
+    array = f"%s::{f.cast_db_type(connections[queryset.db])}[]"  # the column's type: a smallint[] would not be hashed
+    return queryset.extra(where=[f'"{queryset.model._meta.db_table}"."{f.column}" = ANY({array})'], params=[ids])
 
 
 def suppressed(reason: SuppressReason, at: datetime) -> tuple:
