@@ -261,13 +261,14 @@ def write_with_orm(using: str, template: Notification, user_ids: list[int], plan
 
 
 # Columns that differ per row, as expressions over the arrays (`t`: recipients, `p`: plans,
-# `n`: the inserted notifications); every other column is bound once from a template instance,
-# so a column added to the model later gets its default here too.
+# `o`: the distinct outcomes, `n`: the inserted notifications); every other column is bound once
+# from a template instance, so a column added to the model later gets its default here too.
 NOTIFICATION_ROWS = {"recipient_id": "t.u"}
 DELIVERY_ROWS = {
-    "notification_id": "n.id", "recipient_id": "p.recipient_id", "kind": "p.kind", "channel_id": "p.channel_id",
-    "status": "p.status", "reason": "p.reason", "next_attempt_at": "p.next_attempt_at", "last_error": "p.last_error",
+    "notification_id": "n.id", "recipient_id": "p.recipient_id", "channel_id": "p.channel_id",
+    "kind": "o.kind", "status": "o.status", "reason": "o.reason", "next_attempt_at": "o.next_attempt_at", "last_error": "o.last_error",
 }
+OUTCOME = ("kind", "status", "reason", "next_attempt_at", "last_error")  # plan[2], plan[4:]
 
 
 def _insert(connection, model, varying: dict[str, str], template, source: str) -> tuple[str, list]:
@@ -286,29 +287,42 @@ def _insert(connection, model, varying: dict[str, str], template, source: str) -
     return f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)} FROM {source}", params
 
 
+def int_array(values) -> str:
+    """An integer array as its text literal: psycopg would dump each element in Python (~1.5 µs;
+    a datetime ~6 µs), which was a third of a 10,000-member fan-out."""
+    return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
+
+
 def write_set_based(using: str, template: Notification, user_ids: list[int], plans: list[Plan], now: datetime):
     """PostgreSQL: one statement writes the notifications (one per recipient, ids in recipient
     order) and their deliveries (joined to their notification by owner), and returns the ids —
-    no per-row parameters, no id round trip, no re-read."""
+    no id round trip, no re-read. Per delivery only integers travel (owner, recipient, channel,
+    outcome number); the few distinct outcomes (kind, status, reason, due time, error) go once."""
     connection = connections[using]
     opts = Delivery._meta
-    array_of = {name: f"%s::{opts.get_field(name).cast_db_type(connection)}[]" for name in DELIVERY_ROWS if name != "notification_id"}
+    cast = {name: opts.get_field(name).cast_db_type(connection) for name in (*OUTCOME, "recipient", "channel")}
+    outcomes: dict[tuple, int] = {}
+    picks = [outcomes.setdefault((p[2], *p[4:]), len(outcomes) + 1) for p in plans]
     insert_n, params_n = _insert(
-        connection, Notification, NOTIFICATION_ROWS, template,
-        f"unnest(%s::{Notification._meta.get_field('recipient').cast_db_type(connection)}[]) WITH ORDINALITY AS t(u, i) ORDER BY t.i",
+        connection, Notification, NOTIFICATION_ROWS, template, f"unnest(%s::{cast['recipient']}[]) WITH ORDINALITY AS t(u, i) ORDER BY t.i",
     )
-    names = ["owner", *array_of]
-    source = (f"unnest(%s::{opts.get_field('recipient').cast_db_type(connection)}[], {', '.join(array_of.values())}) "
-              f"AS p({', '.join(names)}) JOIN n ON n.recipient_id = p.owner")
+    source = (f"unnest(%s::{cast['recipient']}[], %s::{cast['recipient']}[], %s::{cast['channel']}[], %s::integer[]) "
+              "AS p(owner, recipient_id, channel_id, k) JOIN n ON n.recipient_id = p.owner JOIN o ON o.k = p.k")
     insert_d, params_d = _insert(connection, Delivery, DELIVERY_ROWS, delivery_template(template.tenant_id, now), source)
-    columns = list(zip(*plans, strict=True)) if plans else [[] for _ in names]
     sql = (
-        f"WITH n AS ({insert_n} RETURNING id, recipient_id), d AS ({insert_d} RETURNING id, status) "
+        f"WITH n AS ({insert_n} RETURNING id, recipient_id), "
+        f"o AS (SELECT * FROM unnest({', '.join(f'%s::{cast[c]}[]' for c in OUTCOME)}) WITH ORDINALITY AS o({', '.join(OUTCOME)}, k)), "
+        f"d AS ({insert_d} RETURNING id, status) "
         "SELECT (SELECT array_agg(n.id) FROM n), (SELECT array_agg(n.recipient_id) FROM n), "
         "(SELECT array_agg(d.id ORDER BY d.id) FROM d WHERE d.status = %s), (SELECT count(*) FROM d)"
     )
-    # placeholders in order: each INSERT's constants (its SELECT list), then its arrays (FROM)
-    params = [*params_n, user_ids, *params_d, *(list(c) for c in columns), PENDING]
+    columns = list(zip(*outcomes, strict=True)) if outcomes else [[] for _ in OUTCOME]
+    # placeholders in order: the notifications' constants and recipients, the outcomes, the
+    # deliveries' constants and plan arrays
+    params = [
+        *params_n, int_array(user_ids), *(list(c) for c in columns), *params_d,
+        int_array(p[0] for p in plans), int_array(p[1] for p in plans), int_array(p[3] for p in plans), int_array(picks), PENDING,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         n_ids, n_users, pending, count = cursor.fetchone()
