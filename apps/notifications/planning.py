@@ -264,8 +264,9 @@ def write_with_orm(using: str, template: Notification, user_ids: list[int], plan
 # `o`: the distinct outcomes, `n`: the inserted notifications); every other column is bound once
 # from a template instance, so a column added to the model later gets its default here too.
 NOTIFICATION_ROWS = {"recipient_id": "t.u"}
+# A delivery's tenant and recipient come from its notification row (their keys are checked there).
 DELIVERY_ROWS = {
-    "notification_id": "n.id", "recipient_id": "p.recipient_id", "channel_id": "p.channel_id",
+    "notification_id": "n.id", "tenant_id": "n.tenant_id", "recipient_id": "CASE WHEN p.personal THEN n.recipient_id END", "channel_id": "p.channel_id",
     "kind": "o.kind", "status": "o.status", "reason": "o.reason", "next_attempt_at": "o.next_attempt_at", "last_error": "o.last_error",
 }
 OUTCOME = ("kind", "status", "reason", "next_attempt_at", "last_error")  # plan[2], plan[4:]
@@ -296,8 +297,8 @@ def int_array(values) -> str:
 def write_set_based(using: str, template: Notification, user_ids: list[int], plans: list[Plan], now: datetime):
     """PostgreSQL: one statement writes the notifications (one per recipient, ids in recipient
     order) and their deliveries (joined to their notification by owner), and returns the ids —
-    no id round trip, no re-read. Per delivery only integers travel (owner, recipient, channel,
-    outcome number); the few distinct outcomes (kind, status, reason, due time, error) go once."""
+    no id round trip, no re-read. Per delivery only integers travel (owner, personal or shared,
+    channel, outcome number); the few distinct outcomes (kind, status, reason, due, error) go once."""
     connection = connections[using]
     opts = Delivery._meta
     cast = {name: opts.get_field(name).cast_db_type(connection) for name in (*OUTCOME, "recipient", "channel")}
@@ -306,11 +307,11 @@ def write_set_based(using: str, template: Notification, user_ids: list[int], pla
     insert_n, params_n = _insert(
         connection, Notification, NOTIFICATION_ROWS, template, f"unnest(%s::{cast['recipient']}[]) WITH ORDINALITY AS t(u, i) ORDER BY t.i",
     )
-    source = (f"unnest(%s::{cast['recipient']}[], %s::{cast['recipient']}[], %s::{cast['channel']}[], %s::integer[]) "
-              "AS p(owner, recipient_id, channel_id, k) JOIN n ON n.recipient_id = p.owner JOIN o ON o.k = p.k")
+    source = (f"unnest(%s::{cast['recipient']}[], %s::boolean[], %s::{cast['channel']}[], %s::integer[]) "
+              "AS p(owner, personal, channel_id, k) JOIN n ON n.recipient_id = p.owner JOIN o ON o.k = p.k")
     insert_d, params_d = _insert(connection, Delivery, DELIVERY_ROWS, delivery_template(template.tenant_id, now), source)
     sql = (
-        f"WITH n AS ({insert_n} RETURNING id, recipient_id), "
+        f"WITH n AS ({insert_n} RETURNING id, tenant_id, recipient_id), "
         f"o AS (SELECT * FROM unnest({', '.join(f'%s::{cast[c]}[]' for c in OUTCOME)}) WITH ORDINALITY AS o({', '.join(OUTCOME)}, k)), "
         f"d AS ({insert_d} RETURNING id, status) "
         "SELECT (SELECT array_agg(n.id) FROM n), (SELECT array_agg(n.recipient_id) FROM n), "
@@ -321,7 +322,8 @@ def write_set_based(using: str, template: Notification, user_ids: list[int], pla
     # deliveries' constants and plan arrays
     params = [
         *params_n, int_array(user_ids), *(list(c) for c in columns), *params_d,
-        int_array(p[0] for p in plans), int_array(p[1] for p in plans), int_array(p[3] for p in plans), int_array(picks), PENDING,
+        int_array(p[0] for p in plans), "{" + ",".join("f" if p[1] is None else "t" for p in plans) + "}", int_array(p[3] for p in plans),
+        int_array(picks), PENDING,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

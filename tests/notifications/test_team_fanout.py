@@ -111,3 +111,35 @@ def test_deliveries_are_enqueued_after_commit_and_only_the_pending_ones(world, m
         callback()
     pending = Delivery.objects.filter(recipient_id__in=members, status=DeliveryStatus.PENDING)
     assert sorted(enqueued) == sorted(pending.values_list("pk", flat=True)) and len(enqueued) == 4
+
+
+def test_a_fan_outs_deliveries_carry_their_notifications_tenant_and_recipient(world, monkeypatch):
+    """Delivery.tenant and .recipient are copies of the notification's (the database checks
+    them once, on the notification): a shared channel's delivery has no recipient."""
+    monkeypatch.setattr(services, "_enqueue_after_commit", lambda result: None)
+    tenant = world.tenant("a")
+    members = _team(tenant, 20, "copy")
+    Preference.objects.create(tenant=tenant, user_id=members[3], channels=["in_app", "email", "webhook"])
+    ChannelConfig.objects.create(tenant=tenant, name="mine", kind="webhook", user_id=members[3], url=encrypt("http://127.0.0.1:9/m"))
+    ChannelConfig.objects.create(tenant=tenant, name="team room", kind="webhook", url=encrypt("http://127.0.0.1:9/t"))
+    services.notify_team(tenant=tenant, team_members=members, title="copies")
+    rows = list(Delivery.objects.filter(notification__title="copies").select_related("notification", "channel"))
+    assert len(rows) == 22 and all(d.tenant_id == d.notification.tenant_id == tenant.pk for d in rows)
+    assert [d.channel.name for d in rows if d.recipient_id is None] == ["team room"]
+    assert all(d.recipient_id == d.notification.recipient_id for d in rows if d.channel is None or d.channel.user_id)
+
+
+def test_deleting_a_member_or_their_notification_deletes_their_deliveries(world, monkeypatch):
+    """No delivery outlives its recipient or notification (the ORM's cascade; no orphan row)."""
+    from django.db.models.deletion import ProtectedError
+
+    monkeypatch.setattr(services, "_enqueue_after_commit", lambda result: None)
+    tenant = world.tenant("a")
+    members = _team(tenant, 3, "gone")
+    rows = services.notify_team(tenant=tenant, team_members=members, title="bye")
+    get_user_model().objects.filter(pk=members[0]).delete()
+    Notification.objects.filter(pk=rows[1].pk).delete()
+    assert sorted(Delivery.objects.filter(notification__title="bye").values_list("recipient_id", flat=True)) == [members[2]]
+    assert not Delivery.objects.filter(recipient_id=members[0]).exists()
+    with pytest.raises(ProtectedError):
+        tenant.delete()
