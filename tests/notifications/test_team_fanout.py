@@ -143,3 +143,31 @@ def test_deleting_a_member_or_their_notification_deletes_their_deliveries(world,
     assert not Delivery.objects.filter(recipient_id=members[0]).exists()
     with pytest.raises(ProtectedError):
         tenant.delete()
+
+
+@pytest.mark.parametrize("writer", ["set_based", "portable"])
+def test_a_member_near_the_rate_limit_gets_only_what_is_left_of_it(world, settings, monkeypatch, writer):
+    """Limit 3: two recent deliveries leave one (the e-mail; the personal webhook is suppressed),
+    one leaves two (both go), so do none; only the limit's last stretch is read."""
+    from apps.notifications import planning
+
+    if writer == "portable":
+        monkeypatch.setattr(planning, "write_set_based", planning.write_with_orm)
+    settings.NOTIFICATIONS_RATE_LIMIT_COUNT = 3
+    monkeypatch.setattr(services, "_enqueue_after_commit", lambda result: None)
+    tenant = world.tenant("a")
+    near, halfway, fresh = members = _team(tenant, 3, "near")
+    for uid in members:
+        Preference.objects.create(tenant=tenant, user_id=uid, channels=["in_app", "email", "webhook"])
+        ChannelConfig.objects.create(tenant=tenant, name=f"hook {uid}", kind="webhook", user_id=uid, url=encrypt("http://127.0.0.1:9/h"))
+    for uid, recent in ((near, 2), (halfway, 1)):
+        for i in range(recent):
+            earlier = Notification.objects.create(tenant=tenant, recipient_id=uid, title=f"earlier {i}")
+            Delivery.objects.create(tenant=tenant, notification=earlier, recipient_id=uid, kind="email", status="sent")
+    services.notify_team(tenant=tenant, team_members=members, title="near")
+    got = {(d.recipient_id, d.kind): (d.status, d.reason) for d in Delivery.objects.filter(notification__title="near")}
+    assert got == {
+        (near, "email"): ("pending", ""), (near, "webhook"): ("suppressed", SuppressReason.RATE_LIMIT),
+        (halfway, "email"): ("pending", ""), (halfway, "webhook"): ("pending", ""),
+        (fresh, "email"): ("pending", ""), (fresh, "webhook"): ("pending", ""),
+    }
