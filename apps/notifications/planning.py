@@ -110,14 +110,14 @@ def recent_counts(user_ids, now: datetime, at_least: int = 1) -> dict[int, int]:
 
 
 def ids_filter(queryset, field: str, ids):
-    """`field IN ids` — as `= ANY(array)` on PostgreSQL for long lists (one parameter instead of
-    thousands, which the driver would otherwise parse and bind one by one)."""
+    """`field IN ids` — as `= ANY(array)` on PostgreSQL for long lists (one parameter, formatted
+    at once, instead of thousands the driver would bind one by one)."""
     ids = list(ids)
     if connections[queryset.db].vendor != "postgresql" or len(ids) <= 100:
         return queryset.filter(**{f"{field}__in": ids})
     f = queryset.model._meta.get_field(field)
     array = f"%s::{f.cast_db_type(connections[queryset.db])}[]"  # the column's type: a smallint[] would not be hashed
-    return queryset.extra(where=[f'"{queryset.model._meta.db_table}"."{f.column}" = ANY({array})'], params=[ids])
+    return queryset.extra(where=[f'"{queryset.model._meta.db_table}"."{f.column}" = ANY({array})'], params=[int_array(ids)])
 
 
 def suppressed(reason: SuppressReason, at: datetime) -> tuple:
