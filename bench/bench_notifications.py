@@ -6,7 +6,9 @@
    webhook, a shared team channel, and every member already had a notification in the rate-limit
    window (so the recent-count read has rows to count). ROUNDS rounds, each committed in one
    transaction (the enqueue after commit is switched off here: this phase measures the rows);
-   the median and best are printed, with the rows written (notifications, deliveries, the event).
+   the median and best are printed, with the rows written (notifications, deliveries, the event)
+   and the median CPU of one round in this process (planning, binding) and in its PostgreSQL
+   backend (statements, foreign-key checks at commit), which a busy machine disturbs less.
 2. delivery: a real Celery worker (`celery worker -Q notifications`, default concurrency) sends
    DELIVER personal-webhook deliveries to a loopback HTTP server; time from notify_team to the
    last row marked sent (BENCH_NOTIFY_DELIVER=0 skips it).
@@ -142,24 +144,32 @@ def copy_ceiling(tenant_id, title) -> tuple[float, float]:
 
 
 def fan_out_rounds(tenant):
+    from django.db import connection
+
     from apps.core.models import Event
     from apps.notifications import services
     from apps.notifications.models import Delivery, Notification
+    from bench.common import process_cpu_seconds
 
     enqueue, services._enqueue_after_commit = services._enqueue_after_commit, lambda result: None
     try:  # the warm-up round is the team's earlier notification (rate-limit window, caches)
         services.notify_team(tenant=tenant, role_filter="operator", title="Earlier today", priority="medium")
-        times = []
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            backend = cur.fetchone()[0]
+        times, cpu_py, cpu_pg = [], [], []
         for i in range(ROUNDS):
-            start = time.perf_counter()
+            start, py, pg = time.perf_counter(), time.process_time(), process_cpu_seconds(backend)
             services.notify_team(tenant=tenant, role_filter="operator", title=f"Maintenance tonight {i}", message="22:00-02:00", priority="high")
             times.append(time.perf_counter() - start)
+            cpu_py.append(time.process_time() - py)
+            cpu_pg.append(process_cpu_seconds(backend) - pg)
     finally:
         services._enqueue_after_commit = enqueue
     title = f"Maintenance tonight {ROUNDS - 1}"
     rows = (Notification.objects.filter(tenant=tenant, title=title).count(), Delivery.objects.filter(notification__tenant=tenant, notification__title=title).count(),
             Event.objects.filter(tenant=tenant, name="notification.team_sent", payload__title=f"Team notified: {title}").count())
-    return sorted(times), rows, title
+    return sorted(times), rows, title, (statistics.median(cpu_py), statistics.median(cpu_pg))
 
 
 def deliver_phase(t2, workers: list):
@@ -217,7 +227,7 @@ def main():
     try:
         # -- 1. fan-out, 3. its COPY ceiling ------------------------------------------------
         shape_team(t1, make_team(t1, "operator", FANOUT, "f"))
-        times, (notes, deliveries, events), title = fan_out_rounds(t1)
+        times, (notes, deliveries, events), title, (cpu_py, cpu_pg) = fan_out_rounds(t1)
         fan_s = statistics.median(times)
         copy_s, copy_indexed_s = copy_ceiling(t1.pk, title)
         # -- 2. delivery through the outbox and a real worker ----------------------------------
@@ -227,6 +237,7 @@ def main():
             "notifications_fanout",
             members=FANOUT, rows=rows, notifications=notes, deliveries_written=deliveries, events=events,
             fanout_s=round(fan_s, 3), fanout_best_s=round(times[0], 3), fanout_rows_per_s=round(rows / fan_s),
+            fanout_cpu_py_s=round(cpu_py, 3), fanout_cpu_pg_s=round(cpu_pg, 3),
             pg_copy_s=round(copy_s, 3), pg_copy_indexed_s=round(copy_indexed_s, 3), ratio_to_copy=round(copy_s / fan_s, 3),
             deliveries=DELIVER, delivered=sent, webhook_posts=Hook.count, deliver_s=round(deliver_s, 2),
             deliveries_per_s=round(sent / deliver_s) if deliver_s else 0, worker_concurrency=procs, load1=round(os.getloadavg()[0], 1),

@@ -259,9 +259,18 @@ class Delivery(TenantOwnedModel):
     when the sweeper and the original task both enqueue it. A digest delivery has no
     notification; the rows it carries point at it through `digest`."""
 
+    # tenant and recipient are copies of the notification's (a digest's: of the rows it carries),
+    # taken from that row in the statement that writes both, whose keys the database checks: no
+    # second check per row (db_constraint=False); the ORM still protects and cascades.
+    tenant = models.ForeignKey(
+        "tenants.Organization", on_delete=models.PROTECT, limit_choices_to={"kind": OrgKind.TENANT},
+        related_name="notifications_delivery_set", db_constraint=False,
+    )
     notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
     # recipient: covered by notif_delivery_rate_idx; channel and digest: partial indexes (most rows have neither)
-    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False,
+    )
     kind = models.CharField(max_length=10, choices=ChannelKind.choices)
     channel = models.ForeignKey(ChannelConfig, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)

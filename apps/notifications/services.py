@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
@@ -101,7 +102,7 @@ def notify_team(
     metadata: dict | None = None,
     auto_send: bool = True,
     actor=None,
-) -> list[Notification]:
+) -> Sequence[Notification]:
     """Notify a team of a tenant: exactly one of `team_members` (user ids, each an active member
     of the tenant — anyone else is refused) or `role_filter` (every active member with that
     role). Metadata gains `team_notification: true` and the role or member count. Rows are

@@ -111,3 +111,63 @@ def test_deliveries_are_enqueued_after_commit_and_only_the_pending_ones(world, m
         callback()
     pending = Delivery.objects.filter(recipient_id__in=members, status=DeliveryStatus.PENDING)
     assert sorted(enqueued) == sorted(pending.values_list("pk", flat=True)) and len(enqueued) == 4
+
+
+def test_a_fan_outs_deliveries_carry_their_notifications_tenant_and_recipient(world, monkeypatch):
+    """Delivery.tenant and .recipient are copies of the notification's (the database checks
+    them once, on the notification): a shared channel's delivery has no recipient."""
+    monkeypatch.setattr(services, "_enqueue_after_commit", lambda result: None)
+    tenant = world.tenant("a")
+    members = _team(tenant, 20, "copy")
+    Preference.objects.create(tenant=tenant, user_id=members[3], channels=["in_app", "email", "webhook"])
+    ChannelConfig.objects.create(tenant=tenant, name="mine", kind="webhook", user_id=members[3], url=encrypt("http://127.0.0.1:9/m"))
+    ChannelConfig.objects.create(tenant=tenant, name="team room", kind="webhook", url=encrypt("http://127.0.0.1:9/t"))
+    services.notify_team(tenant=tenant, team_members=members, title="copies")
+    rows = list(Delivery.objects.filter(notification__title="copies").select_related("notification", "channel"))
+    assert len(rows) == 22 and all(d.tenant_id == d.notification.tenant_id == tenant.pk for d in rows)
+    assert [d.channel.name for d in rows if d.recipient_id is None] == ["team room"]
+    assert all(d.recipient_id == d.notification.recipient_id for d in rows if d.channel is None or d.channel.user_id)
+
+
+def test_deleting_a_member_or_their_notification_deletes_their_deliveries(world, monkeypatch):
+    """No delivery outlives its recipient or notification (the ORM's cascade; no orphan row)."""
+    from django.db.models.deletion import ProtectedError
+
+    monkeypatch.setattr(services, "_enqueue_after_commit", lambda result: None)
+    tenant = world.tenant("a")
+    members = _team(tenant, 3, "gone")
+    rows = services.notify_team(tenant=tenant, team_members=members, title="bye")
+    get_user_model().objects.filter(pk=members[0]).delete()
+    Notification.objects.filter(pk=rows[1].pk).delete()
+    assert sorted(Delivery.objects.filter(notification__title="bye").values_list("recipient_id", flat=True)) == [members[2]]
+    assert not Delivery.objects.filter(recipient_id=members[0]).exists()
+    with pytest.raises(ProtectedError):
+        tenant.delete()
+
+
+@pytest.mark.parametrize("writer", ["set_based", "portable"])
+def test_a_member_near_the_rate_limit_gets_only_what_is_left_of_it(world, settings, monkeypatch, writer):
+    """Limit 3: two recent deliveries leave one (the e-mail; the personal webhook is suppressed),
+    one leaves two (both go), so do none; only the limit's last stretch is read."""
+    from apps.notifications import planning
+
+    if writer == "portable":
+        monkeypatch.setattr(planning, "write_set_based", planning.write_with_orm)
+    settings.NOTIFICATIONS_RATE_LIMIT_COUNT = 3
+    monkeypatch.setattr(services, "_enqueue_after_commit", lambda result: None)
+    tenant = world.tenant("a")
+    near, halfway, fresh = members = _team(tenant, 3, "near")
+    for uid in members:
+        Preference.objects.create(tenant=tenant, user_id=uid, channels=["in_app", "email", "webhook"])
+        ChannelConfig.objects.create(tenant=tenant, name=f"hook {uid}", kind="webhook", user_id=uid, url=encrypt("http://127.0.0.1:9/h"))
+    for uid, recent in ((near, 2), (halfway, 1)):
+        for i in range(recent):
+            earlier = Notification.objects.create(tenant=tenant, recipient_id=uid, title=f"earlier {i}")
+            Delivery.objects.create(tenant=tenant, notification=earlier, recipient_id=uid, kind="email", status="sent")
+    services.notify_team(tenant=tenant, team_members=members, title="near")
+    got = {(d.recipient_id, d.kind): (d.status, d.reason) for d in Delivery.objects.filter(notification__title="near")}
+    assert got == {
+        (near, "email"): ("pending", ""), (near, "webhook"): ("suppressed", SuppressReason.RATE_LIMIT),
+        (halfway, "email"): ("pending", ""), (halfway, "webhook"): ("pending", ""),
+        (fresh, "email"): ("pending", ""), (fresh, "webhook"): ("pending", ""),
+    }
