@@ -10,10 +10,12 @@ Not a benchmark (bench/run.py does not run it)."""
 from __future__ import annotations
 
 import cProfile
+import gc
 import multiprocessing
 import os
 import pstats
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import setup_django
 
 PREFIX = f"pd{os.getpid()}"
+THREADS = int(os.environ.get("BENCH_DELIVER_THREADS", 1))  # task threads (the bench's worker: 2); cProfile sees the first only
 
 
 def serve(conn) -> None:
@@ -65,11 +68,28 @@ def pending(tenant, members: list[int]) -> list[int]:
 
 
 def run(ids: list[int], batch: int) -> None:
+    """Batches as a worker with THREADS task threads takes them (in-process, same send loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
     from apps.notifications.services import deliveries_send
 
-    for i in range(0, len(ids), batch):
-        result = deliveries_send(delivery_ids=ids[i : i + batch])
-        assert result["sent"] == len(ids[i : i + batch]), result
+    def one(chunk):
+        try:
+            result = deliveries_send(delivery_ids=chunk)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()
+        assert result["sent"] == len(chunk), result
+
+    chunks = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+    if THREADS == 1:
+        for chunk in chunks:
+            one(chunk)
+        return
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(one, chunks))
 
 
 async def _call(fn):
@@ -93,6 +113,7 @@ def main(n: int, batch: int) -> None:
     try:
         members = world(tenant, n, url)
         run(pending(tenant, members[:200]), batch)  # warm-up: imports, pools, connections
+        gc.freeze()  # as a worker does once started (config/celery.py)
         ids = pending(tenant, members)
         cpu, wall = time.process_time(), time.perf_counter()
         run(ids, batch)
