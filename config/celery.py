@@ -105,6 +105,18 @@ def _metrics_task_retried(**kwargs):
     task_retried(**kwargs)
 
 
+@signals.worker_ready.connect(weak=False)
+@signals.worker_process_init.connect(weak=False)
+def _freeze_startup_heap(**kwargs):
+    """What start-up built (Django, every app, ~200k objects) lives as long as the process: out of
+    the collector's reach, a full collection scans only what tasks allocated (measured: 20 % of a
+    delivery task's CPU went to collections rescanning it). worker_ready: the threads and solo
+    pools run tasks in this process; worker_process_init: each prefork child after its fork."""
+    import gc
+
+    gc.freeze()
+
+
 @signals.worker_init.connect(weak=False)
 def _metrics_server(**kwargs):
     """CELERY_METRICS_PORT: serve this worker's task metrics (all pool processes) on that port."""

@@ -559,7 +559,7 @@ NOTIFICATIONS_CLAIM_TIMEOUT = env.int("NOTIFICATIONS_CLAIM_TIMEOUT", default=300
 # Deliveries per Celery task, rows per bulk INSERT.
 NOTIFICATIONS_DELIVERY_BATCH = env.int("NOTIFICATIONS_DELIVERY_BATCH", default=500)
 NOTIFICATIONS_BULK_BATCH = env.int("NOTIFICATIONS_BULK_BATCH", default=2000)
-# Sends in flight at once within one delivery task (threads; network waits overlap).
+# Channels sent at once by one delivery task on the send loop, and connections per endpoint per process.
 NOTIFICATIONS_SEND_CONCURRENCY = env.int("NOTIFICATIONS_SEND_CONCURRENCY", default=16)
 # A failing channel: this many failed sends in a row open its circuit breaker for the cool-down
 # (deliveries deferred, then one half-open probe); and no channel spends more than its budget of

@@ -57,6 +57,11 @@ def keys() -> dict[int, bytes]:
     return _keys(settings.PORTAL_ENCRYPTION_KEYS)
 
 
+@lru_cache(maxsize=8)
+def _aead(key: bytes) -> AESGCM:
+    return AESGCM(key)  # set up once per key: a batch decrypts a secret per channel
+
+
 def current_version() -> int:
     return max(keys())
 
@@ -88,7 +93,7 @@ def decrypt(token: str) -> str:
         raise DecryptionError(f"key version {version} is not in PORTAL_ENCRYPTION_KEYS")
     try:
         raw = base64.urlsafe_b64decode(token.partition("$")[2])
-        return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], f"v{version}".encode()).decode()
+        return _aead(key).decrypt(raw[:_NONCE], raw[_NONCE:], f"v{version}".encode()).decode()
     except (InvalidTag, binascii.Error, ValueError) as exc:
         raise DecryptionError("value was tampered with or sealed under another key") from exc
 

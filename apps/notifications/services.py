@@ -3,12 +3,12 @@ preferences, channels, templates, and the delivery outbox (send, retry, sweep, d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -34,6 +34,7 @@ from .models import ChannelConfig, Delivery, Notification, NotificationTemplate,
 from .planning import FanOut, Spec, backoff_seconds, fan_out
 from .transports import Message, TransportError, get_transport
 from .transports.apprise import check_url
+from .transports.loop import send_loop
 
 log = logging.getLogger(__name__)
 QUEUE = "notifications"
@@ -362,6 +363,14 @@ def enqueue_deliveries(ids: list[int]) -> bool:
     return True
 
 
+# What a delivery task reads of its rows: the columns the send and the outcome need, not the
+# timestamps and texts (model instances with deferred fields; nothing reads the others).
+CLAIMED = ("id", "tenant_id", "notification_id", "recipient_id", "kind", "channel_id", "status", "attempts", "digest_id")
+CHANNEL = ("id", "tenant_id", "kind", "url", "signing_secret", "enabled", "consecutive_failures", "circuit_open_until")
+PAYLOAD = ("id", "notification_type", "title", "message", "priority", "action_url", "action_label", "related_entity_type",
+           "related_entity_id", "metadata", "created_at")
+
+
 def _claim(ids, now) -> list[Delivery]:
     """Claim the given deliveries that are pending and due (→ sending, one attempt counted) and
     return them. Rows locked by another worker or no longer pending are skipped, so two tasks
@@ -377,16 +386,16 @@ def _claim(ids, now) -> list[Delivery]:
                 .values_list("pk", flat=True)
             )
             Delivery.objects.filter(pk__in=claimed).update(status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-        return list(Delivery.objects.filter(pk__in=claimed))
-    fields = Delivery._meta.concrete_fields
-    table, qn = Delivery._meta.db_table, connection.ops.quote_name
+        return list(Delivery.objects.filter(pk__in=claimed).only(*CLAIMED))
+    meta, qn = Delivery._meta, connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if f.attname in CLAIMED]  # from_db wants the model's order
     with connection.cursor() as cursor:
         cursor.execute(
             # rows locked (and their status checked under the lock) first, then updated by primary key:
             # a status filter out here lets stale statistics pick a nested loop over every pending row
-            f"WITH picked AS MATERIALIZED (SELECT id FROM {qn(table)} WHERE id = ANY(%s) AND status = %s AND next_attempt_at <= %s "
+            f"WITH picked AS MATERIALIZED (SELECT id FROM {qn(meta.db_table)} WHERE id = ANY(%s) AND status = %s AND next_attempt_at <= %s "
             f"ORDER BY id FOR UPDATE SKIP LOCKED) "
-            f"UPDATE {qn(table)} AS d SET status = %s, claimed_at = %s, attempts = d.attempts + 1 FROM picked "
+            f"UPDATE {qn(meta.db_table)} AS d SET status = %s, claimed_at = %s, attempts = d.attempts + 1 FROM picked "
             f"WHERE d.id = picked.id RETURNING {', '.join('d.' + qn(f.column) for f in fields)}",
             [ids, DeliveryStatus.PENDING, now, DeliveryStatus.SENDING, now],
         )
@@ -395,20 +404,28 @@ def _claim(ids, now) -> list[Delivery]:
     return [Delivery.from_db(connection.alias, names, row) for row in found]
 
 
-def _attach(rows: list[Delivery]) -> None:
-    """Give claimed rows their notification and channel (one query each for the batch; a channel
-    shared by many rows is one object) and, where a transport renders, their recipient."""
-    notifications = Notification.objects.in_bulk({r.notification_id for r in rows if r.notification_id})
-    channels = ChannelConfig.objects.in_bulk({r.channel_id for r in rows if r.channel_id})
-    wanted = {r.recipient_id for r in rows if r.recipient_id and _renders(r.kind)}
+def _attach(rows: list[Delivery]) -> dict[int, dict]:
+    """Give claimed rows their channel (one query for the batch; a channel shared by many rows is
+    one object) and, where a transport renders, their notification and recipient. Rows whose
+    transport posts the payload only (webhooks) get no notification object: their notifications'
+    payloads are read as values, one per notification (returned by id)."""
+    renders = {r.pk: _renders(r.kind) for r in rows}
+    rendered_ids = {r.notification_id for r in rows if r.notification_id and renders[r.pk]}
+    plain_ids = {r.notification_id for r in rows if r.notification_id and not renders[r.pk]} - rendered_ids
+    notifications = Notification.objects.in_bulk(rendered_ids) if rendered_ids else {}
+    payloads = {row[0]: _payload_of(*row) for row in Notification.objects.filter(pk__in=plain_ids).values_list(*PAYLOAD)} if plain_ids else {}
+    channel_ids = {r.channel_id for r in rows if r.channel_id}
+    channels = ChannelConfig.objects.only(*CHANNEL).in_bulk(channel_ids) if channel_ids else {}
+    wanted = {r.recipient_id for r in rows if r.recipient_id and renders[r.pk]}
     recipients = get_user_model().objects.in_bulk(wanted) if wanted else {}
     for row in rows:
-        if row.notification_id:
+        if row.notification_id in notifications:
             row.notification = notifications[row.notification_id]
         if row.channel_id:
             row.channel = channels[row.channel_id]
         if row.recipient_id in recipients:
             row.recipient = recipients[row.recipient_id]
+    return payloads
 
 
 def _renders(kind: str) -> bool:
@@ -426,19 +443,23 @@ def _secrets(channel: ChannelConfig | None, cache: dict) -> tuple[str, str]:
     return cache[channel.pk]
 
 
-def build_message(delivery: Delivery, template_cache: dict | None = None, secret_cache: dict | None = None) -> Message:
+def build_message(delivery: Delivery, template_cache: dict | None = None, secret_cache: dict | None = None,
+                  payloads: dict | None = None) -> Message:
     """Render a delivery for its channel (digests list their items). A transport that posts only
-    the payload (webhooks) skips rendering; a notification on the built-in templates is rendered
-    once per kind in a batch (`template_cache` also holds those renderings)."""
-    notification, kind = delivery.notification, delivery.kind
-    renders = _renders(kind)
-    if notification is None:  # a digest
+    the payload (webhooks) skips rendering and takes its notification's payload from `payloads`
+    (read by `_attach`) when given; a notification on the built-in templates is rendered once per
+    kind in a batch (`template_cache` also holds those renderings)."""
+    kind, renders = delivery.kind, _renders(delivery.kind)
+    if delivery.notification_id is None:  # a digest
         items = [i.notification for i in delivery.items.select_related("notification").order_by("created_at")]
         rendered = rendering.render(None, kind, items=items, recipient=delivery.recipient) if renders else None
         payload = {"type": "digest", "count": len(items), "items": [_payload(n) for n in items]}
         priority = max((n.priority for n in items), key=PRIORITY_RANK.__getitem__, default=Priority.LOW)
+    elif not renders and payloads is not None and delivery.notification_id in payloads:
+        rendered, payload = None, payloads[delivery.notification_id]
+        priority = payload["priority"]
     else:
-        rendered = None
+        notification, rendered = delivery.notification, None
         if renders:
             template = rendering.find_template(delivery.tenant_id, notification.notification_type, kind, template_cache)
             key = ("rendered", notification.pk, kind)  # built-in templates do not use the recipient
@@ -459,11 +480,17 @@ def build_message(delivery: Delivery, template_cache: dict | None = None, secret
 
 
 def _payload(n: Notification) -> dict:
+    return _payload_of(*(getattr(n, name) for name in PAYLOAD))
+
+
+def _payload_of(pk, notification_type, title, message, priority, action_url, action_label, related_entity_type, related_entity_id,
+                metadata, created_at) -> dict:
+    """What a webhook (or a digest's item) says about one notification; arguments in PAYLOAD order."""
     return {
-        "id": n.pk, "type": n.notification_type, "title": n.title, "message": n.message, "priority": n.priority,
-        "action_url": rendering.absolute(n.action_url), "action_label": n.action_label,
-        "related_entity_type": n.related_entity_type, "related_entity_id": n.related_entity_id,
-        "metadata": n.metadata, "created_at": n.created_at.isoformat() if n.created_at else None,
+        "id": pk, "type": notification_type, "title": title, "message": message, "priority": priority,
+        "action_url": rendering.absolute(action_url), "action_label": action_label,
+        "related_entity_type": related_entity_type, "related_entity_id": related_entity_id,
+        "metadata": metadata, "created_at": created_at.isoformat() if created_at else None,
     }
 
 
@@ -495,18 +522,15 @@ def _record_failure(row: Delivery, exc: Exception, now, *, secrets: tuple = ()) 
         row.next_attempt_at = now + timedelta(seconds=backoff_seconds(row.attempts))
 
 
-_pool: ThreadPoolExecutor | None = None
-
-
-def _send_one(row, message):
+async def _send_one(row, message):
     try:
-        get_transport(row.kind).send(message)
+        await get_transport(row.kind).send_async(message)
     except Exception as exc:  # reported per row; one failure never stops the batch
         return exc
     return None
 
 
-def _send_group(items: list, streak: int) -> list:
+async def _send_group(items: list, streak: int) -> list:
     """Send one channel's deliveries in order within NOTIFICATIONS_CHANNEL_BUDGET_SECONDS (each
     send's timeout capped by what is left); stop when the budget is spent or the breaker's failure
     count is reached. Returns (row, exception | None | NOT_SENT)."""
@@ -518,7 +542,7 @@ def _send_group(items: list, streak: int) -> list:
             results += [(r, NOT_SENT) for r, _ in items[i:]]
             break
         message.timeout = left
-        exc = _send_one(row, message)
+        exc = await _send_one(row, message)
         results.append((row, exc))
         streak = 0 if exc is None else streak + 1
     return results
@@ -528,26 +552,28 @@ NOT_SENT = object()
 
 
 def _send_all(ready: list, probes: set[int]) -> list:
-    """Send rendered deliveries: a channel's in order on one thread (its budget and breaker), up
-    to NOTIFICATIONS_SEND_CONCURRENCY channels (and channel-less e-mails) at once. Transports
-    touch no database."""
-    global _pool
+    """Send rendered deliveries on the process's send loop: a channel's in order (its budget and
+    breaker), up to NOTIFICATIONS_SEND_CONCURRENCY channels (and channel-less e-mails) at once.
+    Nothing on the loop touches the database."""
     groups: dict = defaultdict(list)
     for row, message in ready:
         groups[("channel", row.channel_id) if row.channel_id else ("row", row.pk)].append((row, message))
-
-    def run(key):
-        items = groups[key]
+    jobs = []
+    for items in groups.values():
         channel = items[0][0].channel
-        streak = 0 if channel is None or channel.pk in probes else channel.consecutive_failures
-        return _send_group(items, streak)
+        jobs.append((items, 0 if channel is None or channel.pk in probes else channel.consecutive_failures))
 
-    keys = list(groups)
-    if min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(keys)) <= 1:
-        return [result for key in keys for result in run(key)]
-    if _pool is None:  # created lazily: after a prefork worker has forked
-        _pool = ThreadPoolExecutor(max_workers=settings.NOTIFICATIONS_SEND_CONCURRENCY, thread_name_prefix="notify-send")
-    return [result for chunk in _pool.map(run, keys) for result in chunk]
+    async def send():
+        pending, results = iter(jobs), []
+
+        async def lane():  # lanes take the next channel as they free up (one thread: no lock)
+            for items, streak in pending:
+                results.extend(await _send_group(items, streak))
+
+        await asyncio.gather(*(lane() for _ in range(min(settings.NOTIFICATIONS_SEND_CONCURRENCY, len(jobs)))))
+        return results
+
+    return send_loop().run(send()) if jobs else []
 
 
 def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
@@ -560,14 +586,14 @@ def deliveries_send(*, delivery_ids: list[int], now=None) -> dict[str, int]:
     rows = _claim(delivery_ids, now)
     if not rows:
         return {"sent": 0, "failed": 0, "retry": 0}
-    _attach(rows)
+    payloads = _attach(rows)
     gated = breaker.gate(rows, now)
     cache: dict = {}
     secret_cache: dict = {}
     ready = []
-    for row in gated.send:  # rendering reads templates from the database: here, not in the send threads
+    for row in gated.send:  # rendering reads templates from the database: here, not on the send loop
         try:
-            ready.append((row, build_message(row, cache, secret_cache)))
+            ready.append((row, build_message(row, cache, secret_cache, payloads)))
         except Exception as exc:
             log.error("delivery %s could not be rendered: %r", row.pk, exc)
             _record_failure(row, exc, now)

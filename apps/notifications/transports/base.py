@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 
@@ -32,9 +33,15 @@ class Message:
 
 class Transport:
     """Send one message; raise TransportError on failure, return a short note on success.
-    `renders`: whether the transport uses the rendered subject/text/html (False: payload only)."""
+    `renders`: whether the transport uses the rendered subject/text/html (False: payload only).
+    `send_async` is what a batch awaits on the send loop (transports/loop.py): a transport that
+    blocks keeps the default (its `send` on the loop's threads), one that speaks asyncio
+    overrides it."""
 
     renders = True
 
     def send(self, message: Message) -> str:  # pragma: no cover - interface
         raise NotImplementedError
+
+    async def send_async(self, message: Message) -> str:
+        return await asyncio.get_running_loop().run_in_executor(None, self.send, message)

@@ -8,36 +8,35 @@
   `X-Opsportal-Signature: sha256=<hex hmac(secret, "<timestamp>." + body)>`.
 Receivers refuse timestamps older than a few minutes (replays).
 
-Connections: one urllib3 pool per endpoint (scheme, host, port), shared by the process's send
-threads and kept alive across batches, at most NOTIFICATIONS_SEND_CONCURRENCY connections each
-(a thread waits for a free one); urllib3 costs about half the CPU of requests per POST."""
+Sends run on the process's send loop (transports/loop.py): aiohttp, one keep-alive pool per
+endpoint shared by every batch, at most NOTIFICATIONS_SEND_CONCURRENCY connections each. Each
+secret's HMAC keys are set up once and copied per message (`_keys`).
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
-import os
-import threading
+import time
 import uuid
-from datetime import UTC, datetime
 from functools import lru_cache
 
-import urllib3
-from django.conf import settings
-from standardwebhooks import Webhook
+import aiohttp
 
 from .base import Message, Transport, TransportError
+from .loop import send_loop, session
 
 TIMEOUT = (3, 10)
-_pools: tuple[tuple[int, int], urllib3.PoolManager] | None = None
-_pools_lock = threading.Lock()
+BODY_LIMIT = 65536  # bytes of a response read (an error's first 200 are kept); more closes the connection
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+    mac = _keys(secret)[0].copy()
+    mac.update(timestamp.encode() + b"." + body)
+    return f"sha256={mac.hexdigest()}"
 
 
 def standard_secret(secret: str) -> str:
@@ -54,58 +53,58 @@ def message_id(payload: dict) -> str:
     return f"msg_delivery_{delivery}" if delivery is not None else f"msg_{uuid.uuid4().hex}"
 
 
-def pools() -> urllib3.PoolManager:
-    """The process's keep-alive pools (made afresh after a fork, whose sockets are not ours, or
-    when the concurrency setting changed)."""
-    global _pools
-    key = (os.getpid(), settings.NOTIFICATIONS_SEND_CONCURRENCY)
-    current = _pools
-    if current is None or current[0] != key:
-        with _pools_lock:
-            if _pools is None or _pools[0] != key:
-                _pools = (key, urllib3.PoolManager(num_pools=256, maxsize=key[1], block=True, retries=False))
-            current = _pools
-    return current[1]
-
-
 class WebhookTransport(Transport):
     renders = False  # posts the structured payload only: no subject/text to render
 
     def send(self, message: Message) -> str:
+        return send_loop().run(self.send_async(message))
+
+    async def send_async(self, message: Message) -> str:
         if not message.url.startswith(("http://", "https://")):
             raise TransportError("A webhook URL must start with http:// or https://.", permanent=True)
         body = json.dumps(message.payload, separators=(",", ":"), default=str).encode()
-        now = datetime.now(UTC).replace(microsecond=0)
-        timestamp, msg_id = str(int(now.timestamp())), message_id(message.payload)
+        timestamp, msg_id = str(int(time.time())), message_id(message.payload)
         headers = {
             "Content-Type": "application/json", "User-Agent": "opsportal-webhook/1", "X-Opsportal-Timestamp": timestamp,
             "webhook-id": msg_id, "webhook-timestamp": timestamp,
         }
         if message.signing_secret:
             headers["X-Opsportal-Signature"] = sign(message.signing_secret, timestamp, body)
-            headers["webhook-signature"] = _standard_signature(message.signing_secret, msg_id, now, body)
+            headers["webhook-signature"] = _standard_signature(message.signing_secret, msg_id, timestamp, body)
+        connect, read = TIMEOUT if message.timeout is None else (min(t, max(message.timeout, 0.1)) for t in TIMEOUT)
+        # `connect` covers waiting for a pooled connection too, as urllib3's pool_timeout did
+        timeout = aiohttp.ClientTimeout(total=None, connect=read, sock_connect=connect, sock_read=read)
         try:
-            connect, read = TIMEOUT if message.timeout is None else (min(t, max(message.timeout, 0.1)) for t in TIMEOUT)
-            response = pools().request("POST", message.url, body=body, headers=headers, redirect=False,
-                                       timeout=urllib3.Timeout(connect=connect, read=read), pool_timeout=read)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            async with session().post(message.url, data=body, headers=headers, allow_redirects=False, timeout=timeout) as response:
+                status = response.status
+                answer = await response.content.read(BODY_LIMIT)
+        except (aiohttp.ClientError, OSError, ValueError) as exc:  # OSError: TimeoutError too
             raise TransportError(f"Webhook not reached: {exc.__class__.__name__}: {exc}") from exc
-        if response.status >= 300:
+        if status >= 300:
             # 4xx means the receiver will never take it (except timeouts and throttling).
-            permanent = 400 <= response.status < 500 and response.status not in (408, 425, 429)
-            text = response.data[:200].decode(errors="replace")
-            raise TransportError(f"Webhook answered HTTP {response.status}: {text}", permanent=permanent)
-        return f"HTTP {response.status}"
+            permanent = 400 <= status < 500 and status not in (408, 425, 429)
+            raise TransportError(f"Webhook answered HTTP {status}: {answer[:200].decode(errors='replace')}", permanent=permanent)
+        return f"HTTP {status}"
 
 
-@lru_cache(maxsize=1024)
-def _signer(secret: str) -> Webhook:
-    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
+@lru_cache(maxsize=4096)
+def _keys(secret: str) -> tuple[hmac.HMAC, hmac.HMAC]:
+    """HMAC-SHA256 set up with the portal's key (the secret's bytes) and the Standard Webhooks key
+    (a `whsec_` secret's base64, padded as the `standardwebhooks` package pads it; any other
+    secret's bytes), each copied per message."""
+    standard = secret.encode()
+    if secret.startswith("whsec_"):
+        try:
+            standard = base64.b64decode(secret[6:] + "==")
+        except (binascii.Error, ValueError) as exc:  # the channel must be fixed
+            raise TransportError(f"The signing secret starts with whsec_ but is not a Standard Webhooks key: {exc.__class__.__name__}.",
+                                 permanent=True) from exc
+        if not standard:
+            raise TransportError("The signing secret starts with whsec_ but is not a Standard Webhooks key: it is empty.", permanent=True)
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256), hmac.new(standard, digestmod=hashlib.sha256)
 
 
-def _standard_signature(secret: str, msg_id: str, when: datetime, body: bytes) -> str:
-    try:
-        return _signer(secret).sign(msg_id=msg_id, timestamp=when, data=body.decode())
-    except Exception as exc:  # a whsec_ secret that is not base64: the channel must be fixed
-        raise TransportError(f"The signing secret starts with whsec_ but is not a Standard Webhooks key: {exc.__class__.__name__}.",
-                             permanent=True) from exc
+def _standard_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    mac = _keys(secret)[1].copy()
+    mac.update(f"{msg_id}.{timestamp}.".encode() + body)
+    return "v1," + base64.b64encode(mac.digest()).decode()
