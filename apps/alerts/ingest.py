@@ -18,7 +18,7 @@ import json
 import re
 import uuid
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -62,7 +62,7 @@ class IngestResult:
     unchanged: int = 0  # of `updated`: resends that changed nothing (at most last_seen/ends_at written)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # flat integers: dataclasses.asdict's deep copy is ~10x the cost
 
 
 def _parse_time(value, *, field: str, index: int):
