@@ -193,7 +193,7 @@ def main() -> None:
     slug = f"bench-alerts-{uuid.uuid4().hex[:6]}"
     tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=slug, name=slug)
     token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
-    port = free_port()
+    port = int(os.environ.get("ALERTS_BENCH_PORT") or free_port())
     server = start_gunicorn(port)
     try:
         wait_http(port)
@@ -348,7 +348,9 @@ def resend_main() -> None:
     tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=slug, name=slug)
     token, raw = ingest_token_create(actor=None, tenant=tenant, name="bench")
     rounds = resend_rounds(uuid.uuid4().hex[:8])
-    port, am_port = free_port(), free_port()
+    # ALERTS_BENCH_PORT / ALERTS_BENCH_AM_PORT pin the ports (helpers sharing a machine); else free ones
+    port = int(os.environ.get("ALERTS_BENCH_PORT") or free_port())
+    am_port = int(os.environ.get("ALERTS_BENCH_AM_PORT") or free_port())
     server = start_gunicorn(port)
     workdir = Path(tempfile.mkdtemp(prefix="am-resend."))
     am = start_alertmanager(workdir, am_port)

@@ -18,6 +18,9 @@ admin.site.__class__ = PortalAdminSite
 admin.site.login_form = PortalLoginForm  # says so when an organization has switched passwords off (SSO only)
 
 urlpatterns = [
+    # alert ingestion first: the busiest URLs, resolved without walking the routes below (~0.2 ms
+    # of CPU per request through the whole API tree; docs/alerts.md)
+    path("api/v1/", include("apps.alerts.api.ingest_urls")),
     path("", home, name="home"),
     path("admin/switch-organization/", switch_organization, name="switch-organization"),
     path("admin/timeline/", include("apps.dashboard.urls")),  # tenant timeline pages (apps/dashboard/views.py)

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from apps.core.cache import READ, ProcessMemo, count
+from apps.core.cache import READ, ProcessMemo, count_and_token
 from apps.maintenance.models import MaintenanceWindow
 
 from .choices import SEVERITY_RANK, AlertType, Severity
@@ -182,8 +182,8 @@ def rate_and_version(tenant_id: int, count_delta: int, now: datetime) -> tuple[i
     """Add `count_delta` to the tenant's alerts of this minute and read its config version token.
     Returns (alerts counted in this minute, token or None without Redis: then the counter
     counts this request only)."""
-    used, _ = count(_rate_key(tenant_id, int(now.timestamp()) // 60), count_delta, RATE_WINDOW_TTL)
-    return used, _snapshots.token(tenant_id)
+    return count_and_token(_rate_key(tenant_id, int(now.timestamp()) // 60), count_delta, RATE_WINDOW_TTL,
+                           token_key=_snapshots.token_key(tenant_id))
 
 
 # -- invalidation ------------------------------------------------------------------------------

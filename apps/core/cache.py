@@ -160,6 +160,28 @@ def count(key: str, delta: int, ttl: int, *, also_get: str | None = None) -> tup
     return int(results[0]), int(results[2] or 0) if also_get else 0
 
 
+def count_and_token(key: str, delta: int, ttl: int, *, token_key: str) -> tuple[int, str | None]:
+    """`count(key, delta, ttl)` and `version_token(token_key)` in ONE round trip while the token
+    exists (a second only to start one); with the cache down: (delta, None), as each alone."""
+    client = _redis_for_counters()
+    if client is None:
+        return count(key, delta, ttl)[0], version_token(token_key)
+    full = cache.make_key(key)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.incrby(full, delta)
+        pipe.expire(full, ttl, nx=True)
+        pipe.get(cache.make_key(token_key))
+        used, _expired, raw = pipe.execute()
+    except _DOWN as exc:
+        degraded("count", exc)
+        return delta, None
+    if raw is None:
+        return int(used), version_token(token_key)
+    token = cache._cache._serializer.loads(raw)  # as cache.get() decodes it
+    return int(used), token.decode() if isinstance(token, bytes) else str(token)
+
+
 class ReusingRedisCacheClient(RedisCacheClient):
     """Django's Redis cache client, keeping one `redis.Redis` per connection pool. Django's own
     builds a new `redis.Redis` for every cache operation (~160 µs of CPU each with redis-py 8,

@@ -201,3 +201,30 @@ def test_same_labels_from_two_tenants_are_two_alerts(world, api):
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.title == "latency high" and b.title == "b only"
+
+
+def test_resend_with_its_labels_in_another_order_is_the_same_unchanged_alert(tclient):
+    """The fingerprint memo is keyed by the label pairs as sent: another order is another key,
+    the same fingerprint, so the same open alert and no write."""
+    starts = _iso(datetime.now(UTC) - timedelta(minutes=1))
+    first = _alert(startsAt=starts)
+    assert tclient.post(INGEST, [first], format="json").json()["created"] == 1
+    reordered = {**first, "labels": dict(reversed(list(first["labels"].items())))}
+    with no_alert_row_changes():
+        assert tclient.post(INGEST, [reordered], format="json").json()["unchanged"] == 1
+    assert Alert.objects.count() == 1
+
+
+def test_a_full_fingerprint_memo_changes_no_outcome(tclient, monkeypatch):
+    from apps.alerts import ingest
+
+    monkeypatch.setattr(ingest, "_FINGERPRINTS_MAX", 1)  # cleared at every new label set
+    starts = _iso(datetime.now(UTC) - timedelta(minutes=1))
+    body = [_alert("h1", startsAt=starts), _alert("h2", startsAt=starts), _alert("h3", startsAt=starts)]
+    assert tclient.post(INGEST, body, format="json").json()["created"] == 3
+    with no_alert_row_changes():
+        assert tclient.post(INGEST, body, format="json").json()["unchanged"] == 3
+    changed = [body[0], _alert("h2", summary="other", startsAt=starts), body[2]]
+    assert tclient.post(INGEST, changed, format="json").json() == {
+        "received": 3, "created": 0, "updated": 3, "resolved": 0, "silenced": 0, "unchanged": 2}
+    assert Alert.objects.get(labels__instance="h2").title == "other" and len(ingest._FINGERPRINTS) <= 1

@@ -190,8 +190,52 @@ def test_fingerprints_and_stored_labels_match_the_shared_helpers():
     for labels in samples:
         assert _CANONICAL(labels) == canonical_labels(labels)
     now = datetime.now(UTC)
-    firing, _ = normalise([{"labels": labels} for labels in samples], tenant_id=42, now=now, default_ends_after=None)
+    for _ in range(2):  # computed, then from the per-process memo
+        firing, _ = normalise([{"labels": labels} for labels in samples], tenant_id=42, now=now, default_ends_after=None)
+        assert [row["fp"] for row in firing] == [labels_fingerprint(42, labels) for labels in samples]
+    # the memo's key is the pairs as sent: another order is the same label set, another tenant is not
+    reordered = [dict(reversed(list(labels.items()))) for labels in samples]
+    firing, _ = normalise([{"labels": labels} for labels in reordered], tenant_id=42, now=now, default_ends_after=None)
     assert [row["fp"] for row in firing] == [labels_fingerprint(42, labels) for labels in samples]
+    firing, _ = normalise([{"labels": labels} for labels in samples], tenant_id=43, now=now, default_ends_after=None)
+    assert [row["fp"] for row in firing] == [labels_fingerprint(43, labels) for labels in samples] != [
+        labels_fingerprint(42, labels) for labels in samples]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 65 + b"]" * 65, "nested too deeply"),  # over MAX_DEPTH: the walk after the parse
+        (b'[{"labels": {"a": "b"}, "x": ' + b"[" * 3000 + b"]" * 3000 + b"}]", "nested too deeply"),  # over orjson's own limit
+        (b'[{"labels": {"a": "b"}, "x": NaN}]', "JSON parse error"),
+        (b'[{"labels": {"a": "\\ud800"}}]', "JSON parse error"),  # a lone surrogate PostgreSQL could not store
+        (b'[{"labels": {"a": "b"}, "startsAt": 1e999}]', "JSON parse error"),
+        (b"\xff[]", "JSON parse error"),
+        (b'[{"labels": {"a": 12345678901234567890123}}]', "strings"),  # a number beyond 64 bits: still not a string
+    ],
+)
+def test_bodies_the_fast_parser_refuses_are_a_json_400(token, body, message):
+    r = wsgi_post(INGEST, body, token=token)
+    assert r.status_code == 400 and message in r.json()["detail"], r.body
+    assert not Alert.objects.exists()
+
+
+def test_rate_count_and_version_token_share_one_round_trip(world, monkeypatch):
+    from apps.core import cache as core_cache
+
+    tenant_id, now = world.tenant("a").pk, datetime.now(UTC)
+    first = ingest_config.rate_and_version(tenant_id, 3, now)  # no token yet: one started
+    assert first == (3, ingest_config._snapshots.token(tenant_id)) and first[1]
+
+    def no_second_trip(key, ttl=None):
+        raise AssertionError("the token was in the counter's round trip")
+
+    monkeypatch.setattr(core_cache, "version_token", no_second_trip)
+    assert ingest_config.rate_and_version(tenant_id, 2, now) == (5, first[1])
+    ingest_config.bump_version(tenant_id)
+    monkeypatch.undo()
+    used, token = ingest_config.rate_and_version(tenant_id, 1, now)
+    assert used == 6 and token == ingest_config._snapshots.token(tenant_id) != first[1]
 
 
 def test_timestamps_shared_by_a_batch_parse_once_and_keep_their_instant():

@@ -2,11 +2,9 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .views import (
-    AlertmanagerWebhookView,
     AlertRuleViewSet,
     AlertSubscriptionViewSet,
     AlertViewSet,
-    BulkIngestView,
     EscalationPolicyViewSet,
     IngestTokenViewSet,
     InhibitRuleViewSet,
@@ -34,9 +32,8 @@ router.register("alerts/ingest-tokens", IngestTokenViewSet, basename="ingesttoke
 router.register("alerts/runbooks", RunbookRequestViewSet, basename="runbookrequest")
 router.register("alerts", AlertViewSet, basename="alert")
 
+# the ingestion URLs are in ingest_urls.py, first in the root URLconf (config/urls.py)
 urlpatterns = [
-    path("alerts/ingest/alertmanager", AlertmanagerWebhookView.as_view(), name="alert-ingest-alertmanager"),
-    path("alerts/ingest", BulkIngestView.as_view(), name="alert-ingest"),
     # any string: an unknown or malformed slug is the view's JSON 404, not Django's HTML one
     path("tenants/<str:slug>/timeline", TenantTimelineView.as_view(), name="tenant-timeline"),
     *router.urls,

@@ -311,7 +311,7 @@ class _IngestView(APIView):
         raise exceptions.PermissionDenied("Alerts are ingested into a tenant: act within one (platform staff: ?tenant=<slug>).")
 
     def _body(self, request):
-        return parse_json_body(request.body or b"null")
+        return parse_json_body(request.body or b"null", exact_numbers=False)  # strings only: normalise refuses numbers
 
     def post(self, request):
         tenant_id = self._tenant_id(request)
@@ -443,7 +443,7 @@ def _token_ingest(request, *, webhook: bool) -> HttpResponse:
     tenant_id = ingest_config.authenticate(raw)
     if tenant_id is None:
         raise exceptions.AuthenticationFailed(UNKNOWN_TOKEN)
-    body = parse_json_body(request.body or b"null")
+    body = parse_json_body(request.body or b"null", exact_numbers=False)  # strings only: normalise refuses numbers
     alerts, default_ends_after, source_name = payload_alerts(body, webhook=webhook)
     token_id = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 
+import orjson
 from django.conf import settings
 from django.http import QueryDict
 from rest_framework import exceptions, renderers, status
@@ -50,13 +51,22 @@ def _depth_exceeds(data, limit: int) -> bool:
     return False
 
 
-def parse_json_body(raw: bytes, encoding: str = "utf-8", *, max_depth: int = MAX_DEPTH):
-    """`raw` as JSON, or a DRF ParseError (400) saying why not. For plain Django views too."""
+def parse_json_body(raw: bytes, encoding: str = "utf-8", *, max_depth: int = MAX_DEPTH, exact_numbers: bool = True):
+    """`raw` as JSON, or a DRF ParseError (400) saying why not. For plain Django views too.
+
+    `exact_numbers=False` parses UTF-8 with orjson, about twice as fast and stricter (lone
+    surrogates and numbers beyond a double refused), but integers beyond 64 bits come back as
+    floats: for bodies whose numbers the caller refuses or ignores (alert ingestion: strings only)."""
     try:
-        data = json.loads(codecs.decode(raw, encoding), parse_constant=strict_constant)
+        if not exact_numbers and encoding.lower().replace("-", "") == "utf8":
+            data = orjson.loads(raw)
+        else:
+            data = json.loads(codecs.decode(raw, encoding), parse_constant=strict_constant)
     except RecursionError:
         raise exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).") from None
     except (ValueError, LookupError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if isinstance(exc, orjson.JSONDecodeError) and str(exc).startswith("depth limit exceeded"):  # orjson's 1,024
+            raise exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).") from None
         raise exceptions.ParseError(f"JSON parse error - {exc}") from None  # DRF's JSONParser's words
     # fewer brackets than the limit cannot nest deeper than it: small bodies skip the walk
     if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(data, max_depth):
