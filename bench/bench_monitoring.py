@@ -83,7 +83,7 @@ def start_worker() -> subprocess.Popen:
 
 def peer_celery_per_task() -> float:
     """Celery no-op tasks/s on one prefork process, one apply_async each (same run)."""
-    env = {**os.environ, "N": "3000", "RUNS": "1", "POOLS": "prefork:1", "MODES": "delay", "REDIS_PORT": "6409",
+    env = {**os.environ, "N": "3000", "RUNS": "1", "POOLS": "prefork:1", "MODES": "delay", "REDIS_PORT": os.environ.get("BENCH_PEER_REDIS_PORT", "6409"),
            "VENV": str(ROOT / ".venv")}
     out = subprocess.run(["bash", str(PEERS / "celery_throughput_peer.sh")], cwd=PEERS, env=env, capture_output=True,
                          text=True, timeout=600)

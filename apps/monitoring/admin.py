@@ -81,8 +81,8 @@ class EndpointAdmin(TenantScopedAdmin):
 
     def save_service(self, request, obj, form, change):
         fields = {f: getattr(obj, f) for f in services.EDITABLE}
-        if change:
-            return services.endpoint_update(obj, actor=request.user, **fields)
+        if change:  # the stored row, not `obj` (the form is applied to it): the service writes what differs
+            return services.endpoint_update(Endpoint.objects.get(pk=obj.pk), actor=request.user, **fields)
         endpoint = services.endpoint_create(actor=request.user, tenant_id=obj.tenant_id, **fields)
         obj.pk, obj.tenant_id = endpoint.pk, endpoint.tenant_id
         return endpoint

@@ -67,22 +67,30 @@ def endpoint_create(*, actor, **fields) -> Endpoint:
 
 
 def endpoint_update(endpoint: Endpoint, *, actor, **fields) -> Endpoint:
-    """Change an endpoint; a changed target or rule is checked again at the next tick."""
+    """Change an endpoint; a changed target or rule is checked again at the next tick.
+
+    Writes only the fields whose value differs from `endpoint` (the row as the caller saw it),
+    onto the row re-read under a lock: the checker's state and another edit's fields, written
+    since `endpoint` was loaded, are kept. Returns the updated row."""
     _check(actor, "change", endpoint)
-    for key, value in fields.items():
+    for key in fields:
         if key not in EDITABLE:
             raise ValidationError(f"Field {key!r} cannot be changed.")
-        setattr(endpoint, key, value)
-    if endpoint.kind == EndpointKind.HEARTBEAT:
-        endpoint.next_check_at = endpoint.heartbeat_deadline if endpoint.enabled else None
-    elif endpoint.enabled:
-        endpoint.next_check_at = timezone.now()
-    else:
-        endpoint.next_check_at = None
-    with transaction.atomic(), config_change(endpoint, actor=actor, ignore=NOT_CONFIG):
-        endpoint.full_clean()
-        endpoint.save()
-    return endpoint
+    changed = {key: value for key, value in fields.items() if getattr(endpoint, key) != value}
+    with transaction.atomic():
+        row = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        with config_change(row, actor=actor, ignore=NOT_CONFIG):
+            for key, value in changed.items():
+                setattr(row, key, value)
+            if row.kind == EndpointKind.HEARTBEAT:
+                row.next_check_at = row.heartbeat_deadline if row.enabled else None
+            elif row.enabled:
+                row.next_check_at = timezone.now()
+            else:
+                row.next_check_at = None
+            row.full_clean()
+            row.save(update_fields=[*changed, "next_check_at", "updated_at"])
+    return row
 
 
 def endpoint_delete(endpoint: Endpoint, *, actor) -> None:

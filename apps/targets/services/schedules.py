@@ -55,25 +55,31 @@ def schedule_create(*, actor, job: Job, name: str, targets=(), groups=(), **fiel
 
 
 def schedule_update(schedule: JobSchedule, *, actor, targets=None, groups=None, **fields) -> JobSchedule:
+    """Change a schedule. Writes only the fields whose value differs from `schedule` (the row as
+    the caller saw it), onto the row re-read under a lock: the dispatcher's `last_fired_at` and
+    another edit's fields, written since `schedule` was loaded, are kept. Returns the updated row."""
     if actor is not None and not policy.allows_object(actor, "change", schedule):
         raise PermissionDenied("Your role does not allow changing this schedule.")
     fields.pop("job", None)
     unknown = set(fields) - FIELDS
     if unknown:
         raise ValidationError({k: "Unknown field." for k in unknown})
-    for key, value in fields.items():
-        setattr(schedule, key, value)
-    _check(schedule, targets, groups)
-    with transaction.atomic(), config_change(schedule, actor=actor) as change:
-        schedule.full_clean()
-        schedule.save()
-        change["fields"] = [name for name, given in (("targets", targets), ("groups", groups)) if given is not None]
-        if targets is not None:
-            schedule.targets.set(targets)
-        if groups is not None:
-            schedule.groups.set(groups)
-        sync_periodic_task(schedule)
-    return schedule
+    changed = {key: value for key, value in fields.items() if getattr(schedule, key) != value}
+    with transaction.atomic():
+        row = JobSchedule.objects.select_for_update(of=("self",)).select_related("job").get(pk=schedule.pk)
+        for key, value in changed.items():
+            setattr(row, key, value)
+        _check(row, targets, groups)
+        with config_change(row, actor=actor) as change:
+            row.full_clean()
+            row.save(update_fields=[*changed, "updated_at"])
+            change["fields"] = [name for name, given in (("targets", targets), ("groups", groups)) if given is not None]
+            if targets is not None:
+                row.targets.set(targets)
+            if groups is not None:
+                row.groups.set(groups)
+            sync_periodic_task(row)
+    return row
 
 
 def schedule_delete(schedule: JobSchedule, *, actor) -> None:
