@@ -3,6 +3,9 @@
 Each app lists its schedules in `<app>/schedules.py` as `SCHEDULES = [Schedule(...)]`. The sync
 creates or updates the PeriodicTask rows (so the admin shows and can pause/edit them) without
 overwriting an `enabled=False` an operator set.
+
+A high-frequency dispatcher sets `expire_seconds`: after a worker outage its backlog of stale
+ticks is dropped instead of run one after another (docs/monitoring.md, "Dispatcher ticks").
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ class Schedule:
     queue: str | None = None
     kwargs: dict = field(default_factory=dict)
     description: str = ""
+    # A tick not started within this many seconds of being sent is dropped by the worker. Only for
+    # a task that does whatever is due whenever it runs (a dispatcher): the next tick loses nothing.
+    expire_seconds: int | None = None
 
 
 def collect() -> list[Schedule]:
@@ -52,7 +58,10 @@ def sync(schedules: list[Schedule] | None = None) -> tuple[int, int]:
             "description": spec.description,
             "interval": None,
             "crontab": None,
+            "expire_seconds": spec.expire_seconds,
         }
+        if spec.expire_seconds is not None and spec.every_seconds and spec.expire_seconds < spec.every_seconds:
+            raise ValueError(f"schedule {spec.name}: expire_seconds is shorter than its interval (every tick would be dropped)")
         if spec.every_seconds:
             values["interval"], _ = IntervalSchedule.objects.get_or_create(
                 every=spec.every_seconds, period=IntervalSchedule.SECONDS

@@ -8,6 +8,7 @@ SCHEDULES = [
         task="monitoring.dispatch_due_checks",
         every_seconds=settings.MONITORING_DISPATCH_EVERY_SECONDS,
         queue="monitoring",
+        expire_seconds=max(5, settings.MONITORING_DISPATCH_EVERY_SECONDS),  # as core.dispatch_due's
         description="Claim every endpoint whose next check is due and check them in concurrent batches.",
     ),
     Schedule(
