@@ -6,7 +6,8 @@ MONITORING_DISPATCH_EVERY_SECONDS).
    dispatch task sent to the last result row: checks/s and worker CPU per check.
 2. soak: ENDPOINTS endpoints at a 60 s interval for SOAK seconds, each on its own slot (the
    claim's phase; the steady state the claim converges to); lateness = checked_at − the
-   endpoint's slot, p50/p99; worker and PostgreSQL CPU per check; slots missed.
+   endpoint's slot, p50/p99; worker and PostgreSQL CPU per check; slots missed (slots before the
+   end of the window that no result arrived for; beat keeps ticking until a tick at or after the end).
 Data: skewed tenants (one holds half the endpoints), 2 % of endpoints failing (503: down events
 once), HISTORY old result rows. Peer, same run: Celery's one-task-per-item ceiling on one worker
 process (`peers/celery_throughput_peer.sh`, prefork -c 1, apply_async per task).
@@ -83,7 +84,8 @@ def start_worker() -> subprocess.Popen:
 
 def peer_celery_per_task() -> float:
     """Celery no-op tasks/s on one prefork process, one apply_async each (same run)."""
-    env = {**os.environ, "N": "3000", "RUNS": "1", "POOLS": "prefork:1", "MODES": "delay", "REDIS_PORT": os.environ.get("BENCH_PEER_REDIS_PORT", "6409"),
+    # its own broker (PEER_BROKER): Celery would take CELERY_BROKER_URL from the environment first
+    env = {**{k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "REDIS_URL")}, "N": "3000", "RUNS": "1", "POOLS": "prefork:1", "MODES": "delay", "REDIS_PORT": os.environ.get("BENCH_PEER_REDIS_PORT", "6409"),
            "VENV": str(ROOT / ".venv")}
     out = subprocess.run(["bash", str(PEERS / "celery_throughput_peer.sh")], cwd=PEERS, env=env, capture_output=True,
                          text=True, timeout=600)
@@ -159,8 +161,10 @@ def soak_run(soak_ids, worker):
     end = start + timedelta(seconds=SOAK)
     with PostgresCpu(BENCH_DB.rsplit("/", 1)[1]) as pg:
         cpu0, t0 = process_cpu_seconds(worker.pid), time.perf_counter()
-        while timezone.now() < end:  # the bench is beat
+        while True:  # the bench is beat, until a tick at or after `end` claimed every slot before it
             dispatch_due_checks_task.delay()
+            if timezone.now() >= end:
+                break
             time.sleep(every)
         expected = sum(1 + int((end - s).total_seconds() // 60) for s in slots if s < end)
         rows = lambda: CheckResult.objects.filter(endpoint_id__in=soak_ids, scheduled_at__gte=start, scheduled_at__lt=end)  # noqa: E731
