@@ -218,6 +218,7 @@ def test_resend_with_its_labels_in_another_order_is_the_same_unchanged_alert(tcl
 def test_a_full_fingerprint_memo_changes_no_outcome(tclient, monkeypatch):
     from apps.alerts import ingest
 
+    monkeypatch.setattr(ingest, "_FINGERPRINTS", {})  # SQLite reuses ids: earlier tests' keys would hit
     monkeypatch.setattr(ingest, "_FINGERPRINTS_MAX", 1)  # cleared at every new label set
     starts = _iso(datetime.now(UTC) - timedelta(minutes=1))
     body = [_alert("h1", startsAt=starts), _alert("h2", startsAt=starts), _alert("h3", startsAt=starts)]
