@@ -16,12 +16,13 @@ import queue
 import re
 import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import aiohttp
+
+from apps.core.aioloop import LoopThread, per_process
 
 _TOKEN = re.compile(r"\.?([A-Za-z_][\w-]*)|\[(\d+)\]|\[\"([^\"]+)\"\]")
 
@@ -247,34 +248,23 @@ def run_checks(specs: list[CheckSpec], **kwargs) -> list[Outcome]:
     return asyncio.run(run_checks_async(specs, **kwargs))
 
 
-class CheckEngine:
+class CheckEngine(LoopThread):
     """One per worker process: an asyncio loop on a daemon thread, one shared session and one
     semaphore, so every batch the process runs (several at once on a threads pool) reuses the
     same keep-alive connections and never exceeds `concurrency` checks in flight together.
     `submit` hands each outcome to the caller's queue as soon as that check ends."""
 
     def __init__(self, *, concurrency: int, body_limit: int, user_agent: str):
-        self.key = (os.getpid(), concurrency, body_limit, user_agent)
         self.concurrency, self.body_limit, self.user_agent = concurrency, body_limit, user_agent
-        self.loop = asyncio.new_event_loop()
         self.tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), name="monitoring-check-engine", daemon=True)
-        self.thread.start()
-        ready.wait()
+        super().__init__("monitoring-check-engine", key=(concurrency, body_limit, user_agent))
 
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
+    async def setup(self) -> None:
+        self.semaphore = asyncio.Semaphore(self.concurrency)
+        self.session = new_session(self.concurrency, self.user_agent)
 
-        async def start():  # aiohttp wants its session made on the running loop
-            self.semaphore = asyncio.Semaphore(self.concurrency)
-            self.session = new_session(self.concurrency, self.user_agent)
-
-        try:
-            self.loop.run_until_complete(start())
-        finally:
-            ready.set()  # the caller never waits forever, even if the session could not be made
-        self.loop.run_forever()
+    async def teardown(self) -> None:
+        await self.session.close()
 
     async def _one(self, spec: CheckSpec, sink: queue.Queue) -> None:
         try:
@@ -295,27 +285,10 @@ class CheckEngine:
 
         self.loop.call_soon_threadsafe(start)
 
-    def close(self) -> None:
-        async def stop():
-            await self.session.close()
 
-        if self.thread.is_alive():
-            asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-
-
-_engine: CheckEngine | None = None
-_engine_lock = threading.Lock()
+_engines = per_process(lambda key: CheckEngine(concurrency=key[0], body_limit=key[1], user_agent=key[2]))
 
 
 def engine(*, concurrency: int, body_limit: int, user_agent: str) -> CheckEngine:
     """This process's engine (a forked child, or changed settings, get a new one)."""
-    global _engine
-    key = (os.getpid(), concurrency, body_limit, user_agent)
-    with _engine_lock:
-        if _engine is None or _engine.key != key:
-            old, _engine = _engine, CheckEngine(concurrency=concurrency, body_limit=body_limit, user_agent=user_agent)
-            if old is not None and old.key[0] == os.getpid():
-                old.close()
-        return _engine
+    return _engines.get((concurrency, body_limit, user_agent))

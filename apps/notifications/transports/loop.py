@@ -11,58 +11,35 @@ Code on the loop never touches the ORM: callers hand in plain messages and get o
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp
 from django.conf import settings
 
+from apps.core.aioloop import LoopThread, per_process
 
-class SendLoop:
+
+class SendLoop(LoopThread):
     def __init__(self, concurrency: int):
-        self.key = (os.getpid(), concurrency)
         self.concurrency = concurrency
-        self.loop = asyncio.new_event_loop()
-        self.loop.set_default_executor(ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="notify-send"))
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), name="notify-send-loop", daemon=True)
-        self.thread.start()
-        ready.wait()
+        super().__init__("notify-send-loop", key=(concurrency,))
 
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
+    def configure(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="notify-send"))
 
-        async def start():  # aiohttp wants its session made on the running loop
-            # no cookie jar: one tenant's receiver must not hand state to the next delivery
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.concurrency, ttl_dns_cache=60, keepalive_timeout=60)
-            self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                                 timeout=aiohttp.ClientTimeout(total=None))
-            _sessions[self.loop] = self.session
+    async def setup(self) -> None:
+        # no cookie jar: one tenant's receiver must not hand state to the next delivery
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.concurrency, ttl_dns_cache=60, keepalive_timeout=60)
+        self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                             timeout=aiohttp.ClientTimeout(total=None))
+        _sessions[self.loop] = self.session
 
-        try:
-            self.loop.run_until_complete(start())
-        finally:
-            ready.set()  # the caller never waits forever, even if the session could not be made
-        self.loop.run_forever()
-
-    def run(self, coro):
-        """Run a coroutine on the loop and wait for its result (from any thread but the loop's)."""
-        if threading.current_thread() is self.thread:
-            coro.close()
-            raise RuntimeError("SendLoop.run called from the send loop itself")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def close(self) -> None:
-        if self.thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self.session.close(), self.loop).result(10)
-            _sessions.pop(self.loop, None)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
+    async def teardown(self) -> None:
+        _sessions.pop(self.loop, None)
+        await self.session.close()
 
 
-_current: SendLoop | None = None
-_lock = threading.Lock()
+_loops = per_process(lambda key: SendLoop(*key))
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
 
@@ -73,14 +50,4 @@ def session() -> aiohttp.ClientSession:
 
 def send_loop() -> SendLoop:
     """This process's send loop (a forked child, or a changed concurrency setting, gets a new one)."""
-    global _current
-    key = (os.getpid(), settings.NOTIFICATIONS_SEND_CONCURRENCY)
-    current = _current
-    if current is not None and current.key == key:
-        return current
-    with _lock:
-        if _current is None or _current.key != key:
-            old, _current = _current, SendLoop(settings.NOTIFICATIONS_SEND_CONCURRENCY)
-            if old is not None and old.key[0] == os.getpid():
-                old.close()
-        return _current
+    return _loops.get((settings.NOTIFICATIONS_SEND_CONCURRENCY,))
