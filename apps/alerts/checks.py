@@ -225,7 +225,7 @@ def evaluate_threshold_rule(rule: AlertRule, *, now=None) -> bool:
                     metadata={"value": count})
     else:
         with transaction.atomic():
-            for alert in Alert.objects.select_for_update().filter(tenant_id=rule.tenant_id, fingerprint=fingerprint).exclude(status=AlertStatus.RESOLVED):
+            for alert in Alert.of_fingerprint(rule.tenant_id, fingerprint).select_for_update().exclude(status=AlertStatus.RESOLVED):
                 from .services import _mark_resolved
 
                 _mark_resolved(alert, actor=None, reason=f"Back within limits ({count}).", now=now)

@@ -320,6 +320,8 @@ def _announce_sql() -> str:
             + _event_sql() + " RETURNING 1")
 
 
+# Both probes compare `tenant_id + 0`: they reach rows through the fingerprint-led indexes
+# (Alert.of_fingerprint says why).
 _RESOLVED_SQL = """
 WITH i AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
@@ -328,7 +330,7 @@ WITH i AS (
 ), closed AS (
     UPDATE alerts_alert a SET status = 'resolved', resolved_at = i.ends_at, ends_at = i.ends_at,
         last_seen = %(now)s, updated_at = %(now)s, next_escalation_at = NULL
-    FROM i WHERE a.tenant_id = %(tenant)s AND a.fingerprint = i.fp AND a.status <> 'resolved'
+    FROM i WHERE a.tenant_id + 0 = %(tenant)s AND a.fingerprint = i.fp AND a.status <> 'resolved'
     RETURNING a.id, a.fingerprint, a.ticket_id
 ), added AS (
     INSERT INTO alerts_alert (
@@ -343,7 +345,7 @@ WITH i AS (
     WHERE NOT EXISTS (SELECT 1 FROM closed c WHERE c.fingerprint = i.fp)
       -- a resolved row of this label set whose period overlaps the reported one: already
       -- recorded (an open row is one of `closed`)
-      AND NOT EXISTS (SELECT 1 FROM alerts_alert a WHERE a.tenant_id = %(tenant)s AND a.fingerprint = i.fp
+      AND NOT EXISTS (SELECT 1 FROM alerts_alert a WHERE a.tenant_id + 0 = %(tenant)s AND a.fingerprint = i.fp
                       AND a.status = 'resolved' AND (a.resolved_at IS NULL OR a.resolved_at >= i.starts_at))
     RETURNING id
 )

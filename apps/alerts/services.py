@@ -166,7 +166,7 @@ def alert_raise(
         raise PermissionDenied(BROADCAST_REFUSED)
     with transaction.atomic():
         # the open row (the partial unique index); resolved rows are history
-        alert = Alert.objects.select_for_update().filter(tenant_id=tenant_id, fingerprint=fingerprint).exclude(status=AlertStatus.RESOLVED).first()
+        alert = Alert.of_fingerprint(tenant_id, fingerprint).select_for_update().exclude(status=AlertStatus.RESOLVED).first()
         if alert is not None:
             alert.occurrences += 1
             alert.last_seen = now
