@@ -27,6 +27,9 @@ the same bodies to an Alertmanager started as alertmanager_peer.sh starts it (ke
 stream). Rates and CPU are over the resend rounds (round 0 fires every series: `fresh_*`);
 `writes_per_unchanged` is the rows inserted + updated in alerts_alert (pg_stat_user_tables, read
 after every backend has flushed its counts) beyond one per change, per unchanged resend.
+Tenant skew, as in production: ALERTS_RESEND_SKEW (100000) open alerts of another, large tenant
+are written and analyzed before the resending tenant exists, so the planner's statistics have
+never seen it (0: no other tenant).
 """
 
 from __future__ import annotations
@@ -251,6 +254,12 @@ def main() -> None:
 
 # -- the resend-heavy case (issue 23 item 5): ALERTS_BENCH_CASE=resend --------------------------
 SERIES = int(os.environ.get("ALERTS_RESEND_SERIES", 5000))
+SKEW = int(os.environ.get("ALERTS_RESEND_SKEW", 100000))
+SKEW_SQL = """INSERT INTO alerts_alert (tenant_id, created_at, updated_at, alert_type, severity, status, source, title, message,
+    object_id, resource_type, resource_id, labels, annotations, generator_url, fingerprint, occurrences, first_seen, last_seen,
+    silenced, escalation_step, escalation_round, metadata)
+SELECT %s, now(), now(), 'external', 'warning', 'firing', 'ingest', 'Other tenant', '', '', '', '', '{}', '{}', '',
+    md5('big' || g), 1, now(), now(), false, 0, 0, '{}' FROM generate_series(1, %s) g"""
 ROUNDS = int(os.environ.get("ALERTS_RESEND_ROUNDS", 9))  # round 0 fires every series; the others resend
 INTERVAL = float(os.environ.get("ALERTS_RESEND_INTERVAL", 15))
 FLIP = int(os.environ.get("ALERTS_RESEND_FLIP", 50))  # series ending per round; last round's fire again: 2 % change
@@ -342,7 +351,14 @@ def resend_main() -> None:
     from apps.core.models import Event
     from apps.tenants.models import Organization
 
+    with connection.cursor() as cur:  # a killed run's large tenant
+        for left in Organization.objects.filter(slug__startswith="bench-big-"):
+            cur.execute("DELETE FROM alerts_alert WHERE tenant_id = %s", [left.pk])
+            left.delete()
+    big = Organization.objects.create(kind=OrgKind.TENANT, slug=f"bench-big-{uuid.uuid4().hex[:6]}", name="big")
     with connection.cursor() as cur:
+        if SKEW:
+            cur.execute(SKEW_SQL, [big.pk, SKEW])
         cur.execute("VACUUM ANALYZE alerts_alert")
     slug = f"bench-resend-{uuid.uuid4().hex[:6]}"
     tenant = Organization.objects.create(kind=OrgKind.TENANT, slug=slug, name=slug)
@@ -377,6 +393,9 @@ def resend_main() -> None:
     Event.objects.filter(tenant=tenant).delete()
     token.delete()
     tenant.delete()
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM alerts_alert WHERE tenant_id = %s", [big.pk])
+    big.delete()
 
 
 def report_resend(fig: dict, writes: int, tenant) -> None:
@@ -401,7 +420,7 @@ def report_resend(fig: dict, writes: int, tenant) -> None:
          last_seen_s=settings.ALERTS_INGEST_LAST_SEEN_SECONDS,
          cpu_ms_web=fig["web_cpu"] * 1000 / requests, alertmanager_cpu_ms=fig["am_cpu"] * 1000 / requests,
          fresh_alerts_per_s=round(fig["fresh_alerts_per_s"]), fresh_am_alerts_per_s=round(fig["fresh_am_alerts_per_s"]),
-         load1=os.getloadavg()[0])
+         other_tenant_open=SKEW, load1=os.getloadavg()[0])
 
 
 if __name__ == "__main__":
