@@ -266,7 +266,11 @@ class Delivery(TenantOwnedModel):
         "tenants.Organization", on_delete=models.PROTECT, limit_choices_to={"kind": OrgKind.TENANT},
         related_name="notifications_delivery_set", db_constraint=False,
     )
-    notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
+    # written only with its notification (same statement or transaction, never re-pointed), so
+    # unchecked too; the ORM cascades a deleted notification (docs/notifications.md, fan-out)
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False,
+    )
     # recipient: covered by notif_delivery_rate_idx; channel and digest: partial indexes (most rows have neither)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False,
