@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.choices import MANAGER_ROLES, OrgKind, Role
@@ -269,9 +270,10 @@ class Delivery(TenantOwnedModel):
     # written only with its notification (same statement or transaction, never re-pointed), so
     # unchecked too; the ORM cascades a deleted notification (docs/notifications.md, fan-out)
     notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False,
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False, db_index=False,
     )
-    # recipient: covered by notif_delivery_rate_idx; channel and digest: partial indexes (most rows have neither)
+    # notification: covered by notif_delivery_once; recipient: by notif_delivery_rate_idx; channel
+    # and digest: partial indexes (most rows have neither)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False,
     )
@@ -298,9 +300,12 @@ class Delivery(TenantOwnedModel):
             models.Index(fields=["digest"], condition=Q(digest__isnull=False), name="notif_delivery_digest_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["notification", "channel"], condition=Q(channel__isnull=False), name="notif_delivery_once_channel"),
+            # once per notification and channel, or per notification and kind for a channel-less
+            # row (an e-mail); one index that also serves every lookup by notification (cascades,
+            # the retention's in-flight check), so a fan-out writes one entry per delivery, not three
             models.UniqueConstraint(
-                fields=["notification", "kind"], condition=Q(channel__isnull=True, notification__isnull=False), name="notif_delivery_once_kind"
+                F("notification"), Coalesce(F("channel"), Value(0)), Case(When(channel__isnull=True, then=F("kind")), default=Value("")),
+                condition=Q(notification__isnull=False), name="notif_delivery_once",
             ),
         ]
 
