@@ -59,7 +59,7 @@ def shard_env(k: int, n: int) -> dict:
 
 # the modules holding `sqlite`-marked tests (named, so the run skips collecting the whole suite;
 # tests/test_sharding.py checks the list is complete)
-SQLITE_MODULES = ["tests/alerts/test_ingest.py", "tests/alerts/test_ingest_resend.py", "tests/alerts/test_services.py", "tests/tickets/test_create_path.py", "tests/notifications/test_api.py"]
+SQLITE_MODULES = ["tests/alerts/test_ingest.py", "tests/alerts/test_ingest_resend.py", "tests/alerts/test_services.py", "tests/tickets/test_create_path.py", "tests/notifications/test_api.py", "tests/notifications/test_fanout_writers.py"]
 
 
 def sqlite_env() -> dict:

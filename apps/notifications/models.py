@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.core.choices import MANAGER_ROLES, OrgKind, Role
@@ -266,8 +267,13 @@ class Delivery(TenantOwnedModel):
         "tenants.Organization", on_delete=models.PROTECT, limit_choices_to={"kind": OrgKind.TENANT},
         related_name="notifications_delivery_set", db_constraint=False,
     )
-    notification = models.ForeignKey(Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
-    # recipient: covered by notif_delivery_rate_idx; channel and digest: partial indexes (most rows have neither)
+    # written only with its notification (same statement or transaction, never re-pointed), so
+    # unchecked too; the ORM cascades a deleted notification (docs/notifications.md, fan-out)
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False, db_index=False,
+    )
+    # notification: covered by notif_delivery_once; recipient: by notif_delivery_rate_idx; channel
+    # and digest: partial indexes (most rows have neither)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False,
     )
@@ -280,7 +286,9 @@ class Delivery(TenantOwnedModel):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
-    digest = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="items", db_index=False)
+    # set only by digests_send, in the transaction that creates the digest: unchecked (a fan-out's
+    # 10,000 NULLs each fired the check); the ORM unlinks the items of a deleted digest
+    digest = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="items", db_index=False, db_constraint=False)
 
     PORTAL_ROLE_ACTIONS = {"view": {R.OWNER, R.ADMIN, R.OPERATOR}, "add": set(), "change": MANAGER_ROLES, "delete": MANAGER_ROLES}
 
@@ -294,9 +302,12 @@ class Delivery(TenantOwnedModel):
             models.Index(fields=["digest"], condition=Q(digest__isnull=False), name="notif_delivery_digest_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["notification", "channel"], condition=Q(channel__isnull=False), name="notif_delivery_once_channel"),
+            # once per notification and channel, or per notification and kind for a channel-less
+            # row (an e-mail); one index that also serves every lookup by notification (cascades,
+            # the retention's in-flight check), so a fan-out writes one entry per delivery, not three
             models.UniqueConstraint(
-                fields=["notification", "kind"], condition=Q(channel__isnull=True, notification__isnull=False), name="notif_delivery_once_kind"
+                F("notification"), Coalesce(F("channel"), Value(0)), Case(When(channel__isnull=True, then=F("kind")), default=Value("")),
+                condition=Q(notification__isnull=False), name="notif_delivery_once",
             ),
         ]
 

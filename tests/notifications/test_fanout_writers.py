@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.notifications import planning, services
 from apps.notifications.choices import DeliveryStatus, SuppressReason
@@ -143,3 +143,73 @@ def test_both_writers_write_identical_rows_for_the_same_team(world, monkeypatch,
     assert len(set_based[0]) == 24 and set_based[3] == len(set_based[1]) == 24 - 1 + 2 + 1 - 1
     assert all(not differing for _, differing in set_based[2])  # the returned objects are the stored rows
     assert set_based == portable
+
+
+# -- once per notification and channel (kind): one unique index, notif_delivery_once ----------------
+def _duplicate_raises(**row) -> bool:
+    try:
+        with transaction.atomic():
+            DeliveryFactory(**row)
+    except IntegrityError:
+        return True
+    return False
+
+
+@pytest.mark.sqlite
+def test_a_notification_has_one_delivery_per_channel_whatever_its_kind(db):
+    from tests.factories.notifications import NotificationFactory
+
+    note = NotificationFactory()
+    room = ChannelConfigFactory(tenant=note.tenant)
+    DeliveryFactory(notification=note, channel=room, kind="webhook")
+    assert _duplicate_raises(notification=note, channel=room, kind="webhook")
+    assert _duplicate_raises(notification=note, channel=room, kind="slack")  # the channel decides, not the kind
+    DeliveryFactory(notification=note, channel=ChannelConfigFactory(tenant=note.tenant), kind="webhook")  # another channel
+    DeliveryFactory(notification=NotificationFactory(tenant=note.tenant), channel=room, kind="webhook")  # another notification
+    assert Delivery.objects.filter(channel=room).count() == 2
+
+
+@pytest.mark.sqlite
+def test_a_notification_has_one_channel_less_delivery_per_kind(db):
+    from tests.factories.notifications import NotificationFactory
+
+    note = NotificationFactory()
+    DeliveryFactory(notification=note, kind="email")
+    assert _duplicate_raises(notification=note, kind="email")
+    DeliveryFactory(notification=note, kind="sms")  # another kind
+    DeliveryFactory(notification=note, kind="email", channel=ChannelConfigFactory(tenant=note.tenant))  # a channel's row of that kind
+    assert note.deliveries.count() == 3
+
+
+@pytest.mark.sqlite
+def test_digests_have_no_notification_and_are_not_limited_by_it(db):
+    from tests.factories.notifications import NotificationFactory
+
+    note = NotificationFactory()
+    room = ChannelConfigFactory(tenant=note.tenant)
+    for _ in range(2):
+        DeliveryFactory(notification=None, tenant=note.tenant, recipient=note.recipient, kind="email")
+        DeliveryFactory(notification=None, tenant=note.tenant, recipient=None, channel=room, kind="webhook")
+    assert Delivery.objects.filter(notification__isnull=True).count() == 4
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_lookups_by_notification_can_use_the_once_index(db):
+    """Cascades (`notification_id IN`), the retention's in-flight check (a correlated EXISTS) and
+    `notification__in=<subquery>` reach deliveries through notif_delivery_once (its leading column;
+    `notification_id = x` implies its `IS NOT NULL` condition)."""
+    from django.db.models import Exists, OuterRef
+
+    in_flight = Delivery.objects.filter(notification=OuterRef("pk"))
+    queries = [
+        Delivery.objects.filter(notification_id__in=[1, 2, 3]),
+        Notification.objects.filter(Exists(in_flight)),
+        Delivery.objects.filter(notification__in=Notification.objects.filter(title="x").values("pk")),
+    ]
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        for qs in queries:
+            sql, params = qs.query.sql_with_params()
+            cur.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            assert "notif_delivery_once" in plan, plan

@@ -196,6 +196,27 @@ def test_digest_batches_non_urgent_and_groups_per_recipient(world, mailoutbox):
     assert "Disk 80%" in mail.body and "Disk 90%" in mail.body and "Disk full" not in mail.body
 
 
+@pytest.mark.parametrize("how", ["instance", "queryset"])
+def test_a_deleted_digest_leaves_the_rows_it_carried_unlinked(world, how):
+    """The ORM sets the items' `digest` to NULL (the key is not checked by the database: it is
+    written only by `digests_send`, in the transaction that creates the digest)."""
+    a, b = world.user("a", "admin"), world.user("a", "operator")
+    for u in (a, b):
+        PreferenceFactory(tenant=world.tenant("a"), user=u, channels=["in_app", "email"], digest=Digest.HOURLY)
+    services.notify_team(tenant=world.tenant("a"), team_members=[a.pk, b.pk], title="Disk 80%")
+    due = Delivery.objects.filter(status=DeliveryStatus.BATCHED).first().next_attempt_at
+    assert services.digests_send(now=due + timedelta(seconds=1)) == 2
+    digest_a = Delivery.objects.get(recipient=a, notification__isnull=True)
+    if how == "instance":
+        digest_a.delete()
+    else:
+        Delivery.objects.filter(pk=digest_a.pk).delete()
+    carried = Delivery.objects.get(recipient=a, notification__title="Disk 80%")
+    assert carried.digest_id is None and carried.status == DeliveryStatus.DIGESTED
+    assert Delivery.objects.get(recipient=b, notification__title="Disk 80%").digest.recipient == b  # the other digest keeps its rows
+    assert not Delivery.objects.filter(digest_id__isnull=False).exclude(digest_id__in=Delivery.objects.values("pk")).exists()
+
+
 # -- backoff ------------------------------------------------------------------------------------
 def test_backoff_schedule_is_exponential_with_jitter_and_capped(settings):
     settings.NOTIFICATIONS_BACKOFF_BASE, settings.NOTIFICATIONS_BACKOFF_MAX = 30, 600

@@ -129,18 +129,34 @@ def test_a_fan_outs_deliveries_carry_their_notifications_tenant_and_recipient(wo
     assert all(d.recipient_id == d.notification.recipient_id for d in rows if d.channel is None or d.channel.user_id)
 
 
-def test_deleting_a_member_or_their_notification_deletes_their_deliveries(world, monkeypatch):
-    """No delivery outlives its recipient or notification (the ORM's cascade; no orphan row)."""
+def _orphans():
+    """Deliveries whose notification row is gone (the key is not checked by the database)."""
+    return Delivery.objects.filter(notification_id__isnull=False).exclude(notification_id__in=Notification.objects.values("pk"))
+
+
+@pytest.mark.parametrize("writer", ["set_based", "portable"])
+def test_deleting_a_member_or_their_notification_deletes_their_deliveries(world, monkeypatch, writer):
+    """No delivery outlives its recipient or notification (the ORM's cascade; no orphan row):
+    neither key is checked by the database, whichever writer wrote the rows."""
     from django.db.models.deletion import ProtectedError
 
+    from apps.notifications import planning
+
+    if writer == "portable":
+        monkeypatch.setattr(planning, "write_set_based", planning.write_with_orm)
     monkeypatch.setattr(services, "_enqueue_after_commit", lambda result: None)
     tenant = world.tenant("a")
-    members = _team(tenant, 3, "gone")
+    members = _team(tenant, 5, "gone")
+    Preference.objects.create(tenant=tenant, user_id=members[3], channels=["in_app", "email", "webhook"])
+    ChannelConfig.objects.create(tenant=tenant, name="mine", kind="webhook", user_id=members[3], url=encrypt("http://127.0.0.1:9/m"))
+    ChannelConfig.objects.create(tenant=tenant, name="team room", kind="webhook", url=encrypt("http://127.0.0.1:9/t"))
     rows = services.notify_team(tenant=tenant, team_members=members, title="bye")
-    get_user_model().objects.filter(pk=members[0]).delete()
-    Notification.objects.filter(pk=rows[1].pk).delete()
-    assert sorted(Delivery.objects.filter(notification__title="bye").values_list("recipient_id", flat=True)) == [members[2]]
-    assert not Delivery.objects.filter(recipient_id=members[0]).exists()
+    assert Delivery.objects.filter(notification_id__in=[n.pk for n in rows]).count() == 5 + 1 + 1
+    get_user_model().objects.filter(pk=members[0]).delete()  # carried the team room's delivery too
+    Notification.objects.filter(pk=rows[1].pk).delete()  # a queryset's delete
+    Notification.objects.get(pk=rows[3].pk).delete()  # an instance's: its e-mail and personal webhook
+    assert sorted(Delivery.objects.values_list("recipient_id", flat=True)) == [members[2], members[4]]
+    assert not _orphans().exists()
     with pytest.raises(ProtectedError):
         tenant.delete()
 
