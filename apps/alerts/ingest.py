@@ -166,10 +166,12 @@ def fingerprint(tenant_id: int, labels: dict) -> str:
     return fp
 
 
-def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | None) -> tuple[list[dict], list[dict]]:
+def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | None,
+              depth_check=None) -> tuple[list[dict], list[dict]]:
     """Validate a list of Alertmanager-shaped alerts; returns (firing rows, resolved rows),
     each deduplicated by fingerprint within the batch (`_records` turns them into the JSON the
-    upserts read)."""
+    upserts read). `depth_check(n)`, when given, is called once the batch is valid with the number
+    of JSON containers this walk has seen (the list, the alerts, their labels and annotations)."""
     if not isinstance(items, list):
         raise ValidationError({"alerts": "Send a JSON list of alerts ({labels, annotations, startsAt, endsAt, generatorURL})."})
     if len(items) > settings.ALERTS_INGEST_MAX_BATCH:
@@ -177,6 +179,7 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
     firing: dict[str, list] = {}  # fingerprint -> [row, starts]
     resolved: dict[str, list] = {}
     seen: dict = {}
+    containers = 1 + 2 * len(items)  # the list, each alert and its labels; annotations counted below
     now_iso = now.isoformat()
     default_end = (now + default_ends_after).isoformat() if default_ends_after else None
     for i, item in enumerate(items):
@@ -188,8 +191,10 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
         annotations = item.get("annotations")
         if annotations is None:
             annotations = {}
-        elif not _is_str_map(annotations):
-            annotations = _str_map(annotations, field="annotations", index=i, required=False)
+        else:
+            containers += 1
+            if not _is_str_map(annotations):
+                annotations = _str_map(annotations, field="annotations", index=i, required=False)
         raw = item.get("startsAt")
         starts, starts_iso = (seen.get(raw) if raw.__class__ is str else None) or _timestamp(raw, seen, field="startsAt", index=i)
         if starts is None:
@@ -235,6 +240,8 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
             del firing[fp]
         else:
             del resolved[fp]
+    if depth_check is not None:
+        depth_check(containers)
     return [row for row, _ in firing.values()], [row for row, _ in resolved.values()]
 
 
@@ -368,17 +375,19 @@ def ingest_gate(*, tenant_id: int, count: int, now=None, authorize=None) -> Tena
 
 
 def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_ends_after: timedelta | None = None,
-                  actor=None, now=None, config: TenantConfig | None = None) -> IngestResult:
+                  actor=None, now=None, config: TenantConfig | None = None, depth_check=None) -> IngestResult:
     """Upsert a batch of external alerts for one tenant; see the module docstring.
 
     Silenced alerts (a silence or a maintenance window) are stored and notify nobody. New,
     unmuted alerts get the first matching escalation policy in the same INSERT and are
     announced by ONE `alert.fired` event for the batch (grouped like Alertmanager's
     notifications); inhibited ones lose the policy and the announcement. `config` is the
-    tenant's snapshot from `ingest_gate` (read here when not given).
+    tenant's snapshot from `ingest_gate` (read here when not given); `depth_check` goes to
+    `normalise` (the token view's check of the body's depth, before anything is written).
     """
     now = now or timezone.now()
-    firing, resolved = normalise(alerts, tenant_id=tenant_id, now=now, default_ends_after=default_ends_after)
+    firing, resolved = normalise(alerts, tenant_id=tenant_id, now=now, default_ends_after=default_ends_after,
+                                 depth_check=depth_check)
     cfg = config if config is not None else tenant_config(tenant_id)
     result = IngestResult(received=len(alerts))
     silences, windows = cfg.active_silences(now), cfg.active_windows(now)
