@@ -147,23 +147,32 @@ def _records(rows: list[dict]) -> str:
         f'"{r["escalate_at"]}"' if r.get("escalate_at") else "null") for r in rows]) + "]"
 
 
-# (tenant id, label pairs in the order sent) -> fingerprint: a resent label set is looked up
-# instead of encoded and hashed again (a source sends its labels in the same order each time;
-# another order is another key with the same fingerprint). Cleared when full (~1 KB an entry).
-_FINGERPRINTS: dict[tuple, str] = {}
+# (tenant id, label pairs in the order sent) -> (fingerprint, severity, alertname): a resent label
+# set is looked up instead of checked, encoded and hashed again (a source sends its labels in the
+# same order each time; another order is another key with the same entry). A key is only stored
+# for labels checked to be strings, and only an equal tuple finds it, so a hit is a valid label
+# set. Cleared when full (~1 KB an entry).
+_FINGERPRINTS: dict[tuple, tuple[str, str, str | None]] = {}
 _FINGERPRINTS_MAX = 10000
 
 
+def _labelset(key: tuple, tenant_id: int, labels: dict) -> tuple[str, str, str | None]:
+    """The memo's entry for a checked label set: its fingerprint (matching.labels_fingerprint: the
+    first 32 hex digits of SHA-256 over the tenant id, a NUL and the canonical labels), the
+    severity it maps to and its alertname."""
+    if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
+        _FINGERPRINTS.clear()
+    severity = labels.get("severity")
+    entry = _FINGERPRINTS[key] = (hashlib.sha256(f"{tenant_id}\x00{_CANONICAL(labels)}".encode()).hexdigest()[:32],
+                                  _SEVERITY_TEXT.get(severity.lower(), _WARNING) if severity else _WARNING,
+                                  labels.get("alertname"))
+    return entry
+
+
 def fingerprint(tenant_id: int, labels: dict) -> str:
-    """The fingerprint of a tenant's label set (string values, already checked): the first 32 hex
-    digits of SHA-256 over the tenant id, a NUL and the canonical labels (matching.labels_fingerprint)."""
+    """The fingerprint of a tenant's label set (string values, already checked)."""
     key = (tenant_id, *labels.items())
-    fp = _FINGERPRINTS.get(key)
-    if fp is None:
-        if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
-            _FINGERPRINTS.clear()
-        fp = _FINGERPRINTS[key] = hashlib.sha256(f"{tenant_id}\x00{_CANONICAL(labels)}".encode()).hexdigest()[:32]
-    return fp
+    return (_FINGERPRINTS.get(key) or _labelset(key, tenant_id, labels))[0]
 
 
 def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | None,
@@ -186,8 +195,15 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
         if not isinstance(item, dict):
             raise ValidationError({f"alerts[{i}]": "Each alert must be an object."})
         labels = item.get("labels")
-        if not labels or not _is_str_map(labels):
-            labels = _str_map(labels, field="labels", index=i, required=True)
+        try:  # a resent label set is in the memo; an unhashable value (not a string) is not
+            entry = _FINGERPRINTS.get((tenant_id, *labels.items())) if labels.__class__ is dict else None
+        except TypeError:
+            entry = None
+        if entry is None:
+            if not labels or not _is_str_map(labels):
+                labels = _str_map(labels, field="labels", index=i, required=True)
+            entry = _labelset((tenant_id, *labels.items()), tenant_id, labels)
+        fp, severity, alertname = entry
         annotations = item.get("annotations")
         if annotations is None:
             annotations = {}
@@ -209,11 +225,9 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
         generator = item.get("generatorURL") or ""
         if not isinstance(generator, str):
             raise ValidationError({f"alerts[{i}].generatorURL": "Must be a string."})
-        fp = fingerprint(tenant_id, labels)
-        severity = labels.get("severity")
         row = {
-            "fp": fp, "severity": _SEVERITY_TEXT.get(severity.lower(), _WARNING) if severity else _WARNING,
-            "title": (annotations.get("summary") or annotations.get("title") or labels.get("alertname") or "External alert")[:300],
+            "fp": fp, "severity": severity,
+            "title": (annotations.get("summary") or annotations.get("title") or alertname or "External alert")[:300],
             "message": annotations.get("description") or annotations.get("message") or "",
             "labels": labels, "annotations": annotations, "generator_url": generator[:1000],
             "starts_at": starts_iso, "n": 1, "silenced": False,
