@@ -82,6 +82,9 @@ def test_webhook_with_a_token_fires_then_resolves(token):
         (INGEST, b"{not json", "JSON parse error"),
         (INGEST, {"labels": {}}, "Send a JSON list"),
         (INGEST, [{"labels": {"a": 1}}], "strings"),
+        (INGEST, [{"labels": {"a": ["b"]}}], "strings"),  # unhashable: not a key of the label-set memo
+        (INGEST, [{"labels": {"a": "b"}}, {"labels": {"a": True}}], "strings"),  # beside a valid set
+        (INGEST, [{"labels": ["a", "b"]}], "non-empty object"),
         (INGEST, [{"labels": {"a": "b"}, "startsAt": "2024-01-01T00:00:00"}], "time zone"),
         (WEBHOOK, {"version": "3", "alerts": []}, "version"),
         (WEBHOOK, [], "webhook payload"),
