@@ -147,29 +147,40 @@ def _records(rows: list[dict]) -> str:
         f'"{r["escalate_at"]}"' if r.get("escalate_at") else "null") for r in rows]) + "]"
 
 
-# (tenant id, label pairs in the order sent) -> fingerprint: a resent label set is looked up
-# instead of encoded and hashed again (a source sends its labels in the same order each time;
-# another order is another key with the same fingerprint). Cleared when full (~1 KB an entry).
-_FINGERPRINTS: dict[tuple, str] = {}
+# (tenant id, label pairs in the order sent) -> (fingerprint, severity, alertname): a resent label
+# set is looked up instead of checked, encoded and hashed again (a source sends its labels in the
+# same order each time; another order is another key with the same entry). A key is only stored
+# for labels checked to be strings, and only an equal tuple finds it, so a hit is a valid label
+# set. Cleared when full (~1 KB an entry).
+_FINGERPRINTS: dict[tuple, tuple[str, str, str | None]] = {}
 _FINGERPRINTS_MAX = 10000
 
 
+def _labelset(key: tuple, tenant_id: int, labels: dict) -> tuple[str, str, str | None]:
+    """The memo's entry for a checked label set: its fingerprint (matching.labels_fingerprint: the
+    first 32 hex digits of SHA-256 over the tenant id, a NUL and the canonical labels), the
+    severity it maps to and its alertname."""
+    if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
+        _FINGERPRINTS.clear()
+    severity = labels.get("severity")
+    entry = _FINGERPRINTS[key] = (hashlib.sha256(f"{tenant_id}\x00{_CANONICAL(labels)}".encode()).hexdigest()[:32],
+                                  _SEVERITY_TEXT.get(severity.lower(), _WARNING) if severity else _WARNING,
+                                  labels.get("alertname"))
+    return entry
+
+
 def fingerprint(tenant_id: int, labels: dict) -> str:
-    """The fingerprint of a tenant's label set (string values, already checked): the first 32 hex
-    digits of SHA-256 over the tenant id, a NUL and the canonical labels (matching.labels_fingerprint)."""
+    """The fingerprint of a tenant's label set (string values, already checked)."""
     key = (tenant_id, *labels.items())
-    fp = _FINGERPRINTS.get(key)
-    if fp is None:
-        if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
-            _FINGERPRINTS.clear()
-        fp = _FINGERPRINTS[key] = hashlib.sha256(f"{tenant_id}\x00{_CANONICAL(labels)}".encode()).hexdigest()[:32]
-    return fp
+    return (_FINGERPRINTS.get(key) or _labelset(key, tenant_id, labels))[0]
 
 
-def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | None) -> tuple[list[dict], list[dict]]:
+def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | None,
+              depth_check=None) -> tuple[list[dict], list[dict]]:
     """Validate a list of Alertmanager-shaped alerts; returns (firing rows, resolved rows),
     each deduplicated by fingerprint within the batch (`_records` turns them into the JSON the
-    upserts read)."""
+    upserts read). `depth_check(n)`, when given, is called once the batch is valid with the number
+    of JSON containers this walk has seen (the list, the alerts, their labels and annotations)."""
     if not isinstance(items, list):
         raise ValidationError({"alerts": "Send a JSON list of alerts ({labels, annotations, startsAt, endsAt, generatorURL})."})
     if len(items) > settings.ALERTS_INGEST_MAX_BATCH:
@@ -177,19 +188,29 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
     firing: dict[str, list] = {}  # fingerprint -> [row, starts]
     resolved: dict[str, list] = {}
     seen: dict = {}
+    containers = 1 + 2 * len(items)  # the list, each alert and its labels; annotations counted below
     now_iso = now.isoformat()
     default_end = (now + default_ends_after).isoformat() if default_ends_after else None
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise ValidationError({f"alerts[{i}]": "Each alert must be an object."})
         labels = item.get("labels")
-        if not labels or not _is_str_map(labels):
-            labels = _str_map(labels, field="labels", index=i, required=True)
+        try:  # a resent label set is in the memo; an unhashable value (not a string) is not
+            entry = _FINGERPRINTS.get((tenant_id, *labels.items())) if labels.__class__ is dict else None
+        except TypeError:
+            entry = None
+        if entry is None:
+            if not labels or not _is_str_map(labels):
+                labels = _str_map(labels, field="labels", index=i, required=True)
+            entry = _labelset((tenant_id, *labels.items()), tenant_id, labels)
+        fp, severity, alertname = entry
         annotations = item.get("annotations")
         if annotations is None:
             annotations = {}
-        elif not _is_str_map(annotations):
-            annotations = _str_map(annotations, field="annotations", index=i, required=False)
+        else:
+            containers += 1
+            if not _is_str_map(annotations):
+                annotations = _str_map(annotations, field="annotations", index=i, required=False)
         raw = item.get("startsAt")
         starts, starts_iso = (seen.get(raw) if raw.__class__ is str else None) or _timestamp(raw, seen, field="startsAt", index=i)
         if starts is None:
@@ -204,11 +225,9 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
         generator = item.get("generatorURL") or ""
         if not isinstance(generator, str):
             raise ValidationError({f"alerts[{i}].generatorURL": "Must be a string."})
-        fp = fingerprint(tenant_id, labels)
-        severity = labels.get("severity")
         row = {
-            "fp": fp, "severity": _SEVERITY_TEXT.get(severity.lower(), _WARNING) if severity else _WARNING,
-            "title": (annotations.get("summary") or annotations.get("title") or labels.get("alertname") or "External alert")[:300],
+            "fp": fp, "severity": severity,
+            "title": (annotations.get("summary") or annotations.get("title") or alertname or "External alert")[:300],
             "message": annotations.get("description") or annotations.get("message") or "",
             "labels": labels, "annotations": annotations, "generator_url": generator[:1000],
             "starts_at": starts_iso, "n": 1, "silenced": False,
@@ -235,6 +254,8 @@ def normalise(items, *, tenant_id: int, now, default_ends_after: timedelta | Non
             del firing[fp]
         else:
             del resolved[fp]
+    if depth_check is not None:
+        depth_check(containers)
     return [row for row, _ in firing.values()], [row for row, _ in resolved.values()]
 
 
@@ -370,17 +391,19 @@ def ingest_gate(*, tenant_id: int, count: int, now=None, authorize=None) -> Tena
 
 
 def alerts_ingest(*, tenant_id: int, alerts, source_name: str = "api", default_ends_after: timedelta | None = None,
-                  actor=None, now=None, config: TenantConfig | None = None) -> IngestResult:
+                  actor=None, now=None, config: TenantConfig | None = None, depth_check=None) -> IngestResult:
     """Upsert a batch of external alerts for one tenant; see the module docstring.
 
     Silenced alerts (a silence or a maintenance window) are stored and notify nobody. New,
     unmuted alerts get the first matching escalation policy in the same INSERT and are
     announced by ONE `alert.fired` event for the batch (grouped like Alertmanager's
     notifications); inhibited ones lose the policy and the announcement. `config` is the
-    tenant's snapshot from `ingest_gate` (read here when not given).
+    tenant's snapshot from `ingest_gate` (read here when not given); `depth_check` goes to
+    `normalise` (the token view's check of the body's depth, before anything is written).
     """
     now = now or timezone.now()
-    firing, resolved = normalise(alerts, tenant_id=tenant_id, now=now, default_ends_after=default_ends_after)
+    firing, resolved = normalise(alerts, tenant_id=tenant_id, now=now, default_ends_after=default_ends_after,
+                                 depth_check=depth_check)
     cfg = config if config is not None else tenant_config(tenant_id)
     result = IngestResult(received=len(alerts))
     silences, windows = cfg.active_silences(now), cfg.active_windows(now)

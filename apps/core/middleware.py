@@ -1,5 +1,7 @@
 """Puts the organization a session user acts within on the user (admin and session API)."""
 
+from django.conf import settings
+
 from .tenancy import choose_organization
 
 SESSION_KEY = "portal_org"
@@ -10,6 +12,10 @@ class ActiveOrganizationMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        # request.user here is the session's user: without the session cookie there is none, and
+        # the lazy user (a session read, the second-factor lookup) is left for whoever needs it
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return self.get_response(request)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             choice = request.headers.get("X-Organization") or request.session.get(SESSION_KEY)

@@ -82,6 +82,9 @@ def test_webhook_with_a_token_fires_then_resolves(token):
         (INGEST, b"{not json", "JSON parse error"),
         (INGEST, {"labels": {}}, "Send a JSON list"),
         (INGEST, [{"labels": {"a": 1}}], "strings"),
+        (INGEST, [{"labels": {"a": ["b"]}}], "strings"),  # unhashable: not a key of the label-set memo
+        (INGEST, [{"labels": {"a": "b"}}, {"labels": {"a": True}}], "strings"),  # beside a valid set
+        (INGEST, [{"labels": ["a", "b"]}], "non-empty object"),
         (INGEST, [{"labels": {"a": "b"}, "startsAt": "2024-01-01T00:00:00"}], "time zone"),
         (WEBHOOK, {"version": "3", "alerts": []}, "version"),
         (WEBHOOK, [], "webhook payload"),
@@ -218,6 +221,53 @@ def test_bodies_the_fast_parser_refuses_are_a_json_400(token, body, message):
     r = wsgi_post(INGEST, body, token=token)
     assert r.status_code == 400 and message in r.json()["detail"], r.body
     assert not Alert.objects.exists()
+
+
+def _deep(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (INGEST, [_alert(), {**_alert(instance="h2"), "extra": _deep(70)}]),  # a key normalise does not read
+        (INGEST, [_alert(), _deep(70)]),  # not an alert: the depth answers first
+        (INGEST, {"alerts": _deep(70)}),  # not a list
+        (INGEST, [_alert(labels={"a": _deep(70)})]),  # labels that are not strings
+        (WEBHOOK, {"version": "4", "alerts": [_alert()], "commonLabels": {"x": _deep(70)}}),
+        (WEBHOOK, {"version": "3", "alerts": _deep(70)}),
+    ],
+)
+def test_a_body_nested_too_deeply_is_a_400_whatever_else_is_wrong(token, path, body):
+    r = wsgi_post(path, body, token=token)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["detail"], r.body
+    assert not Alert.objects.exists()
+
+
+def test_too_deep_answers_before_the_rate_limit_and_a_revoked_token(token, world, settings):
+    settings.ALERTS_INGEST_RATE_PER_MINUTE = 1
+    assert wsgi_post(INGEST, [_alert(instance="1")], token=token).status_code == 200
+    assert wsgi_post(INGEST, [_alert(instance="2")], token=token).status_code == 429
+    r = wsgi_post(INGEST, [{**_alert(instance="3"), "x": _deep(70)}], token=token)
+    assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
+    assert Alert.objects.count() == 1
+
+
+def test_the_depth_walk_is_left_out_when_every_bracket_is_an_alert_its_labels_or_annotations(token, monkeypatch):
+    from apps.core.api import parsers
+
+    walked = []
+    real = parsers._depth_exceeds
+    monkeypatch.setattr(parsers, "_depth_exceeds", lambda data, limit: walked.append(1) or real(data, limit))
+    batch = [_alert(instance=f"h{i}") for i in range(70)]  # 70 alerts: more brackets than the limit
+    assert wsgi_post(INGEST, batch, token=token).json()["created"] == 70
+    assert walked == []
+    # a bracket inside a string is not a container: the walk runs, and the body is taken
+    assert wsgi_post(INGEST, [*batch, _alert(instance="[x]" * 70)], token=token).json()["created"] == 1
+    assert walked == [1]
 
 
 def test_rate_count_and_version_token_share_one_round_trip(world, monkeypatch):

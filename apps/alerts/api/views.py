@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from apps.core.api.auth import PortalJWTAuthentication
 from apps.core.api.errors import portal_exception_handler
 from apps.core.api.pagination import KeysetPagination
-from apps.core.api.parsers import parse_json_body
+from apps.core.api.parsers import check_depth, parse_json_body
 from apps.core.api.renderers import dumps
 from apps.core.api.viewsets import TenantScopedReadOnlyViewSet, TenantScopedViewSet
 from apps.core.choices import OrgKind
@@ -443,7 +443,25 @@ def _token_ingest(request, *, webhook: bool) -> HttpResponse:
     tenant_id = ingest_config.authenticate(raw)
     if tenant_id is None:
         raise exceptions.AuthenticationFailed(UNKNOWN_TOKEN)
-    body = parse_json_body(request.body or b"null", exact_numbers=False)  # strings only: normalise refuses numbers
+    raw_body = request.body or b"null"
+    # strings only: normalise refuses numbers. The depth is checked with normalise's own walk:
+    # its containers are all the brackets of a plain batch, so nothing deeper needs walking.
+    body = parse_json_body(raw_body, exact_numbers=False, walk=False)
+
+    def depth_check(seen: int = 0):
+        check_depth(raw_body, body, seen=seen)
+
+    try:
+        return _token_ingest_body(raw, tenant_id, body, webhook=webhook, depth_check=depth_check)
+    except Exception as exc:
+        if not isinstance(exc, exceptions.ParseError):
+            depth_check()  # a body nested too deeply is answered as such, whatever else was wrong with it
+        raise
+
+
+def _token_ingest_body(raw: str, tenant_id: int, body, *, webhook: bool, depth_check) -> HttpResponse:
+    if webhook:
+        depth_check()  # the envelope's other keys are not walked by normalise
     alerts, default_ends_after, source_name = payload_alerts(body, webhook=webhook)
     token_id = None
 
@@ -461,8 +479,9 @@ def _token_ingest(request, *, webhook: bool) -> HttpResponse:
         raise exceptions.Throttled(wait=exc.retry_after, detail=str(exc)) from exc
     ingest_config.touch_token(token_id)
     result = alerts_ingest(tenant_id=tenant_id, alerts=alerts, source_name=source_name, default_ends_after=default_ends_after,
-                           now=now, config=cfg)
+                           now=now, config=cfg, depth_check=None if webhook else depth_check)
     return _json(result.as_dict())
+
 
 
 def token_ingest_view(drf_view, *, webhook: bool):

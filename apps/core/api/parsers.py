@@ -51,27 +51,42 @@ def _depth_exceeds(data, limit: int) -> bool:
     return False
 
 
-def parse_json_body(raw: bytes, encoding: str = "utf-8", *, max_depth: int = MAX_DEPTH, exact_numbers: bool = True):
+def parse_json_body(raw: bytes, encoding: str = "utf-8", *, max_depth: int = MAX_DEPTH, exact_numbers: bool = True,
+                    walk: bool = True):
     """`raw` as JSON, or a DRF ParseError (400) saying why not. For plain Django views too.
 
     `exact_numbers=False` parses UTF-8 with orjson, about twice as fast and stricter (lone
     surrogates and numbers beyond a double refused), but integers beyond 64 bits come back as
-    floats: for bodies whose numbers the caller refuses or ignores (alert ingestion: strings only)."""
+    floats: for bodies whose numbers the caller refuses or ignores (alert ingestion: strings only).
+    `walk=False` leaves the depth to the caller (`check_depth`), before it uses the data beyond a
+    shape it walks itself; only parser limits (Python's recursion, orjson's 1,024 levels) answer here."""
     try:
         if not exact_numbers and encoding.lower().replace("-", "") == "utf8":
             data = orjson.loads(raw)
         else:
             data = json.loads(codecs.decode(raw, encoding), parse_constant=strict_constant)
     except RecursionError:
-        raise exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).") from None
+        raise too_deep(max_depth) from None
     except (ValueError, LookupError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         if isinstance(exc, orjson.JSONDecodeError) and str(exc).startswith("depth limit exceeded"):  # orjson's 1,024
-            raise exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).") from None
+            raise too_deep(max_depth) from None
         raise exceptions.ParseError(f"JSON parse error - {exc}") from None  # DRF's JSONParser's words
-    # fewer brackets than the limit cannot nest deeper than it: small bodies skip the walk
-    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(data, max_depth):
-        raise exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).")
+    if walk:
+        check_depth(raw, data, max_depth)
     return data
+
+
+def too_deep(max_depth: int = MAX_DEPTH) -> exceptions.ParseError:
+    return exceptions.ParseError(f"The JSON body is nested too deeply (at most {max_depth} levels).")
+
+
+def check_depth(raw: bytes, data, max_depth: int = MAX_DEPTH, *, seen: int = 0) -> None:
+    """ParseError (400) when `data`, parsed from `raw`, nests deeper than `max_depth`. Each container
+    is one bracket of the body (more when strings hold brackets), so a body with no more brackets
+    than `max_depth` — or than the `seen` containers the caller has already walked, all of them
+    shallower than the limit — cannot be too deep: the walk is left out."""
+    if raw.count(b"[") + raw.count(b"{") > max(max_depth, seen) and _depth_exceeds(data, max_depth):
+        raise too_deep(max_depth)
 
 
 def read_limited(stream, request=None) -> bytes:

@@ -1,0 +1,1 @@
+"""Database backends of the portal (settings.DATABASES picks them)."""

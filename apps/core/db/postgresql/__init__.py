@@ -1,0 +1,1 @@
+"""PostgreSQL with a cheaper per-request health check (see base.py)."""
