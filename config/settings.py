@@ -666,6 +666,9 @@ ALERTS_SLA_AT_RISK_MINUTES = env.int("ALERTS_SLA_AT_RISK_MINUTES", default=60)
 ALERTS_WORKLOAD_THRESHOLD = env.int("ALERTS_WORKLOAD_THRESHOLD", default=20)
 # Critical tickets unassigned longer than this raise an alert.
 ALERTS_UNASSIGNED_CRITICAL_MINUTES = env.int("ALERTS_UNASSIGNED_CRITICAL_MINUTES", default=15)
+# A runbook that succeeded for an incident is not started again by a new alert of that incident
+# for this long (its remedy is taking effect: a restarted service is still starting).
+ALERTS_RUNBOOK_SETTLE_SECONDS = env.int("ALERTS_RUNBOOK_SETTLE_SECONDS", default=120)
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "AlertStatusEnum": "apps.alerts.choices.AlertStatus",
     "AlertSeverityEnum": "apps.alerts.choices.Severity",

@@ -20,9 +20,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.events import publish
@@ -429,18 +432,24 @@ def _same_runbook_in_flight(alert: Alert, job, action: dict) -> bool:
     """A second alert linked to an incident whose runbook (same job, same targets) is still
     pending, queued or running does not start it again: the run in flight is the remediation
     (and the job's overlap policy would refuse it, failing and escalating a healthy incident).
-    The ticket gets a note. The dedup lock in `alert_open_ticket` orders the two alerts, so the
-    first one's request is committed before the second one gets here."""
+    Nor does one within ALERTS_RUNBOOK_SETTLE_SECONDS of that runbook's success: its remedy is
+    taking effect (a restarted service still starting would be restarted twice). The ticket gets
+    a note. The dedup lock in `alert_open_ticket` orders the two alerts, so the first one's
+    request is committed before the second one gets here."""
     if not alert.ticket_id:
         return False
     targets = {t.pk for t in _map_targets(alert, job, target_ids=action.get("target_ids"), target_label=action.get("target_label"))}
-    for req in RunbookRequest.objects.filter(ticket_id=alert.ticket_id, job=job, status__in=RUNBOOK_OPEN_STATUSES).order_by("created_at"):
+    settled = timezone.now() - timedelta(seconds=settings.ALERTS_RUNBOOK_SETTLE_SECONDS)
+    recent = Q(status__in=RUNBOOK_OPEN_STATUSES) | Q(status=RunbookStatus.SUCCEEDED, finished_at__gt=settled)
+    for req in RunbookRequest.objects.filter(recent, ticket_id=alert.ticket_id, job=job).order_by("created_at"):
         if set(req.target_ids or []) == targets:
             from apps.tickets.services import ticket_reply
 
+            state = (f"succeeded {int((timezone.now() - req.finished_at).total_seconds())} s ago" if req.status == RunbookStatus.SUCCEEDED
+                     else f"already {req.status}")
             with contextlib.suppress(ValidationError):
                 ticket_reply(alert.ticket, actor=None, is_internal=True,
-                             body=f"Alert #{alert.pk}: runbook '{job.name}' is already {req.status} for this incident "
+                             body=f"Alert #{alert.pk}: runbook '{job.name}' {state} for this incident "
                                   f"(request #{req.pk}); not started again.")
             return True
     return False

@@ -119,8 +119,13 @@ def test_endpoint_down_to_ticket_resolved_then_silent_in_maintenance(world, api,
                              for pk in loop.endpoints), timeout=30)
     except AssertionError:  # seen once in a while under load: say what the checks saw
         results = list(CheckResult.objects.order_by("-checked_at").values("endpoint_id", "status", "in_maintenance", "checked_at", "error")[:8])
+        runs = list(JobRun.objects.values("id", "status", "created_at", "started_at", "finished_at"))
+        reqs = list(RunbookRequest.objects.values("id", "alert_id", "status", "created_at", "run_id"))
+        steps = [(s.run_id, s.stdout[-300:]) for s in JobRunStep.objects.all()]
+        log = web_service.log.read_text()[-1500:]
         pytest.fail(f"no two down checks in maintenance since {mark}; now {timezone.now()}; service up: {web_service.is_up()}; "
-                    f"latest results {results}; endpoints {list(Endpoint.objects.values('id', 'status', 'in_maintenance', 'next_check_at'))}")
+                    f"latest results {results}; endpoints {list(Endpoint.objects.values('id', 'status', 'in_maintenance', 'next_check_at'))}; "
+                    f"runs {runs}; requests {reqs}; steps {steps}; web.log {log}")
     assert Endpoint.objects.filter(pk__in=loop.endpoints, status="down", in_maintenance=True).count() == 2
     wait_for(_no_pending_events, timeout=20)
     assert (Alert.objects.count(), Ticket.objects.count(), RunbookRequest.objects.count(), JobRun.objects.count()) == counts

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from apps.alerts import incident
@@ -175,8 +176,17 @@ def test_second_alert_of_an_incident_does_not_restart_the_runbook_in_flight(worl
     assert ticket.messages.filter(is_internal=True, body__contains="not started again").exists()
     ticket.refresh_from_db()
     assert ticket.escalation_level == 0
-    # once the first run is over, a new alert of the same incident may run the job again
-    RunbookRequest.objects.filter(pk=req.pk).update(status=RunbookStatus.SUCCEEDED)
+    # a run that just succeeded is given time to take effect (a service restarted a moment ago is
+    # still starting): a new alert of the same incident is noted, not a second restart
+    RunbookRequest.objects.filter(pk=req.pk).update(status=RunbookStatus.SUCCEEDED, finished_at=timezone.now())
     third, _ = alert_raise(tenant=tenant, alert_type=AlertType.CUSTOM, title="web api down", labels={"service": "web", "instance": "web-1", "probe": "api"})
     with django_capture_on_commit_callbacks(execute=False):
-        assert incident.incident_actions_run(alert_id=third.pk)["runbooks"] == 1
+        assert incident.incident_actions_run(alert_id=third.pk)["runbooks"] == 0
+    assert RunbookRequest.objects.count() == 1
+    assert ticket.messages.filter(is_internal=True, body__contains="not started again", body__icontains="succeeded").count() == 1
+    # once that time has passed, a new alert of the same incident may run the job again
+    settled = timezone.now() - timedelta(seconds=settings.ALERTS_RUNBOOK_SETTLE_SECONDS + 1)
+    RunbookRequest.objects.filter(pk=req.pk).update(finished_at=settled)
+    fourth, _ = alert_raise(tenant=tenant, alert_type=AlertType.CUSTOM, title="web db down", labels={"service": "web", "instance": "web-1", "probe": "db"})
+    with django_capture_on_commit_callbacks(execute=False):
+        assert incident.incident_actions_run(alert_id=fourth.pk)["runbooks"] == 1
