@@ -169,7 +169,8 @@ def test_redis_down_mid_stream_loses_no_change(tclient, settings):
     body = [_alert("h1", startsAt=starts), _alert("h2", startsAt=starts)]
     tclient.post(INGEST, body, format="json")
     healthy = settings.CACHES
-    settings.CACHES = {"default": {**healthy["default"], "LOCATION": "redis://127.0.0.1:1/0", "OPTIONS": DEAD_REDIS}}
+    # the deployment's Redis cache, down (also in the SQLite run, whose default cache is files)
+    settings.CACHES = {"default": {"BACKEND": "apps.core.cache.ResilientRedisCache", "LOCATION": "redis://127.0.0.1:1/0", "OPTIONS": DEAD_REDIS}}
     with no_alert_row_changes():
         assert tclient.post(INGEST, body, format="json").json()["unchanged"] == 2
     r = tclient.post(INGEST, [_alert("h1", summary="changed", startsAt=starts),
