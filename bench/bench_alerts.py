@@ -223,6 +223,11 @@ def main() -> None:
     ours = N / res["seconds"]
     peer, peer_cpu, peer_client_cpu = alertmanager_peer()
     requests = len(payloads)
+    # A new backend for the clean-up: this one deleted the warm-up alerts while the table was
+    # nearly empty, and PostgreSQL keeps the foreign-key triggers' plans (a sequential scan then)
+    # for the backend's life; with autovacuum off nothing re-plans them, and 99,900 deletes
+    # each scanning the table kept COMMIT busy for many minutes.
+    connection.close()
     Alert.objects.filter(tenant=tenant).delete()
     Event.objects.filter(tenant=tenant).delete()
     token.delete()
